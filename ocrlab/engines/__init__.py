@@ -1,0 +1,28 @@
+"""Engines behind one interface, chosen by name."""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from ..errors import UnknownName
+from .base import Engine, EngineResult, ImageLimits, PreparedImage
+
+# name -> "module:Class", imported on first use so optional engines cost nothing until chosen.
+REGISTRY: dict[str, str] = {
+    "rapidocr": "ocrlab.engines.rapid:RapidOCREngine",
+    "tesseract": "ocrlab.engines.tesseract:TesseractEngine",
+    "bedrock": "ocrlab.engines.bedrock:BedrockEngine",
+}
+
+
+def get_engine(name: str, **options: Any) -> Engine:
+    """An engine instance by registry name; unknown names list what exists."""
+    try:
+        target = REGISTRY[name]
+    except KeyError:
+        raise UnknownName("engine", name, list(REGISTRY)) from None
+    module, cls = target.split(":")
+    return getattr(import_module(module), cls)(**options)
+
+
+__all__ = ["Engine", "EngineResult", "ImageLimits", "PreparedImage", "REGISTRY", "get_engine"]

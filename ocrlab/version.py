@@ -1,0 +1,90 @@
+"""Version stamps read from OCR_VERSION.txt (SPEC 3)."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import VersionFileError
+
+REQUIRED = ("version", "build_date", "description")
+_LINE = re.compile(r"^([a-z_]+)\s*:\s*(.*?)\s*$")
+_SEMVER = re.compile(r"^\d+(\.\d+){0,2}([-+.][0-9A-Za-z.-]+)?$")
+
+
+@dataclass(frozen=True)
+class OCRVersionInfo:
+    """The stamp every record carries."""
+
+    version: str
+    build_date: str
+    description: str
+
+    @property
+    def full_version(self) -> str:
+        return f"{self.version}-{self.build_date}"
+
+    def stamp(self) -> dict[str, str]:
+        """The four attributes written on every record."""
+        return {"OCRVersion": self.version, "OCRBuildDate": self.build_date,
+                "OCRDescription": self.description, "OCRFullVersion": self.full_version}
+
+
+def default_version_file() -> Path:
+    """OCRLAB_VERSION_FILE, else OCR_VERSION.txt in the working directory, else the repository's."""
+    env = os.environ.get("OCRLAB_VERSION_FILE")
+    if env:
+        return Path(env)
+    here = Path("OCR_VERSION.txt")
+    if here.exists():
+        return here
+    return Path(__file__).resolve().parent.parent / "OCR_VERSION.txt"
+
+
+def load_version(path: str | os.PathLike[str] | None = None) -> OCRVersionInfo:
+    """Parse a version file; any defect is a VersionFileError naming the file and line."""
+    p = Path(path) if path is not None else default_version_file()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise VersionFileError(str(p), None, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VersionFileError(str(p), None, f"cannot read: {exc}") from None
+    fields: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = _LINE.match(line)
+        if not m:
+            raise VersionFileError(str(p), number, f"expected 'key: value', got {line.strip()!r}")
+        key, value = m.groups()
+        if key not in REQUIRED:
+            raise VersionFileError(str(p), number, f"unknown key {key!r} (expected {', '.join(REQUIRED)})")
+        if key in fields:
+            raise VersionFileError(str(p), number, f"{key!r} given twice")
+        if not value:
+            raise VersionFileError(str(p), number, f"{key!r} has no value")
+        if key == "version" and not _SEMVER.match(value):
+            raise VersionFileError(str(p), number, f"version {value!r} is not like 2.0.0")
+        if key == "build_date":
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError:
+                raise VersionFileError(str(p), number, f"build_date {value!r} is not YYYY-MM-DD") from None
+        fields[key] = value
+    missing = [k for k in REQUIRED if k not in fields]
+    if missing:
+        raise VersionFileError(str(p), None, f"missing {', '.join(missing)}")
+    return OCRVersionInfo(**fields)
+
+
+def __getattr__(name: str) -> str:
+    # Seed-compatible module constants, read lazily so a bad file fails where it is used.
+    info = load_version()
+    values = {"OCRVersion": info.version, "OCRBuildDate": info.build_date,
+              "OCRDescription": info.description, "OCRFullVersion": info.full_version}
+    if name in values:
+        return values[name]
+    raise AttributeError(name)
