@@ -1,0 +1,106 @@
+"""The seed's failure logger, done right: the same function names and meanings, over the Store.
+
+Each function takes a table name (or an open Store). A record DynamoDB cannot take after
+retries goes to the local spool, and `ocrlab replay` writes it later: nothing is dropped.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any, Iterator, Mapping
+
+from . import spool
+from .errors import StoreUnavailable
+from .export import write_csv
+from .records import FAILED_IMAGE, failure_item, utc_timestamp
+from .stats import failure_statistics
+from .store import Store, open_store
+from .version import OCRVersionInfo, load_version
+
+_stores: dict[tuple[str, int], Store] = {}
+_stores_lock = threading.Lock()
+# After the store failed, spool straight away for a while instead of paying every retry again.
+STORE_DOWN_SECONDS = 10.0
+_down_until: dict[str, float] = {}
+
+
+def get_store(table: str | Store) -> Store:
+    """An open Store for a table name, one per process (boto3 clients are thread safe)."""
+    if isinstance(table, Store):
+        return table
+    key = (table, os.getpid())  # a forked child needs its own client
+    with _stores_lock:
+        if key not in _stores:
+            _stores[key] = open_store(table)
+        return _stores[key]
+
+
+def _version(ocr_version: OCRVersionInfo | str | os.PathLike[str] | None) -> OCRVersionInfo:
+    if isinstance(ocr_version, OCRVersionInfo):
+        return ocr_version
+    return load_version(ocr_version)
+
+
+def log_failed_image(table_name: str | Store, image_key: str, failure_type: str, error_message: str,
+                     ocr_version: OCRVersionInfo | str | None = None,
+                     error_details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Log one failure with every detail known; returns the record as written (or spooled).
+
+    `error_details` takes the seed's keys (error_code, processing_time, stack_trace, s3_bucket,
+    s3_region, attempt_number, cloudwatch_log_stream, raw_ocr_output, model_id, input_tokens,
+    output_tokens, validation_errors, image_size); other keys are kept as extra attributes.
+    AttemptNumber is assigned by the store (1 + failures already logged for the image) unless given.
+    """
+    item = failure_item(image_key, failure_type, error_message, _version(ocr_version), error_details)
+    item["FailureTimestamp"] = utc_timestamp()
+    table = table_name.table if isinstance(table_name, Store) else table_name
+    if time.monotonic() < _down_until.get(table, 0.0):
+        spool.append(table, item, "store unavailable moments ago")
+        return {**item, "Spooled": True}
+    try:
+        return get_store(table_name).put_record(item)
+    except StoreUnavailable as exc:
+        _down_until[table] = time.monotonic() + STORE_DOWN_SECONDS
+        path = spool.append(table, item, str(exc))
+        print(f"ocrlab: store unavailable, failure of {image_key!r} spooled to {path} "
+              f"(run `ocrlab replay` later): {exc}", file=sys.stderr)
+        return {**item, "Spooled": True}
+
+
+def get_attempt_count(table_name: str | Store, image_key: str) -> int:
+    """How many failures have been logged for the image (the next attempt is this + 1)."""
+    return get_store(table_name).attempt_count(image_key)
+
+
+def iter_failed_images(table_name: str | Store, failure_type: str | None = None,
+                       ocr_version: str | None = None, since: str | None = None) -> Iterator[dict[str, Any]]:
+    """Failures in time order, filtered; streamed page by page."""
+    store = get_store(table_name)
+    if ocr_version:
+        records = (r for r in store.version_records(ocr_version, FAILED_IMAGE)
+                   if not since or r["FailureTimestamp"] >= since)
+    else:
+        records = store.records_by_type(FAILED_IMAGE, since=since)
+    return (r for r in records if not failure_type or r.get("FailureType") == failure_type)
+
+
+def get_all_failed_images(table_name: str | Store, failure_type: str | None = None,
+                          ocr_version: str | None = None, since: str | None = None) -> list[dict[str, Any]]:
+    """All failures in time order, as a list (use iter_failed_images for large tables)."""
+    return list(iter_failed_images(table_name, failure_type, ocr_version, since))
+
+
+def export_failed_images_csv(table_name: str | Store, output_path: str | Path | IO[str],
+                             failure_type: str | None = None, ocr_version: str | None = None,
+                             since: str | None = None) -> int:
+    """Write failures as CSV (SPEC 8); returns the number of rows written."""
+    return write_csv(iter_failed_images(table_name, failure_type, ocr_version, since), output_path)
+
+
+def get_failure_statistics(table_name: str | Store) -> dict[str, Any]:
+    """total_failures, unique_images, recent_failures_24h, failure_types, by_ocr_version,
+    by_error_code, top_fingerprints (SPEC 7)."""
+    return failure_statistics(iter_failed_images(table_name))

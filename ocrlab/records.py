@@ -1,0 +1,173 @@
+"""Building records: the seed's attribute names, byte-bounded text, Decimal numbers, fingerprints."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import re
+import threading
+from decimal import Decimal
+from typing import Any, Mapping
+
+from .version import OCRVersionInfo
+
+FAILED_IMAGE = "FAILED_IMAGE"
+OCR_RESULT = "OCR_RESULT"
+
+# SPEC 6 limits, in UTF-8 bytes.
+TEXT_LIMITS = {"ErrorMessage": 5000, "RawOCROutput": 10000, "ValidationErrors": 2000, "StackTrace": 5000}
+RESULT_RAW_LIMIT = 100_000  # results keep more raw text (comparison needs it) but stay far below 400 KB
+TRUNCATION_MARK = "…[truncated]"
+
+# snake_case keys of the seed's error_details -> attribute names.
+DETAIL_ATTRIBUTES = {
+    "error_code": "ErrorCode", "model_id": "ModelId", "processing_time": "ProcessingTimeSeconds",
+    "input_tokens": "InputTokens", "output_tokens": "OutputTokens", "raw_ocr_output": "RawOCROutput",
+    "validation_errors": "ValidationErrors", "s3_bucket": "S3Bucket", "s3_region": "S3Region",
+    "image_size": "ImageSize", "attempt_number": "AttemptNumber", "stack_trace": "StackTrace",
+    "cloudwatch_log_stream": "CloudWatchLogStream",
+}
+NUMERIC = {"ProcessingTimeSeconds", "InputTokens", "OutputTokens", "ImageSize", "AttemptNumber"}
+
+_SURROGATE_OR_NUL = re.compile("[\ud800-\udfff\x00]")
+
+
+def clean_text(value: Any) -> str:
+    """Text DynamoDB and CSV readers accept: NUL and lone surrogates become U+FFFD."""
+    return _SURROGATE_OR_NUL.sub("\ufffd", value if isinstance(value, str) else str(value))
+
+
+def truncate_utf8(text: str, max_bytes: int) -> str:
+    """At most `max_bytes` of UTF-8, cut on a character boundary, marked when cut."""
+    data = text.encode("utf-8")
+    if len(data) <= max_bytes:
+        return text
+    mark = TRUNCATION_MARK if max_bytes >= 4 * len(TRUNCATION_MARK) else ""
+    # errors="ignore" drops only the partial character left at the cut.
+    return data[:max_bytes - len(mark.encode("utf-8"))].decode("utf-8", "ignore") + mark
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """Numbers are stored as Decimal; None, NaN and infinities are not stored at all."""
+    if value is None or isinstance(value, bool):
+        return None if value is None else Decimal(int(value))
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, int):
+        return Decimal(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(number):
+        return None
+    # repr gives the shortest string that round-trips, so 0.1 stays 0.1 and not 0.1000000000000000055...
+    return Decimal(repr(number)).normalize() if number != int(number) else Decimal(int(number))
+
+
+_FINGERPRINT_RULES = [
+    (re.compile(r"s3://\S+|(?:[A-Za-z]:)?(?:[\w.-]*[/\\])+[\w.-]+"), "<path>"),
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<id>"),
+    (re.compile(r"\b(?=[0-9a-f]*\d)[0-9a-f]{12,}\b", re.I), "<id>"),
+    (re.compile(r"\b[A-Z0-9]{20,}\b"), "<id>"),
+    (re.compile(r"\d+(?:[.:/-]\d+)*"), "<n>"),
+    (re.compile(r"'[^']*'|\"[^\"]*\""), "<s>"),
+    (re.compile(r"\s+"), " "),
+]
+
+
+def normalize_message(message: str) -> str:
+    """The message with paths, ids, numbers and quoted values taken out."""
+    text = message
+    for pattern, replacement in _FINGERPRINT_RULES:
+        text = pattern.sub(replacement, text)
+    return text.strip()[:500]
+
+
+def fingerprint(failure_type: str, error_code: str, message: str) -> str:
+    """Groups failures like issues in an error tracker: same type, code and message shape."""
+    key = f"{failure_type}|{error_code}|{normalize_message(message)}"
+    return hashlib.sha1(key.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+_clock_lock = threading.Lock()
+_last_tick: dt.datetime | None = None
+
+
+def utc_timestamp(after: str | None = None) -> str:
+    """ISO-8601 UTC with microseconds, strictly increasing within the process (and after `after`)."""
+    global _last_tick
+    with _clock_lock:
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        floor = [t for t in (_last_tick, parse_timestamp(after) if after else None) if t is not None]
+        if floor and now <= max(floor):
+            now = max(floor) + dt.timedelta(microseconds=1)
+        _last_tick = now
+        return format_timestamp(now)
+
+
+def format_timestamp(moment: dt.datetime) -> str:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(text: str) -> dt.datetime:
+    """A stored timestamp (or any ISO-8601 string) as naive UTC."""
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def _attribute(name: str, value: Any) -> Any:
+    if name in NUMERIC:
+        return to_decimal(value)
+    if name == "ValidationErrors" and isinstance(value, (list, tuple)):
+        value = "; ".join(clean_text(v) for v in value)
+    if isinstance(value, float):
+        return to_decimal(value)
+    if isinstance(value, (dict, list, tuple)):
+        value = json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return to_decimal(value)
+    if value is None:
+        return None
+    text = clean_text(value)
+    limit = TEXT_LIMITS.get(name)
+    return truncate_utf8(text, limit) if limit else text
+
+
+def _details(details: Mapping[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in (details or {}).items():
+        name = DETAIL_ATTRIBUTES.get(key, key)
+        converted = _attribute(name, value)
+        if converted is not None:
+            out[clean_text(name)] = converted
+    return out
+
+
+def failure_item(image_key: str, failure_type: str, error_message: str, version: OCRVersionInfo,
+                 details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A FAILED_IMAGE record without its timestamp and attempt number (the store assigns both)."""
+    item = _details(details)
+    item.update(version.stamp())
+    message = _attribute("ErrorMessage", error_message or "") or ""
+    code = str(item.get("ErrorCode") or failure_type)
+    item.update({"ImageKey": clean_text(image_key), "RecordType": FAILED_IMAGE,
+                 "FailureType": str(failure_type), "ErrorMessage": message, "ErrorCode": code,
+                 "FailureFingerprint": fingerprint(str(failure_type), code, message)})
+    return item
+
+
+def result_item(image_key: str, version: OCRVersionInfo, raw_output: str, parsed: Mapping[str, Any],
+                details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """An OCR_RESULT record: same version fields as failures, plus the parsed timesheet as JSON."""
+    item = _details(details)
+    item.update(version.stamp())
+    item.update({"ImageKey": clean_text(image_key), "RecordType": OCR_RESULT,
+                 "RawOCROutput": truncate_utf8(clean_text(raw_output), RESULT_RAW_LIMIT),
+                 "ParsedTimesheet": json.dumps(parsed, ensure_ascii=False, sort_keys=True, default=str)})
+    return item

@@ -1,0 +1,50 @@
+"""Shared fixtures: a real dynalite server over HTTP for the whole session, a fresh table per test."""
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SROIE = REPO.parent / "shared" / "datasets" / "sroie-sample"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ocrlab_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("ocrlab-home")
+    os.environ["OCRLAB_HOME"] = str(home)
+    os.environ["OCRLAB_STORE"] = "local"
+    os.environ["OCRLAB_STORE_MAX_ATTEMPTS"] = "2"
+    os.environ["OCRLAB_VERSION_FILE"] = str(REPO / "OCR_VERSION.txt")
+    return home
+
+
+@pytest.fixture(scope="session")
+def dynalite(ocrlab_home: Path):
+    """The session's local DynamoDB: started through ocrlab's own `localdb`, stopped at the end."""
+    from ocrlab import localdb
+    port = free_port()
+    os.environ["OCRLAB_DB_PORT"] = str(port)
+    state, _ = localdb.start(port)
+    yield state
+    localdb.stop()
+
+
+@pytest.fixture
+def table_name() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def store(dynalite, table_name: str):
+    from ocrlab.store import open_store
+    return open_store(table_name)

@@ -1,0 +1,55 @@
+"""The console script end to end: exit codes, one-line errors, stats keys, export file."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+from ocrlab.failure_log import log_failed_image
+
+
+def run(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ocrlab", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_stats_json_and_export(store, tmp_path):
+    log_failed_image(store, "a.png", "OCR_ERROR", "=boom", None, {"error_code": "ModelErrorException"})
+    log_failed_image(store, "b.png", "PARSING_ERROR", "no JSON", None)
+    out = run("stats", "--json", "--table", store.table)
+    assert out.returncode == 0, out.stderr
+    assert "store: local dynalite" in out.stderr  # the store in use is always said
+    stats = json.loads(out.stdout)
+    assert set(stats) == {"total_failures", "unique_images", "recent_failures_24h", "failure_types",
+                          "by_ocr_version", "by_error_code", "top_fingerprints"}
+    assert stats["total_failures"] == 2 and stats["failure_types"] == {"OCR_ERROR": 1, "PARSING_ERROR": 1}
+    assert {"count", "first_seen", "last_seen", "example_message"} <= set(stats["top_fingerprints"][0])
+
+    text = run("stats", "--table", store.table)
+    assert text.returncode == 0 and "total failures: 2" in text.stdout
+
+    path = tmp_path / "failures.csv"
+    exported = run("export", "-o", str(path), "--failure-type", "OCR_ERROR", "--table", store.table)
+    assert exported.returncode == 0, exported.stderr
+    rows = list(csv.DictReader(path.open(encoding="utf-8", newline="")))
+    assert [r["ImageKey"] for r in rows] == ["a.png"] and rows[0]["ErrorMessage"] == "'=boom"
+
+
+def test_bad_arguments_exit_non_zero():
+    out = run("export", "--no-such-flag")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+
+
+def test_unreachable_store_is_one_line(dynalite):
+    out = run("stats", OCRLAB_STORE="aws", AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:9",
+              AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_REGION="us-east-1")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("ocrlab stats:")]
+    assert len(errors) == 1 and "cannot reach the store" in errors[0]
+
+
+def test_python_dash_m_and_help():
+    out = run("--help")
+    assert out.returncode == 0 and "replay" in out.stdout

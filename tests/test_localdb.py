@@ -1,0 +1,81 @@
+"""`ocrlab db start|stop|status`: a real dynalite process, data on disk."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from ocrlab import config, localdb
+from ocrlab.errors import LocalDatabaseError
+from ocrlab.failure_log import get_all_failed_images, log_failed_image
+from ocrlab.store import Store, make_client
+
+from conftest import free_port
+
+
+def cli(*args: str, home) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OCRLAB_HOME": str(home), "OCRLAB_STORE": "local"}
+    return subprocess.run([sys.executable, "-m", "ocrlab", *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_start_twice_status_stop_and_data_survives(tmp_path, dynalite):
+    port = str(free_port())
+    home = tmp_path / "home"
+    first = cli("db", "start", "--port", port, home=home)
+    assert first.returncode == 0, first.stderr
+    assert "started" in first.stdout and "created table 'ocrlab'" in first.stdout
+    again = cli("db", "start", "--port", port, home=home)
+    assert again.returncode == 0 and "already running" in again.stdout
+    assert cli("db", "status", home=home).returncode == 0
+
+    target = config.StoreTarget("local", f"http://127.0.0.1:{port}", "us-east-1")
+    store = Store(make_client(target), "ocrlab")
+    log_failed_image(store, "persist.png", "OCR_ERROR", "kept on disk")
+
+    stop = cli("db", "stop", home=home)
+    assert stop.returncode == 0 and "stopped" in stop.stdout
+    status = cli("db", "status", home=home)
+    assert status.returncode != 0 and "not running" in status.stdout
+    assert (home / "dynamodb").is_dir()
+
+    assert cli("db", "start", "--port", port, home=home).returncode == 0
+    try:
+        [record] = get_all_failed_images(Store(make_client(target), "ocrlab"))
+        assert record["ImageKey"] == "persist.png" and record["ErrorMessage"] == "kept on disk"
+    finally:
+        assert cli("db", "stop", home=home).returncode == 0
+
+
+def test_stale_pid_file_is_reported_and_replaced(tmp_path, dynalite, capsys):
+    data_dir = tmp_path / "db"
+    data_dir.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / "db.server.json").write_text(json.dumps(
+        {"pid": dead.pid, "port": 1, "data_dir": str(data_dir), "started_at": 0}))
+    port = free_port()
+    import io
+    log = io.StringIO()
+    state, started = localdb.start(port, data_dir, log=log)
+    try:
+        assert started and state.pid != dead.pid
+        assert "stale pid file" in log.getvalue()
+    finally:
+        localdb.stop(data_dir)
+
+
+def test_port_in_use_gives_a_clear_message(tmp_path, dynalite):
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        with pytest.raises(LocalDatabaseError, match=f"port {port} is already in use by another program"):
+            localdb.start(port, tmp_path / "db")
+        out = cli("db", "start", "--port", str(port), home=tmp_path / "h")
+        assert out.returncode != 0 and "already in use" in out.stderr and "Traceback" not in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1
