@@ -6,37 +6,15 @@ retries goes to the local spool, and `ocrlab replay` writes it later: nothing is
 from __future__ import annotations
 
 import os
-import sys
-import threading
-import time
 from pathlib import Path
 from typing import IO, Any, Iterator, Mapping
 
-from . import spool
-from .errors import StoreUnavailable
 from .export import write_csv
 from .records import FAILED_IMAGE, failure_item, utc_timestamp
+from .recorder import get_store, write_record
 from .stats import failure_statistics
-from .store import Store, open_store
+from .store import Store
 from .version import OCRVersionInfo, load_version
-
-_stores: dict[tuple[str, int], Store] = {}
-_stores_lock = threading.Lock()
-# After the store failed, spool straight away for a while instead of paying every retry again.
-STORE_DOWN_SECONDS = 10.0
-_down_until: dict[str, float] = {}
-
-
-def get_store(table: str | Store) -> Store:
-    """An open Store for a table name, one per process (boto3 clients are thread safe)."""
-    if isinstance(table, Store):
-        return table
-    key = (table, os.getpid())  # a forked child needs its own client
-    with _stores_lock:
-        if key not in _stores:
-            _stores[key] = open_store(table)
-        return _stores[key]
-
 
 def _version(ocr_version: OCRVersionInfo | str | os.PathLike[str] | None) -> OCRVersionInfo:
     if isinstance(ocr_version, OCRVersionInfo):
@@ -55,19 +33,8 @@ def log_failed_image(table_name: str | Store, image_key: str, failure_type: str,
     AttemptNumber is assigned by the store (1 + failures already logged for the image) unless given.
     """
     item = failure_item(image_key, failure_type, error_message, _version(ocr_version), error_details)
-    item["FailureTimestamp"] = utc_timestamp()
-    table = table_name.table if isinstance(table_name, Store) else table_name
-    if time.monotonic() < _down_until.get(table, 0.0):
-        spool.append(table, item, "store unavailable moments ago")
-        return {**item, "Spooled": True}
-    try:
-        return get_store(table_name).put_record(item)
-    except StoreUnavailable as exc:
-        _down_until[table] = time.monotonic() + STORE_DOWN_SECONDS
-        path = spool.append(table, item, str(exc))
-        print(f"ocrlab: store unavailable, failure of {image_key!r} spooled to {path} "
-              f"(run `ocrlab replay` later): {exc}", file=sys.stderr)
-        return {**item, "Spooled": True}
+    item["FailureTimestamp"] = utc_timestamp()  # the time of the failure, even if it is spooled
+    return write_record(table_name, item)
 
 
 def get_attempt_count(table_name: str | Store, image_key: str) -> int:

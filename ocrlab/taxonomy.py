@@ -27,7 +27,10 @@ THROTTLING_CODES = frozenset({
     "ServiceQuotaExceededException", "RequestThrottled", "RequestThrottledException",
 })
 # A request the service rejected because of the image itself: nothing a retry or another model fixes.
-INPUT_CODES = frozenset({"InvalidImageFormat", "ImageTooLargeException"})
+INPUT_CODES = frozenset({"InvalidImageFormat", "ImageTooLargeException", "NoSuchKey", "NoSuchBucket"})
+# A file that cannot be read is an input problem, not the engine's.
+INPUT_EXCEPTIONS = (FileNotFoundError, IsADirectoryError, PermissionError, UnidentifiedImageError,
+                    DecompressionBombError)
 
 
 def aws_error_code(exc: BaseException) -> str | None:
@@ -53,6 +56,6 @@ def classify(exc: BaseException) -> tuple[FailureType, str]:
     name = type(exc).__name__
     if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
         return FailureType.PARSING_ERROR, name
-    if isinstance(exc, (UnidentifiedImageError, DecompressionBombError)):
+    if isinstance(exc, INPUT_EXCEPTIONS):
         return FailureType.INPUT_ERROR, name
     return FailureType.OCR_ERROR, name

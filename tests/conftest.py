@@ -48,3 +48,11 @@ def table_name() -> str:
 def store(dynalite, table_name: str):
     from ocrlab.store import open_store
     return open_store(table_name)
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dummy credentials for clients pointed at local servers (the store stays local: OCRLAB_STORE)."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)

@@ -1,0 +1,183 @@
+"""Amazon Bedrock (Nova Lite) through the Converse API; AWS errors become ocrlab failures (SPEC 5)."""
+from __future__ import annotations
+
+import os
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
+
+from ..errors import ImageFailure, OCRError, ParsingError, ThrottlingError, UnknownName
+from ..taxonomy import aws_error_code
+from .base import Engine, EngineResult, ImageLimits, PreparedImage
+
+DEFAULT_MODEL_ID = "amazon.nova-lite-v1:0"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_PROMPT = "timesheet_v1"
+
+# Rate limiting that outlived botocore's own retries (ServiceQuotaExceededException is a 400,
+# so botocore never retries it at all).
+THROTTLING_CODES = frozenset({"ThrottlingException", "ServiceQuotaExceededException",
+                              "TooManyRequestsException"})
+# Transient model failures that botocore's standard mode does not retry (408/424 are neither
+# transient statuses nor modeled as retryable): we retry them a bounded number of times.
+# (ModelNotReadyException is modeled retryable, so botocore already retries that one.)
+MODEL_RETRY_CODES = frozenset({"ModelTimeoutException", "ModelErrorException"})
+
+
+def prompt_names() -> list[str]:
+    """The prompts shipped in the package, by name (the file name carries the version)."""
+    folder = resources.files("ocrlab").joinpath("prompts")
+    return sorted(p.name[:-4] for p in folder.iterdir() if p.name.endswith(".txt"))
+
+
+def load_prompt(name: str = DEFAULT_PROMPT, path: str | os.PathLike[str] | None = None) -> str:
+    """Prompt text from an explicit file, else a packaged prompt by name."""
+    if path is not None:
+        return Path(path).read_text(encoding="utf-8").strip()
+    if name not in prompt_names():
+        raise UnknownName("prompt", name, prompt_names())
+    return resources.files("ocrlab").joinpath("prompts", f"{name}.txt").read_text(encoding="utf-8").strip()
+
+
+class BedrockEngine(Engine):
+    """OCR by a multimodal model: the image and the prompt in, the model's JSON answer out."""
+
+    name = "bedrock"
+    output_kind = "json"
+    limits = ImageLimits(formats=frozenset({"png", "jpeg", "gif", "webp"}), max_bytes=3_750_000,
+                         max_side=8000)
+
+    def __init__(
+        self,
+        *,
+        model_id: str | None = None,
+        region: str | None = None,
+        max_tokens: int = 2048,
+        temperature: float = 0,
+        max_attempts: int = 4,
+        connect_timeout: float = 5,
+        read_timeout: float = 120,
+        max_pool_connections: int = 10,
+        concurrency: int = 1,
+        model_retries: int = 2,
+        model_retry_backoff: float = 0.5,
+        endpoint_url: str | None = None,
+        client: Any = None,
+        session: boto3.session.Session | None = None,
+        prompt_file: str | os.PathLike[str] | None = None,
+        prompt_name: str = DEFAULT_PROMPT,
+    ) -> None:
+        self.model_id = model_id or os.environ.get("OCRLAB_BEDROCK_MODEL_ID") or DEFAULT_MODEL_ID
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.model_retries = max(0, model_retries)
+        self.model_retry_backoff = model_retry_backoff
+        self.prompt_name = Path(prompt_file).stem if prompt_file is not None else prompt_name
+        self.prompt = load_prompt(prompt_name, prompt_file)
+        if client is None:
+            config = Config(
+                # total_max_attempts counts the first call; botocore's "max_attempts" key counts
+                # retries only, so max_attempts=4 there would make 5 calls.
+                retries={"mode": "standard", "total_max_attempts": max(1, max_attempts)},
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                # Every batch worker needs its own pooled connection, or threads queue on the pool.
+                max_pool_connections=max(concurrency, max_pool_connections),
+            )
+            # A shared session saves reloading botocore's service data for every engine.
+            session = session or boto3.session.Session()
+            # endpoint_url=None lets boto3 apply AWS_ENDPOINT_URL_BEDROCK_RUNTIME itself.
+            client = session.client("bedrock-runtime",
+                                    region_name=region or session.region_name or DEFAULT_REGION,
+                                    endpoint_url=endpoint_url, config=config)
+        # One client per engine, shared by the batch threads: boto3 clients are thread safe.
+        self.client = client
+
+    def describe(self) -> str:
+        """One line for commands to print: which model, where, with which prompt."""
+        return (f"engine: bedrock {self.model_id} at {self.client.meta.endpoint_url}, "
+                f"prompt {self.prompt_name}")
+
+    def _request(self, image: PreparedImage) -> dict[str, Any]:
+        return {
+            "modelId": self.model_id,
+            "messages": [{"role": "user", "content": [
+                {"image": {"format": image.format, "source": {"bytes": image.data}}},
+                {"text": self.prompt},
+            ]}],
+            "inferenceConfig": {"maxTokens": self.max_tokens, "temperature": self.temperature},
+        }
+
+    def _recognize(self, image: PreparedImage) -> EngineResult:
+        request = self._request(image)
+        attempt = 0
+        while True:
+            try:
+                response = self.client.converse(**request)
+                break
+            except ClientError as exc:
+                code = aws_error_code(exc) or "ClientError"
+                if code in MODEL_RETRY_CODES and attempt < self.model_retries:
+                    attempt += 1
+                    time.sleep(self.model_retry_backoff * 2 ** (attempt - 1))
+                    continue
+                raise self._client_failure(exc, code) from exc
+            except (BotoCoreError, ResponseParserError) as exc:
+                # Timeouts, refused connections, cut-off or malformed responses: the call failed.
+                # (ResponseParserError is not a BotoCoreError, hence both.)
+                raise self._failure(OCRError, f"Bedrock call to {self.model_id} failed: {exc}",
+                                    type(exc).__name__) from exc
+        return self._result(response)
+
+    def _client_failure(self, exc: ClientError, code: str) -> ImageFailure:
+        # str(exc) already names the code, botocore's retry count and the service's message.
+        message = f"{exc} [model {self.model_id}]"
+        cls = ThrottlingError if code in THROTTLING_CODES else OCRError
+        return self._failure(cls, message, code)
+
+    def _result(self, response: dict[str, Any]) -> EngineResult:
+        message = (response.get("output") or {}).get("message") or {}
+        text = "".join(block["text"] for block in message.get("content") or []
+                       if isinstance(block.get("text"), str))
+        usage = response.get("usage") or {}
+        input_tokens, output_tokens = usage.get("inputTokens"), usage.get("outputTokens")
+        stop_reason = response.get("stopReason")
+        if stop_reason is None and not message:
+            # botocore turns a 200 whose body is not JSON into an empty dict instead of raising:
+            # no answer from the model arrived, so this is a call failure, not a parse failure.
+            raise self._failure(OCRError, f"Bedrock returned no Converse output for {self.model_id}",
+                                "MalformedResponse", input_tokens=input_tokens, output_tokens=output_tokens)
+        if stop_reason != "end_turn":
+            # A cut-off, filtered or guarded answer is never a timesheet, even if it parses.
+            raise self._failure(ParsingError, f"model stopped with stopReason={stop_reason}",
+                                f"StopReason:{stop_reason}", raw_output=text,
+                                input_tokens=input_tokens, output_tokens=output_tokens)
+        metadata = response.get("ResponseMetadata") or {}
+        return EngineResult(
+            raw_output=text,
+            model_id=self.model_id,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            stop_reason=stop_reason,
+            extra={
+                "prompt": self.prompt_name,
+                "latency_ms": (response.get("metrics") or {}).get("latencyMs"),
+                "request_id": metadata.get("RequestId"),
+                "retry_attempts": metadata.get("RetryAttempts", 0),
+            },
+        )
+
+    def _failure(self, cls: type[ImageFailure], message: str, code: str, *, raw_output: str | None = None,
+                 input_tokens: int | None = None, output_tokens: int | None = None) -> ImageFailure:
+        """An ImageFailure that also carries what the failure record needs (ModelId, tokens)."""
+        failure = cls(message, code, raw_output=raw_output)
+        failure.model_id = self.model_id  # type: ignore[attr-defined]
+        failure.input_tokens = input_tokens  # type: ignore[attr-defined]
+        failure.output_tokens = output_tokens  # type: ignore[attr-defined]
+        return failure

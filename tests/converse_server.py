@@ -1,0 +1,213 @@
+"""A local HTTP server speaking the Bedrock Runtime Converse REST protocol, scriptable per test.
+
+Real boto3 clients talk to it over real HTTP, so botocore's serializer, retries, timeouts and
+error parser all run as they do against AWS. Errors follow botocore's rest-json parser: the
+code comes from the `x-amzn-ErrorType` header (anything after ':' is dropped), the message
+from the JSON body's `message`.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator
+from urllib.parse import unquote
+
+import boto3
+import pytest
+from botocore.config import Config
+
+TIMESHEET = {
+    "employee_name": "Maria Gonzalez", "employee_id": "E-10472", "week_ending": "2025-10-24",
+    "entries": [{"date": "2025-10-20", "time_in": "08:00", "time_out": "16:30", "hours": 8.0},
+                {"date": "2025-10-21", "time_in": "08:00", "time_out": "17:00", "hours": 8.5}],
+    "total_hours": 16.5,
+}
+
+# The status each Bedrock Runtime error has in the service model.
+ERROR_STATUS = {
+    "AccessDeniedException": 403, "ResourceNotFoundException": 404, "ValidationException": 400,
+    "ServiceQuotaExceededException": 400, "ModelTimeoutException": 408, "ModelErrorException": 424,
+    "ThrottlingException": 429, "ModelNotReadyException": 429, "InternalServerException": 500,
+    "ServiceUnavailableException": 503,
+}
+
+
+@dataclass
+class Reply:
+    """One scripted answer. `truncate` promises the whole body in Content-Length, sends half, closes."""
+
+    status: int = 200
+    body: Any = None                 # dict/list -> JSON; str/bytes sent as is
+    error_type: str | None = None    # x-amzn-ErrorType header
+    delay: float = 0.0               # seconds to wait before answering
+    truncate: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def payload(self) -> bytes:
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body if self.body is not None else {}).encode()
+
+
+def ok(text: str | None = None, *, stop_reason: str = "end_turn", input_tokens: int = 1200,
+       output_tokens: int = 180, usage: bool = True, delay: float = 0.0) -> Reply:
+    """A Converse success answer holding `text` (default: the reference timesheet as JSON)."""
+    body: dict[str, Any] = {
+        "output": {"message": {"role": "assistant",
+                               "content": [{"text": json.dumps(TIMESHEET) if text is None else text}]}},
+        "stopReason": stop_reason,
+        "metrics": {"latencyMs": 321},
+    }
+    if usage:
+        body["usage"] = {"inputTokens": input_tokens, "outputTokens": output_tokens,
+                         "totalTokens": input_tokens + output_tokens}
+    return Reply(200, body, delay=delay)
+
+
+def error(code: str, message: str | None = None, *, status: int | None = None) -> Reply:
+    """An AWS error answer, with the service model's status for `code` unless given."""
+    return Reply(status or ERROR_STATUS.get(code, 400), {"message": message or f"{code} from test server"},
+                 error_type=code)
+
+
+@dataclass
+class Received:
+    """What one request carried, decoded."""
+
+    model_id: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+    def content(self) -> list[dict[str, Any]]:
+        return [block for message in self.body.get("messages", []) for block in message.get("content", [])]
+
+    @property
+    def images(self) -> list[bytes]:
+        return [base64.b64decode(b["image"]["source"]["bytes"]) for b in self.content() if "image" in b]
+
+    @property
+    def image_formats(self) -> list[str]:
+        return [b["image"]["format"] for b in self.content() if "image" in b]
+
+    @property
+    def texts(self) -> list[str]:
+        return [b["text"] for b in self.content() if "text" in b]
+
+
+class ConverseServer:
+    """ThreadingHTTPServer on 127.0.0.1, ephemeral port. Queue replies with `push`; else `default`."""
+
+    def __init__(self) -> None:
+        self.default: Reply = ok()
+        self.requests: list[Received] = []
+        self._queue: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.daemon_threads = True  # a handler still sleeping on `delay` must not block stop()
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),  # quick stop()
+                                        name="converse-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "ConverseServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def push(self, *replies: Reply) -> None:
+        with self._lock:
+            self._queue.extend(replies)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._queue.clear()
+            self.requests.clear()
+            self.default = ok()
+
+    def _next(self, received: Received) -> Reply:
+        with self._lock:
+            self.requests.append(received)
+            return self._queue.popleft() if self._queue else self.default
+
+    def client(self, **config: Any) -> Any:
+        return make_client(self.url, **config)
+
+
+def make_client(endpoint_url: str, *, max_attempts: int = 1, read_timeout: float = 5,
+                connect_timeout: float = 2, **config: Any) -> Any:
+    """A real boto3 bedrock-runtime client for the test server, with dummy credentials."""
+    return boto3.session.Session().client(
+        "bedrock-runtime", region_name="us-east-1", endpoint_url=endpoint_url,
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+        config=Config(retries={"mode": "standard", "max_attempts": max_attempts},
+                      read_timeout=read_timeout, connect_timeout=connect_timeout, **config),
+    )
+
+
+def _handler_for(server: ConverseServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as botocore's pooled connections expect
+        disable_nagle_algorithm = True  # headers and body go in separate writes: avoid 40 ms stalls
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            parts = self.path.split("/")
+            if len(parts) != 4 or parts[1] != "model" or parts[3] != "converse":
+                self._send(error("UnknownOperationException", f"no route for {self.path}", status=404))
+                return
+            try:
+                body: Any = json.loads(raw or b"{}")
+            except ValueError:
+                body = raw
+            received = Received(unquote(parts[2]), self.path, dict(self.headers.items()), body)
+            self._send(server._next(received))
+
+        def _send(self, reply: Reply) -> None:
+            if reply.delay:
+                time.sleep(reply.delay)
+            payload = reply.payload()
+            try:
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("x-amzn-RequestId", f"test-{len(server.requests)}")
+                if reply.error_type:
+                    self.send_header("x-amzn-ErrorType", reply.error_type)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload[: len(payload) // 2] if reply.truncate else payload)
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (read timeout): nothing to answer
+            if reply.truncate:
+                self.close_connection = True
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep pytest output clean
+
+    return Handler
+
+
+@pytest.fixture
+def converse_server() -> Iterator[ConverseServer]:
+    server = ConverseServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
