@@ -261,7 +261,10 @@ def test_slow_answer_times_out(converse_server: ConverseServer) -> None:
 def test_truncated_body_is_an_ocr_error(converse_server: ConverseServer) -> None:
     converse_server.default = Reply(200, ok().body, truncate=True)
     failure = failure_of(engine_for(converse_server))
-    assert classify(failure) == (FailureType.OCR_ERROR, "ConnectionClosedError")
+    # Whether urllib3 notices the short body before botocore parses it depends on timing;
+    # either way it is a classified OCR_ERROR, never a success or an unclassified crash.
+    failure_type, code = classify(failure)
+    assert failure_type == FailureType.OCR_ERROR and code in {"ConnectionClosedError", "MalformedResponse"}
 
 
 def test_garbled_bodies_are_ocr_errors(converse_server: ConverseServer) -> None:
