@@ -99,6 +99,79 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if args.engine == "bedrock":
+        for name in ("model_id", "prompt_file", "max_tokens"):
+            if getattr(args, name, None) is not None:
+                options[name] = getattr(args, name)
+    return options
+
+
+@command("samples")
+def cmd_samples(args: argparse.Namespace) -> int:
+    from .samples import generate_samples
+    manifest = generate_samples(Path(args.outdir), count=args.count, seed=args.seed, bad=args.bad)
+    expected = {m["expected"] for m in manifest}
+    print(f"wrote {len(manifest)} images to {args.outdir} (expected outcomes: {', '.join(sorted(expected))}); "
+          f"see {Path(args.outdir) / 'manifest.json'}")
+    return 0
+
+
+@command("batch")
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import run_batch
+    from .version import load_version
+    version = load_version(args.ocr_version_file)
+    say(config.store_target().describe(args.table))
+    say(f"engine: {args.engine}; OCR version {version.full_version}")
+    summary = run_batch(args.source, engine=args.engine, engine_options=_engine_options(args),
+                        version_file=args.ocr_version_file, table=args.table, concurrency=args.concurrency,
+                        max_attempts=args.max_attempts, force=args.force, retry_failed=args.retry_failed,
+                        summary_json=args.summary_json, scheduler=args.scheduler, progress=not args.no_progress)
+    types = ", ".join(f"{k} {v}" for k, v in summary.failure_types.items()) or "none"
+    print(f"{summary.images} images: {summary.processed} processed ({summary.succeeded} succeeded, "
+          f"{summary.failed} failed: {types}), {summary.skipped} skipped"
+          + (f", {len(summary.ignored)} files ignored (not image names)" if summary.ignored else "")
+          + (f", {summary.spooled} records spooled (run `ocrlab replay`)" if summary.spooled else "")
+          + f" in {summary.elapsed_seconds:.1f} s")
+    for reason, count in summary.skipped_reasons.items():
+        print(f"  skipped {count}: {reason}")
+    if args.summary_json:
+        say(f"summary: {args.summary_json}")
+    return 0
+
+
+@command("eval")
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .engines import get_engine
+    from .evaluate import evaluate
+    from .sources import open_source
+    listing = open_source(args.source)
+    if listing.items and listing.items[0].path is None:
+        raise OcrlabError("eval reads local files; download S3 images first")
+    engine = get_engine(args.engine, **_engine_options(args))
+    say(f"engine: {args.engine}")
+    report = evaluate([Path(i.path) for i in listing.items if i.path], Path(args.ground_truth), engine,
+                      fold_case=args.fold_case)
+    data = report.to_dict()
+    if args.json:
+        from .batch import write_json
+        write_json(data, Path(args.json))
+    bag = data["bag_of_words"]
+    print(f"{data['evaluated']} documents ({data['failed']} failed OCR, {len(data['skipped'])} without reference): "
+          f"CER {report.cer:.2%}  WER {report.wer:.2%}  bag-of-words F1 {bag['f1']:.2%}  "
+          f"{data['seconds_per_image']:.2f} s/image  (weighted by reference length)")
+    return 0
+
+
+def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", default="rapidocr", help="rapidocr (default), tesseract or bedrock")
+    p.add_argument("--model-id", default=None, help="Bedrock model id (default amazon.nova-lite-v1:0)")
+    p.add_argument("--prompt-file", default=None, help="Bedrock prompt file (default: the packaged prompt)")
+    p.add_argument("--max-tokens", type=int, default=None, help="Bedrock maxTokens")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocrlab", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
@@ -120,6 +193,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     sub.add_parser("replay", parents=[common], help="write records spooled while the store was down")
+
+    p = sub.add_parser("samples", help="reference timesheets with ground truth")
+    p.add_argument("outdir")
+    p.add_argument("--count", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bad", action="store_true", help="add broken files and invalid timesheets")
+
+    p = sub.add_parser("batch", parents=[common], help="OCR every image of a folder, file or s3://bucket/prefix")
+    p.add_argument("source")
+    _add_engine_arguments(p)
+    p.add_argument("--ocr-version-file", default=None, help="version stamp (default OCR_VERSION.txt)")
+    p.add_argument("--concurrency", type=int, default=1)
+    p.add_argument("--max-attempts", type=int, default=None, help="skip images that failed N times under this version")
+    p.add_argument("--force", action="store_true", help="run images that already succeeded under this version")
+    p.add_argument("--retry-failed", action="store_true", help="only images whose latest outcome is a failure")
+    p.add_argument("--summary-json", default=None)
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("eval", help="CER/WER of raw OCR text against reference text")
+    p.add_argument("source")
+    p.add_argument("--ground-truth", required=True, help="folder of NAME.txt, or the SROIE layout (box/NAME.csv)")
+    _add_engine_arguments(p)
+    p.add_argument("--json", default=None)
+    p.add_argument("--fold-case", action="store_true", help="compare case-insensitively (SROIE is upper case)")
     return parser
 
 

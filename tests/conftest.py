@@ -56,3 +56,24 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3-compatible server over real HTTP; boto3 reaches it through AWS_ENDPOINT_URL_S3."""
+    from moto.server import ThreadedMotoServer
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    os.environ["AWS_ENDPOINT_URL_S3"] = f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_server, aws_credentials):
+    import boto3
+    name = f"b-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", region_name="us-east-1", endpoint_url=s3_server)
+    client.create_bucket(Bucket=name)
+    return client, name

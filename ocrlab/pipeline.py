@@ -1,0 +1,110 @@
+"""One image, start to finish: preflight -> engine -> parse -> validate -> one record.
+
+Every outcome is recorded: an OCR_RESULT, or a FAILED_IMAGE record with every seed field
+that is known at the point of failure. `process` never raises for a bad image.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engines import Engine, EngineResult
+from .errors import ImageFailure
+from .preflight import prepare_image
+from .records import failure_item, result_item, utc_timestamp
+from .recorder import write_record
+from .store import Store
+from .taxonomy import classify
+from .timesheet import check, parse_model_json, parse_text
+from .version import OCRVersionInfo
+
+
+@dataclass
+class Outcome:
+    """What happened to one image; `record` is what was written (or spooled)."""
+
+    image_key: str
+    ok: bool
+    record: dict[str, Any]
+    failure_type: str | None = None
+    error: str | None = None
+    timesheet: dict[str, Any] | None = None
+
+    @property
+    def spooled(self) -> bool:
+        return bool(self.record.get("Spooled"))
+
+
+@dataclass
+class ImageContext:
+    """Where an image came from, for the record."""
+
+    s3_bucket: str | None = None
+    s3_region: str | None = None
+    log_stream: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Runs one engine under one version stamp and records into one table."""
+
+    def __init__(self, engine: Engine, version: OCRVersionInfo, table: str | Store) -> None:
+        self.engine = engine
+        self.version = version
+        self.table = table
+
+    def parse(self, raw: str) -> dict[str, Any]:
+        return parse_model_json(raw) if self.engine.output_kind == "json" else parse_text(raw)
+
+    def process(self, image_key: str, data: bytes | None, context: ImageContext | None = None,
+                read_error: BaseException | None = None) -> Outcome:
+        """Process one image's bytes. `read_error` records a file that could not even be read."""
+        context = context or ImageContext()
+        started = time.perf_counter()
+        result: EngineResult | None = None
+        try:
+            if read_error is not None:
+                raise read_error
+            assert data is not None
+            prepared = prepare_image(data, self.engine.limits, name=image_key)
+            result = self.engine.run(prepared)
+            timesheet = check(self.parse(result.raw_output))
+        except Exception as exc:  # every failure of one image becomes a record, never a crash
+            return self._failure(image_key, data, context, exc, result, time.perf_counter() - started)
+        item = result_item(image_key, self.version, result.raw_output, timesheet,
+                           self._details(data, context, result, time.perf_counter() - started))
+        item["FailureTimestamp"] = utc_timestamp()
+        return Outcome(image_key, True, write_record(self.table, item), timesheet=timesheet)
+
+    def _details(self, data: bytes | None, context: ImageContext, result: EngineResult | None,
+                 elapsed: float) -> dict[str, Any]:
+        details: dict[str, Any] = {
+            "model_id": (result.model_id if result else None) or self.engine.model_id or self.engine.name,
+            "processing_time": result.processing_time if result else elapsed,
+            "input_tokens": result.input_tokens if result else None,
+            "output_tokens": result.output_tokens if result else None,
+            "image_size": len(data) if data is not None else None,
+            "s3_bucket": context.s3_bucket, "s3_region": context.s3_region,
+            "cloudwatch_log_stream": context.log_stream, "Engine": self.engine.name,
+        }
+        details.update(context.extra)
+        return details
+
+    def _failure(self, image_key: str, data: bytes | None, context: ImageContext, exc: Exception,
+                 result: EngineResult | None, elapsed: float) -> Outcome:
+        failure_type, code = classify(exc)
+        details = self._details(data, context, result, elapsed)
+        # What the engine knew when it failed: its own timing, tokens and model id.
+        for attr, key in (("processing_time", "processing_time"), ("input_tokens", "input_tokens"),
+                          ("output_tokens", "output_tokens"), ("model_id", "model_id")):
+            value = getattr(exc, attr, None)
+            if value is not None:
+                details[key] = value
+        raw = result.raw_output if result else getattr(exc, "raw_output", None)
+        details.update(error_code=code, raw_ocr_output=raw, stack_trace="".join(traceback.format_exception(exc)),
+                       validation_errors=exc.validation_errors if isinstance(exc, ImageFailure) else None)
+        item = failure_item(image_key, failure_type.value, str(exc) or type(exc).__name__, self.version, details)
+        item["FailureTimestamp"] = utc_timestamp()
+        return Outcome(image_key, False, write_record(self.table, item), failure_type.value, str(exc))

@@ -1,0 +1,171 @@
+"""`ocrlab batch`: accounting, re-runs, --max-attempts, --retry-failed, S3 sources, local engine."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from converse_server import converse_server, ok  # noqa: F401  (fixture)
+from ocrlab.batch import run_batch
+
+VERSION_2 = "version: 2.1.0\nbuild_date: 2025-11-02\ndescription: candidate prompt\n"
+
+
+def png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), "white").save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "images"
+    (root / "sub").mkdir(parents=True)
+    for i in range(4):
+        (root / f"week-{i}.png").write_bytes(png())
+    (root / "sub" / "week-9.jpg").write_bytes(png())  # a PNG named .jpg: bytes decide
+    (root / "empty.png").write_bytes(b"")
+    (root / "notes.txt").write_text("not an image name")
+    return root
+
+
+@pytest.fixture
+def bedrock(converse_server, aws_credentials):
+    return {"endpoint_url": converse_server.url, "max_attempts": 1, "model_retries": 0}
+
+
+def batch(folder, table, bedrock, **kw):
+    return run_batch(str(folder), engine="bedrock", engine_options=bedrock, table=table, progress=False, **kw)
+
+
+def test_every_file_is_accounted_for(folder, store, bedrock, tmp_path):
+    summary_path = tmp_path / "summary.json"
+    s = batch(folder, store.table, bedrock, concurrency=3, summary_json=summary_path)
+    assert (s.images, s.processed, s.succeeded, s.failed, s.skipped) == (6, 6, 5, 1, 0)
+    assert s.failure_types == {"INPUT_ERROR": 1} and s.ignored == ["notes.txt"]
+    data = json.loads(summary_path.read_text())
+    assert {"processed", "succeeded", "failed", "skipped", "failure_types", "ocr_full_version"} <= set(data)
+    assert data["ocr_full_version"] == "2.0.0-2025-10-25"
+    keys = {r["ImageKey"] for r in store.latest_outcomes("2.0.0-2025-10-25")}
+    assert keys == {"week-0.png", "week-1.png", "week-2.png", "week-3.png", "sub/week-9.jpg", "empty.png"}
+
+
+def test_rerun_skips_successes_and_retries_failures(folder, store, bedrock, converse_server):
+    batch(folder, store.table, bedrock)
+    served = len(converse_server.requests)
+    again = batch(folder, store.table, bedrock)
+    assert (again.processed, again.skipped, again.failed) == (1, 5, 1)
+    assert again.skipped_reasons == {"already succeeded": 5}
+    assert len(converse_server.requests) == served  # the empty file never reaches the model
+    assert [r["AttemptNumber"] for r in store.image_records("empty.png")] == [1, 2]
+    assert sum(1 for r in store.records_by_type("OCR_RESULT")) == 5  # no duplicate results
+
+
+def test_max_attempts_per_version(folder, store, bedrock, tmp_path):
+    runs = [batch(folder, store.table, bedrock, max_attempts=2) for _ in range(3)]
+    assert [r.processed for r in runs] == [6, 1, 0]
+    assert runs[2].skipped_reasons == {"already succeeded": 5, "failed 2 times (max attempts 2)": 1}
+    assert [r["AttemptNumber"] for r in store.image_records("empty.png")] == [1, 2]
+    # A new version may try it again.
+    v2 = tmp_path / "v2.txt"
+    v2.write_text(VERSION_2)
+    fresh = batch(folder, store.table, bedrock, max_attempts=2, version_file=v2)
+    assert fresh.processed == 6 and fresh.ocr_full_version == "2.1.0-2025-11-02"
+    assert [r["AttemptNumber"] for r in store.image_records("empty.png")] == [1, 2, 3]
+
+
+def test_retry_failed_and_force(folder, store, bedrock, converse_server):
+    converse_server.push(ok("no json here"))  # the first image answered fails parsing
+    first = batch(folder, store.table, bedrock)
+    assert first.failure_types == {"INPUT_ERROR": 1, "PARSING_ERROR": 1}
+    retry = batch(folder, store.table, bedrock, retry_failed=True)
+    assert (retry.processed, retry.succeeded, retry.failed) == (2, 1, 1)
+    assert retry.skipped_reasons == {"latest outcome is not a failure": 4}
+    forced = batch(folder, store.table, bedrock, force=True)
+    assert forced.processed == 6 and forced.skipped == 0
+
+
+def test_s3_source(bucket, store, bedrock):
+    client, name = bucket
+    client.put_object(Bucket=name, Key="in/2025/a.png", Body=png())
+    client.put_object(Bucket=name, Key="in/2025/b.png", Body=b"garbage")
+    client.put_object(Bucket=name, Key="in/readme.md", Body=b"x")
+    client.put_object(Bucket=name, Key="other/c.png", Body=png())
+    s = run_batch(f"s3://{name}/in/", engine="bedrock", engine_options=bedrock, table=store.table, progress=False)
+    assert (s.images, s.succeeded, s.failed, s.ignored) == (2, 1, 1, ["in/readme.md"])
+    [failure] = list(store.image_records("in/2025/b.png"))
+    assert failure["FailureType"] == "INPUT_ERROR" and failure["S3Bucket"] == name
+
+
+def test_missing_source_is_a_one_line_error(dynalite):
+    out = subprocess.run([sys.executable, "-m", "ocrlab", "batch", "/no/such/folder"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode != 0 and "no such file or folder" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run([sys.executable, "-m", "ocrlab", "batch", ".", "--engine", "nope"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode != 0 and "unknown engine 'nope'" in out.stderr
+
+
+def test_rapidocr_batch_gives_each_bad_sample_its_failure_type(tmp_path, store):
+    """The local engine in worker processes, on `ocrlab samples --bad`: outcome per file as the manifest says."""
+    from ocrlab.samples import generate_samples
+    manifest = generate_samples(tmp_path / "s", count=2, seed=7, bad=True)
+    out = subprocess.run([sys.executable, "-m", "ocrlab", "batch", str(tmp_path / "s"), "--table", store.table,
+                          "--concurrency", "2", "--no-progress", "--summary-json", str(tmp_path / "sum.json")],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    latest = {r["ImageKey"]: r for r in store.latest_outcomes("2.0.0-2025-10-25")}
+    for entry in manifest:
+        record = latest[entry["file"]]
+        got = "OK" if record["RecordType"] == "OCR_RESULT" else record["FailureType"]
+        assert got == entry["expected"], (entry, record.get("ErrorMessage"))
+    summary = json.loads((tmp_path / "sum.json").read_text())
+    assert summary["processed"] == len(manifest)
+
+
+def test_batch_on_a_dask_local_cluster(folder, store, bedrock, converse_server):
+    from distributed import Client, LocalCluster
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        s = batch(folder, store.table, bedrock, scheduler=cluster.scheduler_address)
+        workers = set(client.run(lambda: __import__("os").getpid()).values())
+    assert (s.processed, s.succeeded, s.failed) == (6, 5, 1)
+    assert len(workers) == 2
+    assert len(converse_server.requests) == 5
+    assert sum(1 for _ in store.records_by_type("OCR_RESULT")) == 5
+
+
+def test_batch_killed_with_sigkill_then_rerun_accounts_for_every_image_once(tmp_path, store, converse_server,
+                                                                            aws_credentials):
+    import signal
+    import time
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(12):
+        (root / f"img-{i:02d}.png").write_bytes(png())
+    converse_server.default = ok(delay=0.15)
+    cmd = [sys.executable, "-m", "ocrlab", "batch", str(root), "--engine", "bedrock", "--table", store.table,
+           "--concurrency", "3", "--no-progress"]
+    env = {**os.environ, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": converse_server.url}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while sum(1 for _ in store.records_by_type("OCR_RESULT")) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    done_before = sum(1 for _ in store.records_by_type("OCR_RESULT"))
+    assert 4 <= done_before < 12, "the kill must land mid-batch"
+
+    rerun = subprocess.run(cmd + ["--summary-json", str(tmp_path / "s.json")], env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["images"] == 12 and summary["processed"] + summary["skipped"] == 12
+    results = [r["ImageKey"] for r in store.records_by_type("OCR_RESULT")]
+    assert sorted(results) == [f"img-{i:02d}.png" for i in range(12)]  # every image once, none twice
