@@ -79,3 +79,19 @@ def test_port_in_use_gives_a_clear_message(tmp_path, dynalite):
         out = cli("db", "start", "--port", str(port), home=tmp_path / "h")
         assert out.returncode != 0 and "already in use" in out.stderr and "Traceback" not in out.stderr
         assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_first_start_installs_the_pinned_dynalite_into_its_own_cache(tmp_path, monkeypatch, dynalite):
+    monkeypatch.setenv("OCRLAB_CACHE", str(tmp_path / "cache"))
+    import io
+    log = io.StringIO()
+    port, data_dir = free_port(), tmp_path / "db"
+    state, started = localdb.start(port, data_dir, log=log)
+    try:
+        assert started and f"installing dynalite {localdb.DYNALITE_VERSION}" in log.getvalue()
+        cli_js = tmp_path / "cache" / "ocrlab" / f"dynalite-{localdb.DYNALITE_VERSION}" / "node_modules" / "dynalite" / "cli.js"
+        assert cli_js.is_file()
+        package = json.loads((cli_js.parent / "package.json").read_text())
+        assert package["version"] == localdb.DYNALITE_VERSION
+    finally:
+        localdb.stop(data_dir)

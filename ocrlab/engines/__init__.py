@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from importlib import import_module
+from inspect import signature
 from typing import Any
 
-from ..errors import UnknownName
+from ..errors import OcrlabError, UnknownName
 from .base import Engine, EngineResult, ImageLimits, PreparedImage
 
 # name -> "module:Class", imported on first use so optional engines cost nothing until chosen.
@@ -22,7 +23,12 @@ def get_engine(name: str, **options: Any) -> Engine:
     except KeyError:
         raise UnknownName("engine", name, list(REGISTRY)) from None
     module, cls = target.split(":")
-    return getattr(import_module(module), cls)(**options)
+    engine_cls = getattr(import_module(module), cls)
+    try:
+        signature(engine_cls).bind(**options)
+    except TypeError as exc:  # a wrong --engine-option is the user's to fix, not a traceback
+        raise OcrlabError(f"engine {name!r}: {exc}") from None
+    return engine_cls(**options)
 
 
 __all__ = ["Engine", "EngineResult", "ImageLimits", "PreparedImage", "REGISTRY", "get_engine"]

@@ -1,0 +1,77 @@
+"""An HTTP proxy in front of dynalite that injects DynamoDB throttling (dynalite never throttles)."""
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class FaultProxy:
+    """Forwards requests to `upstream_port`; the next `throttle` requests get a 400 throttling error."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.throttle = 0
+        self.throttled = 0
+        self.forwarded = 0
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def __enter__(self) -> "FaultProxy":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _take_fault(self) -> bool:
+        with self._lock:
+            if self.throttle > 0:
+                self.throttle -= 1
+                self.throttled += 1
+                return True
+            self.forwarded += 1
+            return False
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # DynamoDB's JSON protocol is POST only
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if proxy._take_fault():
+                    payload = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#"
+                                                    "ProvisionedThroughputExceededException",
+                                          "message": "The level of configured provisioned throughput "
+                                                     "for the table was exceeded"}).encode()
+                    status, headers = 400, {"Content-Type": "application/x-amz-json-1.0"}
+                else:
+                    conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
+                    conn.request("POST", self.path, body, {k: v for k, v in self.headers.items()})
+                    resp = conn.getresponse()
+                    payload, status = resp.read(), resp.status
+                    headers = {k: v for k, v in resp.getheaders()
+                               if k.lower() not in ("content-length", "connection", "transfer-encoding")}
+                    conn.close()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
