@@ -100,7 +100,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """--engine-option NAME=VALUE pairs (VALUE read as JSON when it parses) plus the Bedrock shortcuts."""
     options: dict[str, Any] = {}
+    for pair in args.engine_option or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise OcrlabError(f"--engine-option expects NAME=VALUE, got {pair!r}")
+        try:
+            options[name.replace("-", "_")] = json.loads(value)
+        except ValueError:
+            options[name.replace("-", "_")] = value
     if args.engine == "bedrock":
         for name in ("model_id", "prompt_file", "max_tokens"):
             if getattr(args, name, None) is not None:
@@ -170,6 +179,8 @@ def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-id", default=None, help="Bedrock model id (default amazon.nova-lite-v1:0)")
     p.add_argument("--prompt-file", default=None, help="Bedrock prompt file (default: the packaged prompt)")
     p.add_argument("--max-tokens", type=int, default=None, help="Bedrock maxTokens")
+    p.add_argument("-E", "--engine-option", action="append", metavar="NAME=VALUE",
+                   help="engine constructor option, VALUE as JSON (e.g. params='{\"Det.limit_side_len\": 960}')")
 
 
 def build_parser() -> argparse.ArgumentParser:
