@@ -8,6 +8,7 @@ writing a result and its latest-outcome pointer never writes a second result.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -110,11 +111,18 @@ def plan(listing: Listing, job: Job, *, max_attempts: int | None, force: bool,
     return todo, skipped
 
 
+def _worker_init(threads: int) -> None:
+    os.environ["OCRLAB_ENGINE_THREADS"] = str(threads)
+
+
 def _executor(job: Job, concurrency: int) -> Executor | None:
     if concurrency <= 1:
         return None
     if job.engine in CPU_ENGINES:
-        return ProcessPoolExecutor(concurrency)
+        # spawn, not fork: the parent holds threads (boto3, progress bar) that fork would copy mid-state.
+        threads = max(1, (os.cpu_count() or 1) // concurrency)
+        return ProcessPoolExecutor(concurrency, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_init, initargs=(threads,))
     return ThreadPoolExecutor(concurrency)
 
 

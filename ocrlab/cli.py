@@ -99,6 +99,27 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("compare")
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import run_compare
+    comparison = run_compare(_store(args), args.base, args.candidate, args.ground_truth, args.json, args.output)
+    for warning in comparison.warnings:
+        say(f"warning: {warning}")
+    print(comparison.summary())
+    if args.output:
+        say(f"report: {args.output}")
+    return 0
+
+
+@command("results")
+def cmd_results(args: argparse.Namespace) -> int:
+    from .analysis import export_results_csv
+    count = export_results_csv(_store(args), args.ocr_version, args.output)
+    if args.output != "-":
+        say(f"wrote the latest outcome of {count} images to {args.output}")
+    return 0
+
+
 def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     """--engine-option NAME=VALUE pairs (VALUE read as JSON when it parses) plus the Bedrock shortcuts."""
     options: dict[str, Any] = {}
@@ -204,6 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     sub.add_parser("replay", parents=[common], help="write records spooled while the store was down")
+
+    p = sub.add_parser("compare", parents=[common], help="compare two OCR versions image by image")
+    p.add_argument("--base", required=True, help="an OCRFullVersion, e.g. 2.0.0-2025-10-25")
+    p.add_argument("--candidate", required=True)
+    p.add_argument("--ground-truth", default=None, help="folder of NAME.json (SPEC 4) for field accuracy")
+    p.add_argument("--json", default=None)
+    p.add_argument("-o", "--output", default=None, help="HTML report with side-by-side raw-output diffs")
+
+    p = sub.add_parser("results", parents=[common], help="latest outcome per image as CSV")
+    p.add_argument("--ocr-version", default=None, help="an OCRFullVersion (default: every version)")
+    p.add_argument("-o", "--output", default="-")
 
     p = sub.add_parser("samples", help="reference timesheets with ground truth")
     p.add_argument("outdir")

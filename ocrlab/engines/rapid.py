@@ -6,6 +6,7 @@ so rapidocr never reaches its download code; a wheel without them is a MissingDe
 from __future__ import annotations
 
 import io
+import os
 import threading
 from importlib import metadata
 from pathlib import Path
@@ -85,7 +86,7 @@ class RapidOCREngine(Engine):
     output_kind = "text"
     limits = ImageLimits(formats=frozenset({"png", "jpeg"}), max_bytes=50_000_000, max_side=8000)
 
-    def __init__(self, params: dict[str, Any] | None = None) -> None:
+    def __init__(self, params: dict[str, Any] | None = None, threads: int | None = None) -> None:
         try:
             import rapidocr
             from rapidocr import RapidOCR
@@ -97,6 +98,12 @@ class RapidOCREngine(Engine):
         if absent:  # never let rapidocr fall back to downloading them
             raise MissingDependency("rapidocr models (" + ", ".join(absent) + ")", "local")
         settings = {**DEFAULT_PARAMS, **(params or {})}
+        # Worker processes of a batch share the cores: each gets its slice (OCRLAB_ENGINE_THREADS),
+        # instead of every onnxruntime session spinning a thread per core.
+        threads = threads or int(os.environ.get("OCRLAB_ENGINE_THREADS", "0"))
+        if threads > 0:
+            settings["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
+            settings["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
         settings.update({f"{stage}.model_path": str(p) for stage, p in paths.items()})
         self._ocr = RapidOCR(params=settings)
         # One engine object serves a whole batch; onnxruntime already uses every core per call,
