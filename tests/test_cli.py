@@ -53,3 +53,27 @@ def test_unreachable_store_is_one_line(dynalite):
 def test_python_dash_m_and_help():
     out = run("--help")
     assert out.returncode == 0 and "replay" in out.stdout
+
+
+def test_compare_and_results_commands(store, tmp_path):
+    from ocrlab.records import result_item, utc_timestamp
+    from ocrlab.version import OCRVersionInfo
+    v1, v2 = OCRVersionInfo("2.0.0", "2025-10-25", "base"), OCRVersionInfo("2.1.0", "2025-11-02", "candidate")
+    sheet = {"employee_name": "A", "employee_id": "E-1", "week_ending": "2025-10-24", "entries": [], "total_hours": 0}
+    log_failed_image(store, "<b>fixed</b>.png", "PARSING_ERROR", "no timesheet", v1, {"raw_ocr_output": "<script>x</script>"})
+    for version in (v2,):
+        item = result_item("<b>fixed</b>.png", version, "Employee: A", sheet)
+        item["FailureTimestamp"] = utc_timestamp()
+        store.put_record(item)
+    html, js = tmp_path / "c.html", tmp_path / "c.json"
+    out = run("compare", "--table", store.table, "--base", v1.full_version, "--candidate", v2.full_version,
+              "--json", str(js), "-o", str(html))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(js.read_text())["counts"]["fixed"] == 1
+    page = html.read_text()
+    assert "&lt;b&gt;fixed&lt;/b&gt;.png" in page and "<script" not in page
+    csv_path = tmp_path / "r.csv"
+    res = run("results", "--table", store.table, "--ocr-version", v2.full_version, "-o", str(csv_path))
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader(csv_path.open(encoding="utf-8", newline="")))
+    assert [r["ImageKey"] for r in rows] == ["<b>fixed</b>.png"]
