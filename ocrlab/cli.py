@@ -120,6 +120,20 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("report")
+def cmd_report(args: argparse.Namespace) -> int:
+    from .reports import find_notebook, notebook_parameters, run_report
+    path = find_notebook(args.notebook, args.notebooks_dir)
+    params = dict(args.parameters or [])
+    if "table" in notebook_parameters(path):
+        params.setdefault("table", args.table)
+        say(config.store_target().describe(params["table"]))
+    result = run_report(path, params, reports_dir=args.reports_dir, show_code=args.show_code)
+    print(result.ipynb_path)
+    print(result.html_path)
+    return 0
+
+
 def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     """--engine-option NAME=VALUE pairs (VALUE read as JSON when it parses) plus the Bedrock shortcuts."""
     options: dict[str, Any] = {}
@@ -236,6 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("results", parents=[common], help="latest outcome per image as CSV")
     p.add_argument("--ocr-version", default=None, help="an OCRFullVersion (default: every version)")
     p.add_argument("-o", "--output", default="-")
+
+    p = sub.add_parser("report", parents=[common],
+                       help="run notebooks/NOTEBOOK.ipynb with papermill; executed notebook + HTML into reports/")
+    p.add_argument("notebook", help="batch_run, failure_patterns, compare_versions, export_failures, "
+                                    "prompt_tuning, or a path")
+    p.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", metavar=("NAME", "VALUE"))
+    p.add_argument("--reports-dir", default=None, help="default: reports/")
+    p.add_argument("--notebooks-dir", default=None)
+    p.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
 
     p = sub.add_parser("samples", help="reference timesheets with ground truth")
     p.add_argument("outdir")

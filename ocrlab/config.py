@@ -15,9 +15,22 @@ DEFAULT_PORT = 8000
 LOCAL_REGION = "us-east-1"
 
 
+def project_dir() -> Path:
+    """The nearest folder at or above the working directory holding OCR_VERSION.txt or .ocrlab.
+
+    Notebook kernels start in notebooks/; this keeps them on the project's data, not a second copy.
+    """
+    cwd = Path.cwd().resolve()
+    for folder in (cwd, *cwd.parents):
+        if (folder / "OCR_VERSION.txt").is_file() or (folder / ".ocrlab").is_dir():
+            return folder
+    return cwd
+
+
 def home() -> Path:
-    """The working folder for local data: OCRLAB_HOME, else ./.ocrlab."""
-    return Path(os.environ.get("OCRLAB_HOME", ".ocrlab")).resolve()
+    """The working folder for local data: OCRLAB_HOME, else .ocrlab in the project folder."""
+    env = os.environ.get("OCRLAB_HOME")
+    return Path(env).resolve() if env else project_dir() / ".ocrlab"
 
 
 def spool_dir() -> Path:

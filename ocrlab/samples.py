@@ -104,7 +104,9 @@ def _render(rng: random.Random, sheet: _Sheet) -> tuple[Image.Image, list[str]]:
     size = rng.randint(22, 30)
     font, bold = _font(family, size), _font(family, int(size * 1.3), bold=True)
     pitch = int(size * rng.uniform(1.5, 2.1))  # line spacing
-    gap = lambda: int(size * rng.uniform(1.2, 3.5))  # noqa: E731 - space between cells
+
+    def gap() -> int:  # space between cells, varied per form
+        return int(size * rng.uniform(1.2, 3.5))
     t = sheet.truth
 
     # Each printed line: (cells, font); cells placed left to right (table cells in columns).

@@ -33,11 +33,12 @@ class OCRVersionInfo:
 
 
 def default_version_file() -> Path:
-    """OCRLAB_VERSION_FILE, else OCR_VERSION.txt in the working directory, else the repository's."""
+    """OCRLAB_VERSION_FILE, else OCR_VERSION.txt of the project folder, else the repository's."""
     env = os.environ.get("OCRLAB_VERSION_FILE")
     if env:
         return Path(env)
-    here = Path("OCR_VERSION.txt")
+    from .config import project_dir
+    here = project_dir() / "OCR_VERSION.txt"
     if here.exists():
         return here
     return Path(__file__).resolve().parent.parent / "OCR_VERSION.txt"

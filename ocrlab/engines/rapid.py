@@ -106,8 +106,8 @@ class RapidOCREngine(Engine):
             settings["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
         settings.update({f"{stage}.model_path": str(p) for stage, p in paths.items()})
         self._ocr = RapidOCR(params=settings)
-        # One engine object serves a whole batch; onnxruntime already uses every core per call,
-        # and rapidocr mutates per-call settings on itself, so calls are serialised.
+        # One engine object may serve several threads of a batch. onnxruntime already spreads one
+        # call over every core, so concurrent calls would only oversubscribe them: serialise.
         self._lock = threading.Lock()
         self.model_id = f"rapidocr-{metadata.version('rapidocr')}/{OCR_VERSION}_{MODEL_TYPE}"
 

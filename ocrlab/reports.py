@@ -1,0 +1,381 @@
+"""Notebook reports: run a notebook of `notebooks/` with papermill, keep the executed copy and its HTML.
+
+Conventions a notebook follows (SPEC 9):
+- one cell tagged `parameters` with literal defaults (a default of None may carry an annotation,
+  `max_attempts: Optional[int] = None`, so that `-p max_attempts 3` from the command line
+  becomes an int);
+- a last cell tagged `record` calling `ocrlab.reports.record(name=value, ...)`: the figures are
+  displayed as one output of type FIGURES_MIME, which `recorded_figures` reads back from the
+  executed notebook (a smoke test asserts on them, as recommenders' "record results" cells do).
+"""
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import html
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import MissingDependency, OcrlabError, UnknownName
+
+FIGURES_MIME = "application/vnd.ocrlab.figures+json"
+KERNEL = "python3"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_TRUE, _FALSE, _NONE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}, {"none", "null", ""}
+_TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+class ReportError(OcrlabError):
+    """A report could not be produced."""
+
+
+class ParameterError(ReportError):
+    """A parameter is unknown to the notebook or its value does not fit the default's type."""
+
+
+class NotebookFailed(ReportError):
+    """A cell raised. The partial executed notebook and its HTML are written all the same."""
+
+    def __init__(self, notebook: str, cell: int, execution_count: int | None, code_line: str,
+                 exception: str, ipynb_path: Path, html_path: Path | None) -> None:
+        where = f"cell {cell}" + (f" (In [{execution_count}])" if execution_count else "")
+        at = f", at `{code_line}`" if code_line else ""
+        kept = html_path or ipynb_path
+        super().__init__(f"notebook {notebook} failed in {where}{at}: {exception}; partial report: {kept}")
+        self.notebook, self.cell, self.execution_count = notebook, cell, execution_count
+        self.code_line, self.exception = code_line, exception
+        self.ipynb_path, self.html_path = ipynb_path, html_path
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    ipynb_path: Path
+    html_path: Path
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+# --- locations --------------------------------------------------------------------------------
+
+def _project_dir(name: str) -> Path | None:
+    """`name/` in the working directory or its nearest ancestor that has one."""
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / name).is_dir():
+            return folder / name
+    return None
+
+
+def default_notebooks_dir() -> Path:
+    """OCRLAB_NOTEBOOKS, else the project's `notebooks/`, else the one beside the installed package."""
+    env = os.environ.get("OCRLAB_NOTEBOOKS")
+    if env:
+        return Path(env)
+    return _project_dir("notebooks") or Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def default_reports_dir() -> Path:
+    """OCRLAB_REPORTS_DIR, else the project's `reports/` (also from a kernel started in notebooks/)."""
+    env = os.environ.get("OCRLAB_REPORTS_DIR")
+    if env:
+        return Path(env)
+    return _project_dir("reports") or Path("reports")
+
+
+def utc_stamp(moment: dt.datetime | None = None) -> str:
+    return (moment or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+
+
+def report_path(name: str, suffix: str, reports_dir: str | os.PathLike[str] | None = None,
+                stamp: str | None = None) -> Path:
+    """`reports/NAME-YYYYmmddTHHMMSSZ.SUFFIX`, never one that exists (two runs in the same second)."""
+    folder = Path(reports_dir) if reports_dir is not None else default_reports_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    base = f"{name}-{stamp or utc_stamp()}"
+    path, n = folder / f"{base}{suffix}", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{base}-{n}{suffix}"
+    return path
+
+
+def find_notebook(notebook: str | os.PathLike[str], notebooks_dir: str | os.PathLike[str] | None = None) -> Path:
+    """A notebook by name (`failure_patterns`) in the notebooks folder, or by path."""
+    given = Path(notebook)
+    if given.suffix == ".ipynb" and given.is_file():
+        return given
+    folder = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
+    path = folder / f"{given.stem if given.suffix == '.ipynb' else given.name}.ipynb"
+    if path.is_file():
+        return path
+    known = sorted(p.stem for p in folder.glob("*.ipynb")) if folder.is_dir() else []
+    raise UnknownName(f"notebook (in {folder})", str(notebook), known)
+
+
+# --- parameters -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Parameter:
+    """One assignment of a `parameters` cell."""
+
+    default: Any
+    kind: type | None   # what a command-line string becomes; None: kept as given
+    nullable: bool      # "None" / "null" from the command line means None
+
+
+def _annotation(annotation: ast.expr | None) -> tuple[type | None, bool]:
+    """(type, allows None) from `int`, `Optional[int]` or `int | None`."""
+    if annotation is None:
+        return None, False
+    text = ast.unparse(annotation).replace(" ", "")
+    inner = re.sub(r"^Optional\[(.*)\]$", r"\1", text)
+    inner = re.sub(r"^None\|(.*)$|^(.*)\|None$", lambda m: m.group(1) or m.group(2), inner)
+    return _TYPES.get(inner), inner != text
+
+
+def notebook_parameters(path: str | os.PathLike[str]) -> dict[str, Parameter]:
+    """Each assignment of the notebook's `parameters` cell, read with `ast` (papermill's line
+    matcher skips any line with a second `=`, even one in a comment)."""
+    import nbformat
+    nb = nbformat.read(str(path), as_version=4)
+    cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        return {}
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError as exc:
+        raise ParameterError(f"{Path(path).name}: the parameters cell is not valid Python: {exc}") from None
+    out: dict[str, Parameter] = {}
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            name, value, annotation = node.target.id, node.value, node.annotation
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name, value, annotation = node.targets[0].id, node.value, None
+        else:
+            continue
+        try:
+            default = ast.literal_eval(value) if value is not None else None
+        except ValueError:
+            default = None  # not a literal: the notebook breaks the convention; strings pass as given
+        kind, optional = _annotation(annotation)
+        out[name] = Parameter(default, kind or (type(default) if default is not None else None),
+                              optional or default is None)
+    return out
+
+
+def convert_parameter(name: str, value: Any, param: Parameter) -> Any:
+    """A command-line string in the type of the notebook's default; other values pass through."""
+    if not isinstance(value, str):
+        return value
+    text, kind = value.strip(), param.kind
+    if param.nullable and text.lower() in _NONE:
+        return None
+    if kind is None or kind is str:
+        return value
+    try:
+        if kind is bool:
+            if text.lower() in _TRUE | _FALSE:
+                return text.lower() in _TRUE
+            raise ValueError(text)
+        if kind in (int, float):
+            return kind(text)
+        parsed = ast.literal_eval(text)  # a list or dict default
+        if isinstance(parsed, kind):
+            return parsed
+        raise ValueError(text)
+    except (ValueError, SyntaxError):
+        raise ParameterError(f"parameter {name!r} takes {kind.__name__} (default {param.default!r}), "
+                             f"got {value!r}") from None
+
+
+def convert_parameters(path: str | os.PathLike[str], parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters for papermill: names checked against the notebook, strings converted."""
+    known = notebook_parameters(path)
+    unknown = sorted(set(parameters) - set(known))
+    if unknown:
+        raise ParameterError(f"{Path(path).stem} has no parameter {', '.join(map(repr, unknown))}; "
+                             f"its parameters: {', '.join(known) or 'none'}")
+    return {name: convert_parameter(name, value, known[name]) for name, value in parameters.items()}
+
+
+# --- recording figures ------------------------------------------------------------------------
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy / pandas scalars
+        return _jsonable(value.item())
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def record(**figures: Any) -> None:
+    """Display the notebook's figures as one FIGURES_MIME output (read back by recorded_figures)."""
+    data = _jsonable(figures)
+    from IPython.display import display
+    display({FIGURES_MIME: data, "text/plain": "recorded figures: " + json.dumps(data, sort_keys=True)},
+            raw=True)
+
+
+def recorded_figures(executed: str | os.PathLike[str] | Any) -> dict[str, Any]:
+    """The figures recorded by an executed notebook (a path or a NotebookNode), later ones winning."""
+    import nbformat
+    nb = nbformat.read(str(executed), as_version=4) if isinstance(executed, (str, os.PathLike)) else executed
+    figures: dict[str, Any] = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {}).get(FIGURES_MIME)
+            if isinstance(data, str):  # some writers keep JSON outputs as text
+                data = json.loads(data)
+            if isinstance(data, Mapping):
+                figures.update(data)
+    return figures
+
+
+@dataclass(frozen=True)
+class InlineHTML:
+    """An HTML report shown inside a notebook, isolated in an iframe so its styles do not leak."""
+
+    path: Path
+    height: int = 600
+
+    def _repr_html_(self) -> str:
+        doc = self.path.read_text(encoding="utf-8")
+        return (f'<iframe srcdoc="{html.escape(doc, quote=True)}" title="{html.escape(self.path.name)}" '
+                f'style="width:100%;height:{int(self.height)}px;border:1px solid #ccc"></iframe>')
+
+
+def inline_html(path: str | os.PathLike[str], height: int = 600) -> InlineHTML:
+    """Show a report ocrlab wrote (comparison diffs) as a cell's output."""
+    return InlineHTML(Path(path), height)
+
+
+# --- running ----------------------------------------------------------------------------------
+
+_HEADER = """<h1>{{ name }}</h1><p>generated {{ when }} UTC</p>
+{% if parameters %}<table><tbody>{% for k, v in parameters %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>
+{% endfor %}</tbody></table>{% endif %}{% if failed %}<p style="color:#b00020"><b>{{ failed }}</b></p>{% endif %}"""
+
+
+def _header_cell(notebook: str, parameters: Mapping[str, Any], failed: str | None) -> Any:
+    """An output-only cell at the top of the HTML: what ran, when, with which parameters (escaped)."""
+    import nbformat
+    from .html import environment  # autoescaping: parameter values may be file names
+    when = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S}"
+    text = environment().from_string(_HEADER).render(
+        name=notebook, when=when, parameters=[(k, repr(v)) for k, v in parameters.items()], failed=failed)
+    cell = nbformat.v4.new_code_cell(source="", metadata={"transient": {"remove_source": True}})
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": text, "text/plain": notebook})]
+    return cell
+
+
+def write_html(executed_ipynb: str | os.PathLike[str], html_path: str | os.PathLike[str], *,
+               show_code: bool = False, title: str | None = None, parameters: Mapping[str, Any] | None = None,
+               failed: str | None = None) -> Path:
+    """The executed notebook as HTML; code cells' input hidden unless show_code."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    nb = nbformat.read(str(executed_ipynb), as_version=4)
+    name = title or Path(executed_ipynb).stem
+    nb.cells.insert(0, _header_cell(name, parameters or {}, failed))
+    nb.metadata.setdefault("title", name)
+    exporter = HTMLExporter(exclude_input=not show_code, exclude_input_prompt=not show_code,
+                            exclude_output_prompt=not show_code)
+    body, _ = exporter.from_notebook_node(nb)
+    out = Path(html_path)
+    out.write_text(body, encoding="utf-8")
+    return out
+
+
+def _failed_cell(source_nb: Any, executed_nb: Any) -> int:
+    """1-based position, in the notebook as stored, of the executed cell that raised.
+
+    papermill adds cells (injected parameters, an error banner and anchor), so the cell is found by
+    papermill's exception flag and mapped back by its id, else by counting the original cells.
+    """
+    added = {"injected-parameters", "papermill-error-cell-tag"}
+    position = 0
+    for cell in executed_nb.cells:
+        if added & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        position += 1
+        if cell.get("metadata", {}).get("papermill", {}).get("exception"):
+            for n, original in enumerate(source_nb.cells, start=1):
+                if cell.get("id") and original.get("id") == cell.get("id"):
+                    return n
+            return position
+    return 0
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _code_line(traceback: list[str]) -> str:
+    """The line marked `---->` in the cell's frame of an IPython traceback."""
+    for frame in traceback:
+        for line in _ANSI.sub("", frame).splitlines():
+            m = re.match(r"\s*-+>\s*\d+\s(.*)$", line)
+            if m:
+                return _one_line(m.group(1), 120)
+    return ""
+
+
+def run_report(notebook: str | os.PathLike[str], parameters: Mapping[str, Any] | None = None,
+               reports_dir: str | os.PathLike[str] | None = None,
+               notebooks_dir: str | os.PathLike[str] | None = None, *, show_code: bool = False,
+               kernel_name: str = KERNEL, cwd: str | os.PathLike[str] | None = None,
+               timeout: int | None = None) -> ReportResult:
+    """Execute NOTEBOOK with papermill; write `reports/NAME-<UTC>.ipynb` and `.html`.
+
+    String parameter values are converted to the type of the notebook's defaults. A failing cell
+    raises NotebookFailed naming the cell; the partial notebook and its HTML are still written.
+    """
+    try:
+        import nbformat
+        import papermill
+        from papermill.exceptions import PapermillExecutionError
+    except ImportError:
+        raise MissingDependency("papermill", "notebooks") from None
+    source = find_notebook(notebook, notebooks_dir)
+    values = convert_parameters(source, parameters or {})
+    stamp = utc_stamp()
+    ipynb_path = report_path(source.stem, ".ipynb", reports_dir, stamp)
+    html_path = ipynb_path.with_suffix(".html")
+    try:
+        papermill.execute_notebook(str(source), str(ipynb_path), parameters=values, kernel_name=kernel_name,
+                                   cwd=str(cwd) if cwd is not None else None, progress_bar=False,
+                                   execution_timeout=timeout)
+    except PapermillExecutionError as exc:
+        cell = _failed_cell(nbformat.read(str(source), as_version=4), nbformat.read(str(ipynb_path), as_version=4))
+        exception = _one_line(f"{exc.ename}: {exc.evalue}" if exc.evalue else exc.ename)
+        where = f"cell {cell}" + (f" (In [{exc.exec_count}])" if exc.exec_count else "")
+        try:
+            written: Path | None = write_html(ipynb_path, html_path, show_code=show_code, title=source.stem,
+                                              parameters=values, failed=f"failed in {where}: {exception}")
+        except Exception:  # the HTML of a broken notebook is a bonus; the error is what matters
+            written = None
+        raise NotebookFailed(source.stem, cell, exc.exec_count, _code_line(exc.traceback), exception,
+                             ipynb_path, written) from None
+    except Exception as exc:
+        if isinstance(exc, OcrlabError):
+            raise
+        # A kernel that would not start, a timeout, a notebook papermill cannot read.
+        hint = (f"; install it with: python -m ipykernel install --sys-prefix --name {kernel_name}"
+                if type(exc).__name__ == "NoSuchKernel" else "")
+        raise ReportError(f"notebook {source.stem} could not run: {type(exc).__name__}: "
+                          f"{_one_line(str(exc))}{hint}") from exc
+    write_html(ipynb_path, html_path, show_code=show_code, title=source.stem, parameters=values)
+    return ReportResult(ipynb_path, html_path, recorded_figures(ipynb_path))

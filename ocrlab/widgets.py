@@ -1,0 +1,165 @@
+"""The seed's "Export Failed Images" button, done for Jupyter: an ipywidgets panel.
+
+A click reads the statistics, shows them with the latest failures and the breakdown by type, then
+writes the CSV (SPEC 8) to `output_dir` and offers it as a download link. The panel's HTML comes
+from autoescaping Jinja2 templates (ocrlab.html): image names, messages and model output are
+data, never markup.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import itertools
+from pathlib import Path
+from typing import Any
+
+from .errors import MissingDependency
+from .failure_log import export_failed_images_csv, get_failure_statistics
+from .html import environment
+from .records import FAILED_IMAGE
+from .recorder import get_store
+from .reports import default_reports_dir
+from .store import Store
+
+try:
+    import ipywidgets as widgets
+except ImportError as exc:  # pragma: no cover - ipywidgets is in the notebooks extra
+    raise MissingDependency("ipywidgets", "notebooks") from exc
+
+RECENT_ROWS = 10
+MESSAGE_CHARS = 160
+# A data: link holds the whole file in the page; beyond this the panel points at the file instead.
+INLINE_LIMIT_BYTES = 20 * 1024 * 1024
+RECENT_COLUMNS = ("FailureTimestamp", "ImageKey", "FailureType", "ErrorCode", "AttemptNumber",
+                  "OCRFullVersion", "ErrorMessage")
+
+_STATS = """<div class="ocrlab-stats"><b>{{ total | num }}</b> failures &middot;
+<b>{{ unique | num }}</b> unique images &middot; <b>{{ recent | num }}</b> in the last 24 h</div>"""
+_RECENT = """<div><b>Recent failures</b> (latest {{ rows | length }})
+<table class="ocrlab-recent"><thead><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr></thead>
+<tbody>{% for r in rows %}<tr>{% for v in r %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</tbody></table></div>"""
+_BREAKDOWN = """<div><b>Failure types</b><table class="ocrlab-breakdown"><tbody>
+{% for name, count in types %}<tr><td>{{ name }}</td><td style="text-align:right">{{ count | num }}</td>
+<td style="text-align:right">{{ (count / total) | pct }}</td></tr>{% endfor %}</tbody></table></div>"""
+_DOWNLOAD = """<div>{% if href %}<a download="{{ name }}" href="{{ href }}" target="_blank">&#x1F4E5; Download
+{{ name }}</a>{% else %}Too large to offer here ({{ size | num }} bytes): open the file below.{% endif %}
+<br><small>Saved to <code>{{ path }}</code></small></div>"""
+
+
+def _render(template: str, **context: Any) -> str:
+    return environment().from_string(template).render(**context)
+
+
+def _cell(record: dict[str, Any], column: str) -> str:
+    value = record.get(column)
+    text = "" if value is None else str(value)
+    return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS - 1] + "…"
+
+
+def csv_name(moment: dt.datetime | None = None) -> str:
+    """`failed_images_YYYYmmdd_HHMMSS.csv` (UTC), as the seed's download was named."""
+    return f"failed_images_{(moment or dt.datetime.now(dt.timezone.utc)):%Y%m%d_%H%M%S}.csv"
+
+
+class ExportPanel:
+    """Button, message line, statistics, recent failures, breakdown by type, download link."""
+
+    def __init__(self, table: str | Store = "ocrlab", output_dir: str | Path | None = None) -> None:
+        self.table = table
+        self.output_dir = Path(output_dir) if output_dir is not None else default_reports_dir()
+        self.button = widgets.Button(description="Export failed images", icon="download", button_style="primary",
+                                     tooltip="Statistics, recent failures and the CSV of every failed image",
+                                     layout=widgets.Layout(width="auto"))
+        self.message = widgets.HTML()
+        self.stats_html = widgets.HTML()
+        self.recent_html = widgets.HTML()
+        self.breakdown_html = widgets.HTML()
+        self.download_html = widgets.HTML()
+        self.widget = widgets.VBox([self.button, self.message, self.stats_html, self.recent_html,
+                                    self.breakdown_html, self.download_html])
+        self.last_stats: dict[str, Any] | None = None
+        self.last_csv_path: Path | None = None
+        self.last_count: int | None = None
+        self.last_error: str | None = None
+        self.button.on_click(self._on_click)
+
+    # -- what tests and notebooks use ---------------------------------------------------------
+    def click(self) -> None:
+        """Run the button's handler, as a click in the browser does."""
+        self.button.click()
+
+    @property
+    def html(self) -> str:
+        """Everything the panel shows, as one HTML string (a static copy for reports and tests)."""
+        return "\n".join(w.value for w in (self.message, self.stats_html, self.recent_html,
+                                           self.breakdown_html, self.download_html) if w.value)
+
+    def summary(self) -> str:
+        """The outcome of the last click as one plain line (for logs and scheduled runs)."""
+        if self.last_error is not None:
+            return f"export failed: {self.last_error}"
+        if self.last_stats is None:
+            return "not exported yet: click the button"
+        if self.last_csv_path is None:
+            return "no failed images to export"
+        return f"exported {self.last_count} failed image records to {self.last_csv_path}"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # -- the handler ----------------------------------------------------------------------------
+    def _clear(self) -> None:
+        for w in (self.stats_html, self.recent_html, self.breakdown_html, self.download_html):
+            w.value = ""
+        self.last_stats = self.last_csv_path = self.last_count = self.last_error = None
+
+    def _on_click(self, _button: Any = None) -> None:
+        self._clear()
+        self.button.disabled = True
+        self.message.value = "Exporting failed images…"
+        try:
+            self._export()
+        except Exception as exc:  # a UI callback: show one line, never a traceback nobody sees
+            self.last_error = " ".join(str(exc).split()) or type(exc).__name__
+            self.message.value = _render('<span style="color:#b00020">Export failed: {{ e }}</span>',
+                                         e=self.last_error)
+        finally:
+            self.button.disabled = False
+
+    def _export(self) -> None:
+        store = get_store(self.table)
+        stats = get_failure_statistics(store)
+        self.last_stats = stats
+        if stats["total_failures"] == 0:
+            self.message.value = "No failed images to export."
+            return
+        self.stats_html.value = _render(_STATS, total=stats["total_failures"], unique=stats["unique_images"],
+                                        recent=stats["recent_failures_24h"])
+        latest = itertools.islice(store.records_by_type(FAILED_IMAGE, newest_first=True), RECENT_ROWS)
+        rows = [[_cell(r, c) for c in RECENT_COLUMNS] for r in latest]
+        self.recent_html.value = _render(_RECENT, columns=RECENT_COLUMNS, rows=rows)
+        self.breakdown_html.value = _render(_BREAKDOWN, types=list(stats["failure_types"].items()),
+                                            total=stats["total_failures"])
+        path = self._free_path()
+        count = export_failed_images_csv(store, path)
+        self.last_csv_path, self.last_count = path, count
+        size = path.stat().st_size
+        href = ("data:text/csv;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+                if size <= INLINE_LIMIT_BYTES else None)
+        self.download_html.value = _render(_DOWNLOAD, name=path.name, href=href, size=size, path=str(path))
+        self.message.value = _render('<span style="color:#1b5e20">Exported {{ n | num }} failed image records.</span>',
+                                     n=count)
+
+    def _free_path(self) -> Path:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        name = csv_name()
+        path, n = self.output_dir / name, 1
+        while path.exists():  # two clicks within one second keep both files
+            n += 1
+            path = self.output_dir / f"{name[:-4]}_{n}.csv"
+        return path
+
+
+def export_panel(table: str | Store = "ocrlab", output_dir: str | Path | None = None) -> ExportPanel:
+    """The export panel for a table; display it (last expression of a cell) and click the button."""
+    return ExportPanel(table, output_dir)

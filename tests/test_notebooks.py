@@ -1,0 +1,177 @@
+"""The notebooks: stored thin and without outputs, smoke-run by papermill with small parameters against
+tables seeded here (assertions on the figures each one records), and runnable by `pytest --nbval-lax`."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from ocrlab.analysis import NOVA_LITE
+from ocrlab.failure_log import log_failed_image
+from ocrlab.recorder import write_record
+from ocrlab.records import result_item
+from ocrlab.reports import ReportResult, recorded_figures, run_report
+from ocrlab.samples import generate_samples
+from ocrlab.version import OCRVersionInfo, load_version
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+NAMES = ["batch_run", "compare_versions", "export_failures", "failure_patterns", "prompt_tuning"]
+V1 = OCRVersionInfo("1.9.0", "2025-10-01", "previous prompt")
+V2_FILE = "version: 2.1.0\nbuild_date: 2025-11-02\ndescription: candidate prompt\n"
+SCRIPT = "garbage <script>alert(1)</script>"
+
+
+def _table(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def _result(table: str, key: str, version: OCRVersionInfo, parsed: dict[str, Any]) -> None:
+    write_record(table, result_item(key, version, f"raw text of {key}", parsed,
+                                    {"processing_time": 1.5, "input_tokens": 1000, "output_tokens": 200,
+                                     "model_id": NOVA_LITE}))
+
+
+def _seed_analysis(table: str, truth: dict[str, Any]) -> None:
+    """V1 -> current: timesheet-001 fixed, timesheet-002 still failing, c regressed, d unchanged."""
+    v2 = load_version()
+    log_failed_image(table, "timesheet-001.png", "PARSING_ERROR", "no timesheet in the output", V1,
+                     {"error_code": "ParsingError", "raw_ocr_output": SCRIPT, "processing_time": 2.0})
+    log_failed_image(table, "timesheet-002.png", "VALIDATION_ERROR", "total 41.5 != 40.0", V1,
+                     {"error_code": "ValidationFailure"})
+    _result(table, "c.png", V1, {"employee_name": "C"})
+    _result(table, "d.png", V1, {"employee_name": "D"})
+    _result(table, "timesheet-001.png", v2, truth)
+    log_failed_image(table, "timesheet-002.png", "VALIDATION_ERROR", "total 41.5 != 40.0", v2,
+                     {"error_code": "ValidationFailure"})
+    log_failed_image(table, "c.png", "OCR_ERROR", "model refused", v2, {"error_code": "ModelErrorException"})
+    _result(table, "d.png", v2, {"employee_name": "D"})
+
+
+@pytest.fixture(scope="module")
+def nbval(dynalite, tmp_path_factory):
+    """`python -m pytest --nbval-lax notebooks/` with the defaults on a fresh table "ocrlab", started
+    in the background so that it overlaps the smoke runs (kernels spend much of their time starting)."""
+    env = {**os.environ, "OCRLAB_REPORTS_DIR": str(tmp_path_factory.mktemp("nbval-reports"))}
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
+                             str(NOTEBOOKS)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
+@pytest.fixture(scope="module")
+def runs(nbval, tmp_path_factory) -> dict[str, Any]:
+    """Every notebook run once, concurrently (kernels start slowly); name -> ReportResult or exception."""
+    root = tmp_path_factory.mktemp("notebooks")
+    samples, only_one, out = root / "samples", root / "batch", root / "out"
+    generate_samples(samples, count=2)
+    only_one.mkdir()
+    shutil.copy(samples / "timesheet-001.png", only_one)
+    (only_one / "empty.png").write_bytes(b"")
+    version_file = root / "candidate.txt"
+    version_file.write_text(V2_FILE)
+
+    analysis, tuning = _table("analysis"), _table("tuning")
+    _seed_analysis(analysis, json.loads((samples / "timesheet-001.json").read_text()))
+    for key in ("timesheet-001.png", "timesheet-002.png"):
+        log_failed_image(tuning, key, "PARSING_ERROR", "truncated JSON", V1, {"error_code": "ParsingError"})
+
+    jobs = {  # parameters as the command line gives them: strings, converted by run_report
+        "batch_run": {"source": str(only_one), "table": _table("batch"), "concurrency": "1", "max_attempts": "2"},
+        "compare_versions": {"table": analysis, "base": V1.full_version, "candidate": load_version().full_version,
+                             "ground_truth": str(samples), "reports_dir": str(out)},
+        "export_failures": {"table": analysis, "output_dir": str(out / "csv")},
+        "failure_patterns": {"table": analysis, "since": "2000-01-01T00:00:00Z"},
+        "prompt_tuning": {"table": tuning, "source": str(samples), "base_version": V1.full_version,
+                          "candidate_version_file": str(version_file), "engine": "rapidocr",
+                          "engine_options": "{}", "image_set": "failures", "reports_dir": str(out)},
+    }
+
+    def run(name: str) -> ReportResult | Exception:
+        try:
+            return run_report(name, jobs[name], reports_dir=root / "reports", notebooks_dir=NOTEBOOKS)
+        except Exception as exc:  # reported by the test of that notebook
+            return exc
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        done = dict(zip(jobs, pool.map(run, jobs)))
+    return {"results": done, "root": root, "out": out}
+
+
+def _figures(runs: dict[str, Any], name: str) -> dict[str, Any]:
+    result = runs["results"][name]
+    if isinstance(result, Exception):
+        raise result
+    assert result.html_path.exists() and recorded_figures(result.ipynb_path) == result.figures
+    return result.figures
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stored_thin_and_without_outputs(name):
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    nbformat.validate(nb)
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    assert sum("parameters" in t for t in tags) == 1 and "record" in tags[-1]
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+
+
+def test_batch_run(runs):
+    f = _figures(runs, "batch_run")
+    assert (f["processed"], f["succeeded"], f["failed"], f["skipped"]) == (2, 1, 1, 0)
+    assert f["failure_types"] == {"INPUT_ERROR": 1}
+
+
+def test_failure_patterns(runs):
+    f = _figures(runs, "failure_patterns")
+    assert f["total_failures"] == 4 and f["unique_images"] == 3
+    assert f["failure_types"] == {"VALIDATION_ERROR": 2, "PARSING_ERROR": 1, "OCR_ERROR": 1}
+    assert f["error_codes"]["ValidationFailure"] == 2
+    page = runs["results"]["failure_patterns"].html_path.read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64") >= 6  # type, version, time, error code, fingerprint, times
+
+
+def test_compare_versions(runs):
+    f = _figures(runs, "compare_versions")
+    assert (f["fixed"], f["regressed"], f["still_failing"], f["unchanged"]) == (1, 1, 1, 1)
+    assert f["field_accuracy"]["candidate"] > f["field_accuracy"]["base"] == 0
+    diff = Path(f["diff_report"])
+    assert diff.parent == runs["out"] and "&lt;script&gt;alert(1)&lt;/script&gt;" in diff.read_text(encoding="utf-8")
+    for page in (diff, runs["results"]["compare_versions"].html_path):
+        assert SCRIPT not in page.read_text(encoding="utf-8")
+
+
+def test_export_failures(runs):
+    f = _figures(runs, "export_failures")
+    assert f["exported_rows"] == f["total_failures"] == 4 and f["error"] is None
+    path = Path(f["csv_path"])
+    assert path.parent == runs["out"] / "csv"
+    assert len(list(csv.reader(path.open(encoding="utf-8", newline="")))) == 5
+
+
+def test_prompt_tuning(runs):
+    f = _figures(runs, "prompt_tuning")
+    assert f["candidate"] == "2.1.0-2025-11-02" and f["images_run"] == 2
+    assert (f["fixed"], f["regressed"], f["still_failing"]) == (2, 0, 0)
+
+
+def test_nbval_lax_runs_the_defaults(nbval):
+    """Every default must just work on a fresh machine: the store is empty, no source is given."""
+    output, _ = nbval.communicate(timeout=600)
+    assert nbval.returncode == 0, output[-5000:]
+    assert " passed" in output and "failed" not in output

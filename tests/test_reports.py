@@ -1,0 +1,89 @@
+"""run_report: papermill with a real python3 kernel, HTML without code, clear errors, typed parameters."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from ocrlab.errors import OcrlabError, UnknownName
+from ocrlab.reports import (FIGURES_MIME, NotebookFailed, ParameterError, convert_parameters, recorded_figures,
+                            run_report, write_html)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TYPED = FIXTURES / "typed_parameters.ipynb"
+STAMP = r"\d{8}T\d{6}Z"
+
+
+@pytest.fixture(scope="module")
+def typed_run(tmp_path_factory):
+    """One kernel run shared by the tests below: every parameter given as a command-line string."""
+    reports = tmp_path_factory.mktemp("reports")
+    params = {"count": "5", "ratio": "2", "verbose": "true", "label": "<i>x</i>", "limit": "7", "note": "None"}
+    return run_report("typed_parameters", params, reports_dir=reports, notebooks_dir=FIXTURES), reports
+
+
+def test_string_parameters_take_the_defaults_types(typed_run):
+    result, _ = typed_run
+    assert result.figures["types"] == {"count": "int", "ratio": "float", "verbose": "bool", "label": "str",
+                                       "limit": "int", "note": "NoneType"}
+    assert (result.figures["count"], result.figures["ratio"], result.figures["verbose"]) == (5, 2.0, True)
+    assert recorded_figures(result.ipynb_path) == result.figures
+
+
+def test_html_report_hides_code_and_escapes(typed_run):
+    result, reports = typed_run
+    assert result.html_path.parent == reports and result.ipynb_path.parent == reports
+    assert re.fullmatch(rf"typed_parameters-{STAMP}\.html", result.html_path.name)
+    assert result.ipynb_path == result.html_path.with_suffix(".ipynb")
+    page = result.html_path.read_text(encoding="utf-8")
+    assert "code output" in page and "&lt;b&gt;code output&lt;/b&gt;" in page  # printed text, escaped
+    assert "import ocrlab.reports" not in page and 'class="highlight' not in page  # no code input
+    assert "<i>x</i>" not in page and "&lt;i&gt;x&lt;/i&gt;" in page  # parameter values escaped in the header
+
+    shown = write_html(result.ipynb_path, reports / "with-code.html", show_code=True)
+    assert shown.read_text(encoding="utf-8").count('class="highlight') == 5  # 4 cells + injected parameters
+
+
+def test_broken_notebook_names_the_cell_and_keeps_partial_output(tmp_path):
+    with pytest.raises(NotebookFailed) as info:
+        run_report(str(FIXTURES / "broken.ipynb"), {"divisor": "0"}, reports_dir=tmp_path)
+    err = info.value
+    # The third cell as stored; In [4] because papermill ran the injected parameters as In [3].
+    assert isinstance(err, OcrlabError) and err.cell == 3 and err.execution_count == 4
+    message = str(err)
+    assert "cell 3 (In [4])" in message and "ZeroDivisionError: division by zero" in message
+    assert "share = total / divisor" in message and "\n" not in message
+    assert err.ipynb_path.exists() and err.html_path is not None and err.html_path.exists()
+    assert str(err.html_path) in message
+    executed = nbformat.read(err.ipynb_path, as_version=4)
+    assert any(o.get("ename") == "ZeroDivisionError" for c in executed.cells for o in c.get("outputs", []))
+    assert "ZeroDivisionError" in err.html_path.read_text(encoding="utf-8")
+
+
+def test_parameter_conversion_errors():
+    assert convert_parameters(TYPED, {"verbose": "no", "limit": "null", "count": 3}) == \
+        {"verbose": False, "limit": None, "count": 3}
+    # A str default keeps "None" as text; an unannotated None default keeps other strings as given.
+    assert convert_parameters(TYPED, {"label": "None", "note": "2.0.0-2025-10-25"}) == \
+        {"label": "None", "note": "2.0.0-2025-10-25"}
+    with pytest.raises(ParameterError, match=r"'count' takes int \(default 2\), got 'many'"):
+        convert_parameters(TYPED, {"count": "many"})
+    with pytest.raises(ParameterError, match=r"no parameter 'colour'.*count, ratio, verbose, label, limit, note"):
+        convert_parameters(TYPED, {"colour": "red"})
+    with pytest.raises(ParameterError, match="'verbose' takes bool"):
+        convert_parameters(TYPED, {"verbose": "maybe"})
+
+
+def test_unknown_notebook_lists_what_exists(tmp_path):
+    with pytest.raises(UnknownName, match=r"unknown notebook .*'nope'.*broken, typed_parameters"):
+        run_report("nope", {}, reports_dir=tmp_path, notebooks_dir=FIXTURES)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_recorded_figures_later_records_win():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("") for _ in range(2)])
+    nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data={FIGURES_MIME: {"a": 1, "b": 1}})]
+    nb.cells[1].outputs = [nbformat.v4.new_output("display_data", data={FIGURES_MIME: {"b": 2}})]
+    assert recorded_figures(nb) == {"a": 1, "b": 2}
