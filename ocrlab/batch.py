@@ -35,7 +35,7 @@ class Job:
     """Everything a worker needs to build its pipeline; plain data so it pickles."""
 
     engine: str
-    engine_options: tuple[tuple[str, Any], ...]
+    engine_options: str  # JSON with sorted keys: hashable, so a worker can cache its pipeline by job
     version: OCRVersionInfo
     table: str
     force: bool = False  # run images that already have a result under this version
@@ -67,7 +67,7 @@ _pipelines: dict[Job, Pipeline] = {}
 def _pipeline(job: Job) -> Pipeline:
     # One engine per job and process: engines are costly to build (models, clients).
     if job not in _pipelines:
-        engine = get_engine(job.engine, **dict(job.engine_options))
+        engine = get_engine(job.engine, **json.loads(job.engine_options))
         _pipelines[job] = Pipeline(engine, job.version, job.table)
     return _pipelines[job]
 
@@ -161,7 +161,7 @@ def run_batch(source: str, *, engine: str = "rapidocr", engine_options: dict[str
     options = dict(engine_options or {})
     if engine == "bedrock":
         options.setdefault("concurrency", concurrency)
-    job = Job(engine, tuple(sorted(options.items())), version, table, force)
+    job = Job(engine, json.dumps(options, sort_keys=True), version, table, force)
     if engine not in REGISTRY:  # fail before listing the source or touching the store
         raise UnknownName("engine", engine, list(REGISTRY))
     listing = open_source(source)
