@@ -73,12 +73,12 @@ class Side:
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Side:
         ok = record.get("RecordType") == OCR_RESULT
-        parsed = None
-        if ok:
-            try:
-                parsed = json.loads(record.get("ParsedTimesheet") or "null")
-            except json.JSONDecodeError:
-                parsed = None  # scored as all wrong, like a failure
+        # Results carry the parsed timesheet, and so do validation failures: what was read is
+        # scored even when it broke a rule. Anything else scores as all wrong.
+        try:
+            parsed = json.loads(record.get("ParsedTimesheet") or "null")
+        except json.JSONDecodeError:
+            parsed = None
         tokens = [_number(record.get(k)) for k in ("InputTokens", "OutputTokens")]
         return cls(outcome=OK if ok else _text(record.get("FailureType")) or "FAILED",
                    timestamp=_text(record.get("FailureTimestamp")), raw=_text(record.get("RawOCROutput")),
@@ -116,7 +116,7 @@ def _as_float(value: Any) -> float | None:
 
 
 def score_fields(truth: Mapping[str, Any], parsed: Mapping[str, Any] | None) -> list[tuple[str, bool]]:
-    """(field, correct) for every ground-truth field; `parsed` None (a failure) gets all wrong."""
+    """(field, correct) for every ground-truth field; `parsed` None (nothing read) gets all wrong."""
     got: Mapping[str, Any] = parsed or {}
     scores = [(name, parsed is not None and _same(name, truth.get(name), got.get(name))) for name in HEADER_FIELDS]
     got_entries = got.get("entries") if isinstance(got.get("entries"), list) else []
@@ -400,7 +400,7 @@ def _score(comparison: Comparison, truth: GroundTruth) -> None:
         for name, side in (("base", item.base), ("candidate", item.candidate)):
             if side is None:
                 continue
-            scores = score_fields(reference, side.parsed if side.ok else None)
+            scores = score_fields(reference, side.parsed)
             accuracy[name].add(scores)
             setattr(item, f"{name}_fields", (sum(ok for _, ok in scores), len(scores)))
     comparison.field_accuracy = accuracy

@@ -5,6 +5,7 @@ that is known at the point of failure. `process` never raises for a bad image.
 """
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -64,15 +65,17 @@ class Pipeline:
         context = context or ImageContext()
         started = time.perf_counter()
         result: EngineResult | None = None
+        parsed: dict[str, Any] | None = None
         try:
             if read_error is not None:
                 raise read_error
             assert data is not None
             prepared = prepare_image(data, self.engine.limits, name=image_key)
             result = self.engine.run(prepared)
-            timesheet = check(self.parse(result.raw_output))
+            parsed = self.parse(result.raw_output)
+            timesheet = check(parsed)
         except Exception as exc:  # every failure of one image becomes a record, never a crash
-            return self._failure(image_key, data, context, exc, result, time.perf_counter() - started)
+            return self._failure(image_key, data, context, exc, result, parsed, time.perf_counter() - started)
         item = result_item(image_key, self.version, result.raw_output, timesheet,
                            self._details(data, context, result, time.perf_counter() - started))
         item["FailureTimestamp"] = utc_timestamp()
@@ -93,7 +96,7 @@ class Pipeline:
         return details
 
     def _failure(self, image_key: str, data: bytes | None, context: ImageContext, exc: Exception,
-                 result: EngineResult | None, elapsed: float) -> Outcome:
+                 result: EngineResult | None, parsed: dict[str, Any] | None, elapsed: float) -> Outcome:
         failure_type, code = classify(exc)
         details = self._details(data, context, result, elapsed)
         # What the engine knew when it failed: its own timing, tokens and model id.
@@ -105,6 +108,8 @@ class Pipeline:
         raw = result.raw_output if result else getattr(exc, "raw_output", None)
         details.update(error_code=code, raw_ocr_output=raw, stack_trace="".join(traceback.format_exception(exc)),
                        validation_errors=exc.validation_errors if isinstance(exc, ImageFailure) else None)
+        if parsed is not None:  # a timesheet that broke validation: keep what was read, for tuning
+            details["ParsedTimesheet"] = json.dumps(parsed, ensure_ascii=False, sort_keys=True, default=str)
         item = failure_item(image_key, failure_type.value, str(exc) or type(exc).__name__, self.version, details)
         item["FailureTimestamp"] = utc_timestamp()
         return Outcome(image_key, False, write_record(self.table, item), failure_type.value, str(exc))

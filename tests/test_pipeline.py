@@ -68,6 +68,7 @@ def test_invalid_timesheet_names_every_broken_rule(pipeline, store, converse_ser
     assert outcome.failure_type == "VALIDATION_ERROR"
     r = only(store, "s/invalid.png")
     assert "total_mismatch" in r["ValidationErrors"] and "time_order" in r["ValidationErrors"]
+    assert json.loads(r["ParsedTimesheet"])["total_hours"] == 20.0  # what was read is kept for tuning
     assert json.loads(r["RawOCROutput"]) == bad
 
 
