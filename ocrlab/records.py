@@ -67,6 +67,7 @@ def to_decimal(value: Any) -> Decimal | None:
 
 
 _FINGERPRINT_RULES = [
+    (re.compile(r"[\w.-]+\.(?:png|jpe?g|gif|webp|tiff?|bmp|pdf|json|txt|csv)\b", re.I), "<file>"),
     (re.compile(r"s3://\S+|(?:[A-Za-z]:)?(?:[\w.-]*[/\\])+[\w.-]+"), "<path>"),
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<id>"),
     (re.compile(r"\b(?=[0-9a-f]*\d)[0-9a-f]{12,}\b", re.I), "<id>"),
@@ -85,8 +86,10 @@ def normalize_message(message: str) -> str:
     return text.strip()[:500]
 
 
-def fingerprint(failure_type: str, error_code: str, message: str) -> str:
+def fingerprint(failure_type: str, error_code: str, message: str, image_key: str = "") -> str:
     """Groups failures like issues in an error tracker: same type, code and message shape."""
+    for name in filter(None, {image_key, image_key.rsplit("/", 1)[-1]}):
+        message = message.replace(name, "<image>")
     key = f"{failure_type}|{error_code}|{normalize_message(message)}"
     return hashlib.sha1(key.encode("utf-8", "replace")).hexdigest()[:16]
 
@@ -158,7 +161,7 @@ def failure_item(image_key: str, failure_type: str, error_message: str, version:
     code = str(item.get("ErrorCode") or failure_type)
     item.update({"ImageKey": clean_text(image_key), "RecordType": FAILED_IMAGE,
                  "FailureType": str(failure_type), "ErrorMessage": message, "ErrorCode": code,
-                 "FailureFingerprint": fingerprint(str(failure_type), code, message)})
+                 "FailureFingerprint": fingerprint(str(failure_type), code, message, clean_text(image_key))})
     return item
 
 

@@ -61,6 +61,12 @@ def test_fingerprint_ignores_numbers_ids_and_paths():
     assert a != fingerprint("PARSING_ERROR", "X", "Image /data/2025/a.png is 4000123 bytes, request x")
 
 
+def test_fingerprint_ignores_the_image_name():
+    a = failure_item("in/week-43.png", "INPUT_ERROR", "week-43.png: file is empty (0 bytes)", V)
+    b = failure_item("scan_0007.jpg", "INPUT_ERROR", "scan_0007.jpg: file is empty (0 bytes)", V)
+    assert a["FailureFingerprint"] == b["FailureFingerprint"]
+
+
 def test_timestamps_strictly_increase_in_one_process():
     stamps = [utc_timestamp() for _ in range(2000)]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
