@@ -7,6 +7,7 @@ then writes the failure-patterns, comparison and prompt-tuning reports and print
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -46,7 +47,7 @@ def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str = "reports
                               "ground_truth": str(samples)}),
         ("prompt_tuning", {"table": table, "source": str(samples), "base_version": base.full_version,
                            "candidate_version_file": str(candidate_file), "engine": "rapidocr",
-                           "engine_options": __import__("json").dumps(CANDIDATE_OPTIONS),
+                           "engine_options": json.dumps(CANDIDATE_OPTIONS),
                            "image_set": "failures"}),
     ]
     print("reports:")

@@ -12,6 +12,7 @@ order; ByVersion (OCRFullVersion, FailureTimestamp) all records of a version; La
 """
 from __future__ import annotations
 
+import os
 import uuid
 from collections import Counter
 from typing import Any, Iterator
@@ -268,7 +269,6 @@ class Store:
 
 def make_client(target: config.StoreTarget, max_attempts: int | None = None) -> Any:
     """A boto3 DynamoDB client for the target: standard retries, explicit timeouts."""
-    import os
     attempts = max_attempts or int(os.environ.get("OCRLAB_STORE_MAX_ATTEMPTS", "5"))
     cfg = Config(retries={"mode": "standard", "max_attempts": attempts}, connect_timeout=3,
                  read_timeout=20, max_pool_connections=32)

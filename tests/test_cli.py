@@ -77,3 +77,16 @@ def test_compare_and_results_commands(store, tmp_path):
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader(csv_path.open(encoding="utf-8", newline="")))
     assert [r["ImageKey"] for r in rows] == ["<b>fixed</b>.png"]
+
+
+def test_samples_then_eval_with_the_local_engine(tmp_path, dynalite):
+    out = run("samples", str(tmp_path / "s"), "--count", "2", "--seed", "3")
+    assert out.returncode == 0, out.stderr
+    assert "wrote 2 images" in out.stdout and (tmp_path / "s" / "manifest.json").is_file()
+    report = tmp_path / "eval.json"
+    ev = run("eval", str(tmp_path / "s"), "--ground-truth", str(tmp_path / "s"), "--json", str(report))
+    assert ev.returncode == 0, ev.stderr
+    data = json.loads(report.read_text())
+    assert data["evaluated"] == 2 and data["failed"] == 0
+    assert data["cer"]["n"] > 200 and data["cer"]["rate"] < 0.05  # clean renders read almost perfectly
+    assert "CER" in ev.stdout and "weighted by reference length" in ev.stdout
