@@ -149,7 +149,7 @@ def test_batch_killed_with_sigkill_then_rerun_accounts_for_every_image_once(tmp_
     root.mkdir()
     for i in range(12):
         (root / f"img-{i:02d}.png").write_bytes(png())
-    converse_server.default = ok(delay=0.15)
+    converse_server.default = ok(delay=0.3)
     cmd = [sys.executable, "-m", "ocrlab", "batch", str(root), "--engine", "bedrock", "--table", store.table,
            "--concurrency", "3", "--no-progress"]
     env = {**os.environ, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": converse_server.url}
