@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Collection, Iterable, Iterator
 
 from .engines import REGISTRY, get_engine
-from .errors import UnknownName
+from .errors import StoreUnavailable, UnknownName
 from .pipeline import ImageContext, Pipeline
 from .records import FAILED_IMAGE, OCR_RESULT
 from .recorder import get_store
@@ -75,10 +75,13 @@ def _pipeline(job: Job) -> Pipeline:
 def process_item(job: Job, item: SourceItem) -> dict[str, Any]:
     """Run one image; returns a small picklable report. Never raises for a bad image."""
     store = get_store(job.table)
-    done = None if job.force else next(store.image_records(item.key, OCR_RESULT, job.version.full_version), None)
-    if done is not None:  # a result written by a run that died before its pointer: mend, skip
-        store.update_latest(done)
-        return {"key": item.key, "status": "skipped", "reason": "already succeeded"}
+    try:
+        done = None if job.force else next(store.image_records(item.key, OCR_RESULT, job.version.full_version), None)
+        if done is not None:  # a result written by a run that died before its pointer: mend, skip
+            store.update_latest(done)
+            return {"key": item.key, "status": "skipped", "reason": "already succeeded"}
+    except StoreUnavailable:
+        pass  # the store went away mid-batch: run the image anyway, its record goes to the spool
     try:
         data, read_error = item.read(), None
     except Exception as exc:  # unreadable file or object: recorded like any other failure

@@ -169,3 +169,47 @@ def test_batch_killed_with_sigkill_then_rerun_accounts_for_every_image_once(tmp_
     assert summary["images"] == 12 and summary["processed"] + summary["skipped"] == 12
     results = [r["ImageKey"] for r in store.records_by_type("OCR_RESULT")]
     assert sorted(results) == [f"img-{i:02d}.png" for i in range(12)]  # every image once, none twice
+
+
+def test_database_dying_mid_batch_loses_no_record(tmp_path, table_name, converse_server, aws_credentials,
+                                                  monkeypatch, dynalite):
+    """Records the dead store cannot take are spooled; `ocrlab replay` writes each exactly once."""
+    import time
+    from conftest import free_port
+    from ocrlab import localdb, spool
+    from ocrlab.store import open_store
+    port, data_dir = free_port(), tmp_path / "db"
+    monkeypatch.setenv("OCRLAB_DB_PORT", str(port))
+    localdb.start(port, data_dir)
+    store = open_store(table_name)
+    root = tmp_path / "imgs"
+    root.mkdir()
+    for i in range(8):
+        (root / f"img-{i}.png").write_bytes(png())
+    (root / "broken.png").write_bytes(b"not an image")
+    converse_server.default = ok(delay=0.2)
+
+    import threading
+
+    def kill_store_after_two_results() -> None:
+        while sum(1 for _ in store.records_by_type("OCR_RESULT")) < 2:
+            time.sleep(0.05)
+        localdb.stop(data_dir)
+    killer = threading.Thread(target=kill_store_after_two_results)
+    killer.start()
+    s = run_batch(str(root), engine="bedrock", engine_options={"endpoint_url": converse_server.url,
+                  "max_attempts": 1}, table=table_name, progress=False)
+    killer.join()
+    assert s.processed + s.skipped == 9 and s.spooled >= 1
+    assert spool.pending(table_name) == s.spooled
+
+    localdb.start(port, data_dir)
+    try:
+        report = spool.replay(open_store(table_name))
+        assert report.written == s.spooled and report.remaining == 0
+        latest = {r["ImageKey"]: r["RecordType"] for r in open_store(table_name).latest_outcomes("2.0.0-2025-10-25")}
+        assert len(latest) == 9 and latest["broken.png"] == "FAILED_IMAGE"
+        results = sorted(r["ImageKey"] for r in open_store(table_name).records_by_type("OCR_RESULT"))
+        assert results == [f"img-{i}.png" for i in range(8)]
+    finally:
+        localdb.stop(data_dir)
