@@ -147,8 +147,9 @@ def start(port: int | None = None, data_dir: Path | None = None, log=sys.stderr)
     cli = install_dynalite(log)
     data_dir.mkdir(parents=True, exist_ok=True)
     logf = open(_log_file(data_dir), "ab")
+    launcher = Path(__file__).with_name("dynalite_launcher.js")
     proc = subprocess.Popen(
-        ["node", str(cli), "--host", "127.0.0.1", "--port", str(port), "--path", str(data_dir),
+        ["node", str(launcher), str(cli), "--host", "127.0.0.1", "--port", str(port), "--path", str(data_dir),
          "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
         stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     logf.close()

@@ -95,3 +95,22 @@ def test_first_start_installs_the_pinned_dynalite_into_its_own_cache(tmp_path, m
         assert package["version"] == localdb.DYNALITE_VERSION
     finally:
         localdb.stop(data_dir)
+
+
+def test_a_client_dying_mid_request_does_not_take_the_server_down(tmp_path, dynalite):
+    import struct
+    import time
+    port, data_dir = free_port(), tmp_path / "db"
+    state, _ = localdb.start(port, data_dir)
+    try:
+        for _ in range(3):  # as a batch killed with SIGKILL while sending a request
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.0\r\n"
+                         b"X-Amz-Target: DynamoDB_20120810.PutItem\r\nContent-Length: 5000\r\n\r\n{\"TableName\":")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
+            sock.close()
+        time.sleep(0.3)
+        assert localdb.status(data_dir) is not None and localdb._answers_dynamodb(port)
+        assert "still serving" in (tmp_path / "db.server.log").read_text()
+    finally:
+        localdb.stop(data_dir)
