@@ -5,7 +5,6 @@ that is known at the point of failure. `process` never raises for a bad image.
 """
 from __future__ import annotations
 
-import json
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from typing import Any
 from .engines import Engine, EngineResult
 from .errors import ImageFailure
 from .preflight import prepare_image
-from .records import failure_item, result_item, utc_timestamp
+from .records import failure_item, result_item, timesheet_json, utc_timestamp
 from .recorder import write_record
 from .store import Store
 from .taxonomy import classify
@@ -109,7 +108,7 @@ class Pipeline:
         details.update(error_code=code, raw_ocr_output=raw, stack_trace="".join(traceback.format_exception(exc)),
                        validation_errors=exc.validation_errors if isinstance(exc, ImageFailure) else None)
         if parsed is not None:  # a timesheet that broke validation: keep what was read, for tuning
-            details["ParsedTimesheet"] = json.dumps(parsed, ensure_ascii=False, sort_keys=True, default=str)
+            details["ParsedTimesheet"] = timesheet_json(parsed)
         item = failure_item(image_key, failure_type.value, str(exc) or type(exc).__name__, self.version, details)
         item["FailureTimestamp"] = utc_timestamp()
         return Outcome(image_key, False, write_record(self.table, item), failure_type.value, str(exc))

@@ -172,5 +172,10 @@ def result_item(image_key: str, version: OCRVersionInfo, raw_output: str, parsed
     item.update(version.stamp())
     item.update({"ImageKey": clean_text(image_key), "RecordType": OCR_RESULT,
                  "RawOCROutput": truncate_utf8(clean_text(raw_output), RESULT_RAW_LIMIT),
-                 "ParsedTimesheet": json.dumps(parsed, ensure_ascii=False, sort_keys=True, default=str)})
+                 "ParsedTimesheet": timesheet_json(parsed)})
     return item
+
+
+def timesheet_json(parsed: Mapping[str, Any]) -> str:
+    """The parsed timesheet as stored in ParsedTimesheet (on results, and on validation failures)."""
+    return json.dumps(parsed, ensure_ascii=False, sort_keys=True, default=str)

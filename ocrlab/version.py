@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -45,8 +46,20 @@ def default_version_file() -> Path:
 
 
 def load_version(path: str | os.PathLike[str] | None = None) -> OCRVersionInfo:
-    """Parse a version file; any defect is a VersionFileError naming the file and line."""
+    """Parse a version file; any defect is a VersionFileError naming the file and line.
+
+    Parsed once per file and modification time: failures are logged on hot paths.
+    """
     p = Path(path) if path is not None else default_version_file()
+    try:
+        modified = p.stat().st_mtime_ns
+    except FileNotFoundError:
+        raise VersionFileError(str(p), None, "file not found") from None
+    return _parse(p, modified)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(p: Path, modified: int) -> OCRVersionInfo:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
