@@ -13,17 +13,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from ..errors import ImageFailure, OCRError, ParsingError, ThrottlingError, UnknownName
-from ..taxonomy import aws_error_code
+from ..taxonomy import THROTTLING_CODES, aws_error_code
 from .base import Engine, EngineResult, ImageLimits, PreparedImage
 
 DEFAULT_MODEL_ID = "amazon.nova-lite-v1:0"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_PROMPT = "timesheet_v1"
 
-# Rate limiting that outlived botocore's own retries (ServiceQuotaExceededException is a 400,
-# so botocore never retries it at all).
-THROTTLING_CODES = frozenset({"ThrottlingException", "ServiceQuotaExceededException",
-                              "TooManyRequestsException"})
 # Transient model failures that botocore's standard mode does not retry (408/424 are neither
 # transient statuses nor modeled as retryable): we retry them a bounded number of times.
 # (ModelNotReadyException is modeled retryable, so botocore already retries that one.)
@@ -138,6 +134,7 @@ class BedrockEngine(Engine):
     def _client_failure(self, exc: ClientError, code: str) -> ImageFailure:
         # str(exc) already names the code, botocore's retry count and the service's message.
         message = f"{exc} [model {self.model_id}]"
+        # Rate limiting that outlived botocore's retries (ServiceQuotaExceededException, a 400, never retried).
         cls = ThrottlingError if code in THROTTLING_CODES else OCRError
         return self._failure(cls, message, code)
 
