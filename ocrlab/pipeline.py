@@ -14,6 +14,7 @@ from .engines import Engine, EngineResult
 from .errors import ImageFailure
 from .preflight import prepare_image
 from .records import failure_item, result_item, timesheet_json, utc_timestamp
+from .repairs import Repairs
 from .recorder import write_record
 from .store import Store
 from .taxonomy import classify
@@ -55,8 +56,10 @@ class Pipeline:
         self.version = version
         self.table = table
 
-    def parse(self, raw: str) -> dict[str, Any]:
-        return parse_model_json(raw) if self.engine.output_kind == "json" else parse_text(raw)
+    def parse(self, raw: str, repairs: Repairs | None = None) -> dict[str, Any]:
+        if self.engine.output_kind == "json":
+            return parse_model_json(raw, repairs)
+        return parse_text(raw, repairs)
 
     def process(self, image_key: str, data: bytes | None, context: ImageContext | None = None,
                 read_error: BaseException | None = None) -> Outcome:
@@ -65,18 +68,22 @@ class Pipeline:
         started = time.perf_counter()
         result: EngineResult | None = None
         parsed: dict[str, Any] | None = None
+        repairs = Repairs()
         try:
             if read_error is not None:
                 raise read_error
             assert data is not None
             prepared = prepare_image(data, self.engine.limits, name=image_key)
             result = self.engine.run(prepared)
-            parsed = self.parse(result.raw_output)
+            parsed = self.parse(result.raw_output, repairs)
             timesheet = check(parsed)
         except Exception as exc:  # every failure of one image becomes a record, never a crash
-            return self._failure(image_key, data, context, exc, result, parsed, time.perf_counter() - started)
+            return self._failure(image_key, data, context, exc, result, parsed, repairs,
+                                 time.perf_counter() - started)
         item = result_item(image_key, self.version, result.raw_output, timesheet,
                            self._details(data, context, result, time.perf_counter() - started))
+        if repairs:
+            item["ParseRepairs"] = repairs.to_json()
         item["FailureTimestamp"] = utc_timestamp()
         return Outcome(image_key, True, write_record(self.table, item), timesheet=timesheet)
 
@@ -95,7 +102,8 @@ class Pipeline:
         return details
 
     def _failure(self, image_key: str, data: bytes | None, context: ImageContext, exc: Exception,
-                 result: EngineResult | None, parsed: dict[str, Any] | None, elapsed: float) -> Outcome:
+                 result: EngineResult | None, parsed: dict[str, Any] | None, repairs: Repairs,
+                 elapsed: float) -> Outcome:
         failure_type, code = classify(exc)
         details = self._details(data, context, result, elapsed)
         # What the engine knew when it failed: its own timing, tokens and model id.
@@ -109,6 +117,8 @@ class Pipeline:
                        validation_errors=exc.validation_errors if isinstance(exc, ImageFailure) else None)
         if parsed is not None:  # a timesheet that broke validation: keep what was read, for tuning
             details["ParsedTimesheet"] = timesheet_json(parsed)
+        if repairs:  # what the reader changed, even when the reading then failed
+            details["ParseRepairs"] = repairs.to_json()
         item = failure_item(image_key, failure_type.value, str(exc) or type(exc).__name__, self.version, details)
         item["FailureTimestamp"] = utc_timestamp()
         return Outcome(image_key, False, write_record(self.table, item), failure_type.value, str(exc))

@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from .errors import ParsingError, ValidationFailure
+from .repairs import Repairs
 
 TOTAL_TOLERANCE = 0.05
 REQUIRED_FIELDS = ("employee_name", "employee_id", "week_ending", "entries", "total_hours")
@@ -163,7 +164,7 @@ def _parse_rows(region: str, week_ending: date | None) -> list[dict[str, Any]]:
     return entries
 
 
-def parse_text(text: str) -> dict[str, Any]:
+def parse_text(text: str, repairs: Repairs | None = None) -> dict[str, Any]:
     """The parsed timesheet (SPEC 4) from a local engine's text lines (in reading order).
 
     The labels locate the pieces: if a label is absent (Employee, ID, Week ending, Total hours)
@@ -171,6 +172,7 @@ def parse_text(text: str) -> dict[str, Any]:
     missing. A value that is there but illegible (a garbled time, an unreadable total) becomes
     None, which `validate` reports as a missing field: the timesheet was read, incompletely.
     Row dates get their year from week_ending (the nearest year, for weeks across new year).
+    Each repair made to read it is appended to `repairs` when given.
     """
     if not text or not text.strip():
         raise ParsingError("no text: the engine found nothing to read", code="EmptyOutput",
@@ -287,7 +289,7 @@ def _as_text(value: Any, where: str, problems: list[str]) -> str | None:
     return None
 
 
-def parse_model_json(text: str) -> dict[str, Any]:
+def parse_model_json(text: str, repairs: Repairs | None = None) -> dict[str, Any]:
     """The parsed timesheet from a model's JSON answer.
 
     Structure is strict: every key of SPEC 4 present, `entries` a list of objects with every
