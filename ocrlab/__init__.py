@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from .errors import OcrlabError
-from .taxonomy import FailureType, classify
+from .errors import FailureType
+from .taxonomy import classify
 from .version import OCRVersionInfo, load_version
 
 __all__ = ["OcrlabError", "FailureType", "classify", "OCRVersionInfo", "load_version"]

@@ -106,13 +106,13 @@ class Pipeline:
                  elapsed: float) -> Outcome:
         failure_type, code = classify(exc)
         details = self._details(data, context, result, elapsed)
-        # What the engine knew when it failed: its own timing, tokens and model id.
-        for attr, key in (("processing_time", "processing_time"), ("input_tokens", "input_tokens"),
-                          ("output_tokens", "output_tokens"), ("model_id", "model_id")):
-            value = getattr(exc, attr, None)
-            if value is not None:
-                details[key] = value
-        raw = result.raw_output if result else getattr(exc, "raw_output", None)
+        raw = result.raw_output if result else None
+        if isinstance(exc, ImageFailure):  # what the engine knew when it failed
+            details.update({k: v for k, v in (("processing_time", exc.processing_time),
+                                              ("input_tokens", exc.input_tokens),
+                                              ("output_tokens", exc.output_tokens),
+                                              ("model_id", exc.model_id)) if v is not None})
+            raw = raw or exc.raw_output
         details.update(error_code=code, raw_ocr_output=raw, stack_trace="".join(traceback.format_exception(exc)),
                        validation_errors=exc.validation_errors if isinstance(exc, ImageFailure) else None)
         if parsed is not None:  # a timesheet that broke validation: keep what was read, for tuning

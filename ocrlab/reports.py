@@ -21,37 +21,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import MissingDependency, OcrlabError, UnknownName
+from .errors import MissingDependency, NotebookFailed, ParameterError, ReportError, UnknownName
 
 FIGURES_MIME = "application/vnd.ocrlab.figures+json"
 KERNEL = "python3"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _TRUE, _FALSE, _NONE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}, {"none", "null", ""}
 _TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str}
-
-
-# --- errors -----------------------------------------------------------------------------------
-
-class ReportError(OcrlabError):
-    """A report could not be produced."""
-
-
-class ParameterError(ReportError):
-    """A parameter is unknown to the notebook or its value does not fit the default's type."""
-
-
-class NotebookFailed(ReportError):
-    """A cell raised. The partial executed notebook and its HTML are written all the same."""
-
-    def __init__(self, notebook: str, cell: int, execution_count: int | None, code_line: str,
-                 exception: str, ipynb_path: Path, html_path: Path | None) -> None:
-        where = f"cell {cell}" + (f" (In [{execution_count}])" if execution_count else "")
-        at = f", at `{code_line}`" if code_line else ""
-        kept = html_path or ipynb_path
-        super().__init__(f"notebook {notebook} failed in {where}{at}: {exception}; partial report: {kept}")
-        self.notebook, self.cell, self.execution_count = notebook, cell, execution_count
-        self.code_line, self.exception = code_line, exception
-        self.ipynb_path, self.html_path = ipynb_path, html_path
 
 
 @dataclass(frozen=True)

@@ -2,23 +2,11 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 
 from PIL.Image import DecompressionBombError
 from PIL import UnidentifiedImageError
 
-from .errors import ImageFailure
-
-
-class FailureType(str, Enum):
-    INPUT_ERROR = "INPUT_ERROR"
-    OCR_ERROR = "OCR_ERROR"
-    THROTTLING_ERROR = "THROTTLING_ERROR"
-    PARSING_ERROR = "PARSING_ERROR"
-    VALIDATION_ERROR = "VALIDATION_ERROR"
-
-    def __str__(self) -> str:
-        return self.value
+from .errors import FailureType, ImageFailure
 
 
 THROTTLING_CODES = frozenset({
@@ -45,7 +33,7 @@ def aws_error_code(exc: BaseException) -> str | None:
 def classify(exc: BaseException) -> tuple[FailureType, str]:
     """(FailureType, ErrorCode) for an exception. ErrorCode is the AWS code or the class name."""
     if isinstance(exc, ImageFailure):
-        return FailureType(exc.failure_type), exc.code
+        return exc.failure_type, exc.code
     code = aws_error_code(exc)
     if code is not None:
         if code in THROTTLING_CODES:

@@ -5,6 +5,8 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from ..errors import ImageFailure
+
 
 @dataclass(frozen=True)
 class ImageLimits:
@@ -54,9 +56,9 @@ class Engine(ABC):
         start = time.perf_counter()
         try:
             result = self._recognize(image)
-        except BaseException as exc:
-            # Let the pipeline record how long the failed call took.
-            exc.processing_time = time.perf_counter() - start  # type: ignore[attr-defined]
+        except ImageFailure as exc:
+            # The failure record carries how long the failed call took.
+            exc.processing_time = time.perf_counter() - start
             raise
         result.processing_time = time.perf_counter() - start
         return result

@@ -173,8 +173,5 @@ class BedrockEngine(Engine):
     def _failure(self, cls: type[ImageFailure], message: str, code: str, *, raw_output: str | None = None,
                  input_tokens: int | None = None, output_tokens: int | None = None) -> ImageFailure:
         """An ImageFailure that also carries what the failure record needs (ModelId, tokens)."""
-        failure = cls(message, code, raw_output=raw_output)
-        failure.model_id = self.model_id  # type: ignore[attr-defined]
-        failure.input_tokens = input_tokens  # type: ignore[attr-defined]
-        failure.output_tokens = output_tokens  # type: ignore[attr-defined]
-        return failure
+        return cls(message, code, raw_output=raw_output, model_id=self.model_id,
+                   input_tokens=input_tokens, output_tokens=output_tokens)

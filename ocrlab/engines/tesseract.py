@@ -5,17 +5,8 @@ import os
 import shutil
 import subprocess
 
-from ..errors import OCRError, OcrlabError
+from ..errors import OCRError, TesseractMissing
 from .base import Engine, EngineResult, ImageLimits, PreparedImage
-
-
-class TesseractMissing(OcrlabError):
-    """The tesseract binary is not on PATH."""
-
-    def __init__(self) -> None:
-        super().__init__("tesseract is not installed: apt-get install tesseract-ocr "
-                         "(or brew install tesseract), or choose --engine rapidocr")
-        self.package, self.extra = "tesseract-ocr", "system"
 
 
 class TesseractEngine(Engine):
