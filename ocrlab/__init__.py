@@ -1,8 +1,7 @@
 """ocrlab: run, track and understand OCR of scanned timesheets."""
 from __future__ import annotations
 
-from .errors import OcrlabError
-from .errors import FailureType
+from .errors import FailureType, OcrlabError
 from .taxonomy import classify
 from .version import OCRVersionInfo, load_version
 
