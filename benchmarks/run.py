@@ -38,7 +38,7 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def bench_export_memory(n_small: int, n_large: int) -> dict[str, Any]:
     """Peak Python memory of a CSV export of n_large rows over n_small rows: streaming keeps it ~1."""
-    from ocrlab.failure_log import export_failed_images_csv, log_failed_image
+    from ocrlab.store.failure_log import export_failed_images_csv, log_failed_image
     from ocrlab.store import open_store
 
     def fill(table: str, n: int) -> None:
@@ -50,7 +50,7 @@ def bench_export_memory(n_small: int, n_large: int) -> dict[str, Any]:
     def peak(table: str) -> tuple[float, int]:
         tracemalloc.start()
         with open(os.devnull, "w", encoding="utf-8", newline="") as sink:
-            rows = export_failed_images_csv(table, sink)
+            rows = export_failed_images_csv(open_store(table), sink)
         _, top = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         return top / 1e6, rows
@@ -66,7 +66,7 @@ def bench_export_memory(n_small: int, n_large: int) -> dict[str, Any]:
 
 def bench_log_throughput(n: int) -> dict[str, Any]:
     """Failures logged per second, 8 threads over 1 thread (one shared boto3 client)."""
-    from ocrlab.failure_log import log_failed_image
+    from ocrlab.store.failure_log import log_failed_image
     from ocrlab.store import open_store
     store = open_store("bench-log")
     one, _ = timed(lambda: [log_failed_image(store, f"a/{i}.png", "OCR_ERROR", "m") for i in range(n)])
@@ -84,8 +84,8 @@ def bench_batch(count: int) -> dict[str, Any]:
     from ocrlab.store import open_store
     folder = Path(tempfile.mkdtemp()) / "samples"
     manifest = generate_samples(folder, count=count, seed=11, bad=False)
-    seq, s1 = timed(lambda: run_batch(str(folder), table="bench-b1", concurrency=1, progress=False))
-    par, s2 = timed(lambda: run_batch(str(folder), table="bench-b2", concurrency=2, progress=False))
+    seq, s1 = timed(lambda: run_batch(str(folder), open_store("bench-b1"), concurrency=1, progress=False))
+    par, s2 = timed(lambda: run_batch(str(folder), open_store("bench-b2"), concurrency=2, progress=False))
     right = total = 0
     for record in open_store("bench-b1").records_by_type("OCR_RESULT"):
         truth = json.loads((folder / record["ImageKey"]).with_suffix(".json").read_text())
@@ -133,7 +133,7 @@ def main() -> int:
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="ocrlab-bench-")
     os.environ.update(OCRLAB_HOME=home, OCRLAB_STORE="local", OCRLAB_DB_PORT=str(_free_port()))
-    from ocrlab import localdb
+    from ocrlab.store import localdb
     localdb.start()
     results: dict[str, Any] = {"machine": {"python": sys.version.split()[0], "cpus": os.cpu_count(),
                                            "platform": platform.platform()},

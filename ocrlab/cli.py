@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from . import config
+from .config import DEFAULT_PORT, LOCAL_REGION, StoreTarget, settings
 from .errors import OcrlabError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -27,20 +27,20 @@ def say(message: str) -> None:
 
 def _store(args: argparse.Namespace):
     from .store import open_store
-    say(config.store_target().describe(args.table))
+    say(settings().store_target().describe(args.table))
     return open_store(args.table)
 
 
 @command("db")
 def cmd_db(args: argparse.Namespace) -> int:
-    from . import localdb
+    from .store import localdb
     data_dir = Path(args.data_dir) if args.data_dir else None
     if args.action == "start":
         state, started = localdb.start(args.port, data_dir)
         verb = "started" if started else "already running:"
         print(f"local dynalite {verb} pid {state.pid}, http://127.0.0.1:{state.port}, data in {state.data_dir}")
-        from .store import Store, make_client
-        target = config.StoreTarget("local", f"http://127.0.0.1:{state.port}", config.LOCAL_REGION)
+        from .store.dynamodb import Store, make_client
+        target = StoreTarget("local", f"http://127.0.0.1:{state.port}", LOCAL_REGION, settings().home)
         if Store(make_client(target), args.table).ensure_table():
             print(f"created table {args.table!r}")
     elif args.action == "stop":
@@ -59,7 +59,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 @command("export")
 def cmd_export(args: argparse.Namespace) -> int:
-    from .failure_log import export_failed_images_csv
+    from .store.failure_log import export_failed_images_csv
     count = export_failed_images_csv(_store(args), args.output, args.failure_type, args.ocr_version, args.since)
     if args.output != "-":
         say(f"exported {count} failed image records to {args.output}")
@@ -68,7 +68,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 @command("stats")
 def cmd_stats(args: argparse.Namespace) -> int:
-    from .failure_log import get_failure_statistics
+    from .store.failure_log import get_failure_statistics
     stats = get_failure_statistics(_store(args))
     if args.json:
         print(json.dumps(stats, indent=2, default=str))
@@ -90,8 +90,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 @command("replay")
 def cmd_replay(args: argparse.Namespace) -> int:
-    from . import spool
-    report = spool.replay(_store(args))
+    report = _store(args).replay()
     print(f"replayed {report.written} spooled records; {report.remaining} remain"
           + (f" ({report.unreadable} unreadable)" if report.unreadable else ""))
     if report.error:
@@ -101,8 +100,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 @command("compare")
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import run_compare
-    comparison = run_compare(_store(args), args.base, args.candidate, args.ground_truth, args.json, args.output)
+    from .compare import compare_versions
+    from .reports.comparison import write_comparison
+    comparison = compare_versions(_store(args), args.base, args.candidate, args.ground_truth)
+    write_comparison(comparison, args.json, args.output)
     for warning in comparison.warnings:
         say(f"warning: {warning}")
     print(comparison.summary())
@@ -122,12 +123,12 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 @command("report")
 def cmd_report(args: argparse.Namespace) -> int:
-    from .reports import find_notebook, notebook_parameters, run_report
+    from .reports.notebooks import find_notebook, notebook_parameters, run_report
     path = find_notebook(args.notebook, args.notebooks_dir)
     params = dict(args.parameters or [])
     if "table" in notebook_parameters(path):
         params.setdefault("table", args.table)
-        say(config.store_target().describe(params["table"]))
+        say(settings().store_target().describe(params["table"]))
     result = run_report(path, params, reports_dir=args.reports_dir, show_code=args.show_code)
     print(result.ipynb_path)
     print(result.html_path)
@@ -167,10 +168,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from .batch import run_batch
     from .version import load_version
     version = load_version(args.ocr_version_file)
-    say(config.store_target().describe(args.table))
+    store = _store(args)
     say(f"engine: {args.engine}; OCR version {version.full_version}")
-    summary = run_batch(args.source, engine=args.engine, engine_options=_engine_options(args),
-                        version_file=args.ocr_version_file, table=args.table, concurrency=args.concurrency,
+    summary = run_batch(args.source, store, engine=args.engine, engine_options=_engine_options(args),
+                        version_file=args.ocr_version_file, concurrency=args.concurrency,
                         max_attempts=args.max_attempts, force=args.force, retry_failed=args.retry_failed,
                         summary_json=args.summary_json, scheduler=args.scheduler, progress=not args.no_progress)
     types = ", ".join(f"{k} {v}" for k, v in summary.failure_types.items()) or "none"
@@ -200,8 +201,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                       fold_case=args.fold_case)
     data = report.to_dict()
     if args.json:
-        from .batch import write_json
-        write_json(data, Path(args.json))
+        from .files import write_json
+        write_json(data, args.json)
     bag = data["bag_of_words"]
     print(f"{data['evaluated']} documents ({data['failed']} failed OCR, {len(data['skipped'])} without reference): "
           f"CER {report.cer:.2%}  WER {report.wer:.2%}  bag-of-words F1 {bag['f1']:.2%}  "
@@ -221,12 +222,13 @@ def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocrlab", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--table", default=config.DEFAULT_TABLE, help="DynamoDB table (default: %(default)s)")
+    common.add_argument("--table", default=settings().table,
+                        help="DynamoDB table (default: OCRLAB_TABLE, else %(default)s)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("db", parents=[common], help="start, stop or query the local DynamoDB (dynalite)")
     p.add_argument("action", choices=["start", "stop", "status", "install"])
-    p.add_argument("--port", type=int, default=None, help=f"default {config.DEFAULT_PORT} (or OCRLAB_DB_PORT)")
+    p.add_argument("--port", type=int, default=None, help=f"default {DEFAULT_PORT} (or OCRLAB_DB_PORT)")
     p.add_argument("--data-dir", default=None, help="default .ocrlab/dynamodb (under OCRLAB_HOME)")
 
     p = sub.add_parser("export", parents=[common], help="failed images as CSV")

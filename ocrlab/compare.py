@@ -5,39 +5,26 @@ Statuses: `fixed` (base failed, candidate OK), `regressed` (base OK, candidate f
 `new` (only the candidate ran it), `not_run` (only the base ran it).
 
 Raw outputs are compared with `evaluate.cer`, the candidate's text against the base's as the
-reference, so `raw_cer` is the share of the base text the candidate changed.
-
-Field accuracy (with ground truth): each version over the images it ran that have a
-`NAME.json` (SPEC 4) matched by the image key's file stem. Fields are employee_name,
-employee_id, week_ending, total_hours and, per ground-truth entry matched by position, date,
-time_in, time_out and hours; accuracy = correct fields / ground-truth fields. A failed image
-gets every field wrong; entries the model invented beyond the ground truth are not counted.
+reference, so `raw_cer` is the share of the base text the candidate changed. With ground truth,
+each version's field accuracy over the images it ran (ocrlab.fields).
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
-from .errors import OcrlabError
-from .evaluate import cer, normalise
+from .evaluate import cer
+from .fields import FieldAccuracy, GroundTruth, score_fields
+from .files import json_safe
 from .records import OCR_RESULT
-from .recorder import get_store
-from .store import Store
-from .timesheet import ENTRY_FIELDS
+from .store.spooling import SpoolingStore
 
 STATUSES = ("regressed", "fixed", "still_failing", "unchanged", "new", "not_run")  # also the report order
 OK = "OK"
-HEADER_FIELDS = ("employee_name", "employee_id", "week_ending", "total_hours")
-NUMBER_FIELDS = {"total_hours", "hours"}
-NUMBER_TOLERANCE = 0.005  # hours are read to two decimals at most
-# Alignment cost grows with len(a) * len(b): beyond this (~0.4 s) raw_cer is left unknown.
-CER_CELL_LIMIT = 25_000_000
 
 
 def _number(value: Any) -> float | None:
@@ -96,107 +83,6 @@ class Side:
         if include_raw:
             out.update(raw_output=self.raw, parsed=self.parsed)
         return out
-
-
-# --- field accuracy --------------------------------------------------------------------------------
-
-def _same(name: str, truth: Any, got: Any) -> bool:
-    if name in NUMBER_FIELDS:
-        t, g = _as_float(truth), _as_float(got)
-        return t is not None and g is not None and abs(t - g) <= NUMBER_TOLERANCE
-    return got is not None and normalise(_text(truth)) == normalise(_text(got))
-
-
-def _as_float(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def score_fields(truth: Mapping[str, Any], parsed: Mapping[str, Any] | None) -> list[tuple[str, bool]]:
-    """(field, correct) for every ground-truth field; `parsed` None (nothing read) gets all wrong."""
-    got: Mapping[str, Any] = parsed or {}
-    scores = [(name, parsed is not None and _same(name, truth.get(name), got.get(name))) for name in HEADER_FIELDS]
-    got_entries = got.get("entries") if isinstance(got.get("entries"), list) else []
-    for i, entry in enumerate(truth.get("entries") or []):
-        mine = got_entries[i] if i < len(got_entries) and isinstance(got_entries[i], dict) else None
-        for name in ENTRY_FIELDS:
-            scores.append((f"entry.{name}", mine is not None and _same(name, entry.get(name), mine.get(name))))
-    return scores
-
-
-@dataclass
-class FieldAccuracy:
-    """Correct / total ground-truth fields of one version, overall and per field name."""
-
-    images: int = 0
-    correct: Counter[str] = field(default_factory=Counter)
-    total: Counter[str] = field(default_factory=Counter)
-
-    def add(self, scores: Iterable[tuple[str, bool]]) -> None:
-        self.images += 1
-        for name, right in scores:
-            self.total[name] += 1
-            self.correct[name] += right
-
-    @property
-    def fields(self) -> int:
-        return sum(self.total.values())
-
-    @property
-    def fields_correct(self) -> int:
-        return sum(self.correct.values())
-
-    @property
-    def accuracy(self) -> float | None:
-        return self.fields_correct / self.fields if self.fields else None
-
-    def by_field(self) -> dict[str, dict[str, Any]]:
-        names = [*HEADER_FIELDS, *(f"entry.{n}" for n in ENTRY_FIELDS)]
-        return {n: {"correct": self.correct[n], "total": self.total[n],
-                    "accuracy": self.correct[n] / self.total[n] if self.total[n] else None}
-                for n in names if self.total[n]}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"images": self.images, "fields": self.fields, "correct": self.fields_correct,
-                "accuracy": self.accuracy, "by_field": self.by_field()}
-
-
-class GroundTruth:
-    """`NAME.json` files in one folder, looked up by an image key's file stem (read on demand)."""
-
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
-        self.folder = Path(folder)
-        if not self.folder.is_dir():
-            raise OcrlabError(f"ground truth folder {str(self.folder)!r} does not exist")
-        self.problems: list[str] = []
-        self._cache: dict[str, dict[str, Any] | None] = {}
-
-    @staticmethod
-    def stem(image_key: str) -> str:
-        """`s3://b/scans/NAME.png`, `scans\\NAME.PNG` and `NAME.png` all give NAME."""
-        return PurePosixPath(image_key.replace("\\", "/")).stem
-
-    def get(self, image_key: str) -> dict[str, Any] | None:
-        stem = self.stem(image_key)
-        if stem not in self._cache:
-            self._cache[stem] = self._read(self.folder / f"{stem}.json")
-        return self._cache[stem]
-
-    def _read(self, path: Path) -> dict[str, Any] | None:
-        if not path.is_file():
-            return None
-        try:
-            data = json.loads(path.read_text(encoding="utf-8-sig"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            self.problems.append(f"{path.name}: unreadable ground truth ({exc})")
-            return None
-        if not isinstance(data, dict) or not any(k in data for k in HEADER_FIELDS):
-            self.problems.append(f"{path.name}: not a timesheet (SPEC 4 form)")
-            return None
-        return data
 
 
 # --- one image ---------------------------------------------------------------------------------
@@ -266,11 +152,8 @@ def compare_image(image_key: str, base: Mapping[str, Any] | None,
     item = ImageComparison(image_key, _status(b, c), b, c)
     if b is not None and c is not None:
         item.raw_changed = b.raw != c.raw
-        if not item.raw_changed:
-            item.raw_cer, item.raw_edits = 0.0, 0
-        elif len(b.raw) * len(c.raw) <= CER_CELL_LIMIT:
-            counts = cer(b.raw, c.raw)
-            item.raw_cer, item.raw_edits = counts.rate, counts.errors
+        counts = cer(b.raw, c.raw)
+        item.raw_cer, item.raw_edits = counts.rate, counts.errors
         if b.ok and c.ok:
             item.parsed_changed = b.parsed != c.parsed
     return item
@@ -328,7 +211,7 @@ class Comparison:
                                    if self.field_accuracy is not None else None),
                 "warnings": list(self.warnings),
                 "images": [i.to_dict(include_raw) for i in self.ordered()]}
-        return _json_safe(data)
+        return json_safe(data)
 
     def frame(self) -> Any:
         """One row per image (report order), for notebooks."""
@@ -361,22 +244,9 @@ def _ratio(score: tuple[int, int] | None) -> float | None:
     return score[0] / score[1] if score and score[1] else None
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, Decimal):
-        value = float(value) if value != value.to_integral_value() else int(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def compare_versions(table: str | Store, base: str, candidate: str,
+def compare_versions(store: SpoolingStore, base: str, candidate: str,
                      ground_truth: str | os.PathLike[str] | None = None) -> Comparison:
     """Compare the latest outcome of every image under `base` with that under `candidate`."""
-    store = get_store(table)
     latest = {v: {r["ImageKey"]: r for r in store.latest_outcomes(v)} for v in (base, candidate)}
     comparison = Comparison(base, candidate, ground_truth=str(ground_truth) if ground_truth else None)
     for version in dict.fromkeys((base, candidate)):
@@ -407,59 +277,3 @@ def _score(comparison: Comparison, truth: GroundTruth) -> None:
     comparison.warnings += truth.problems
     if not accuracy["base"].images and not accuracy["candidate"].images:
         comparison.warnings.append(f"no image matched a NAME.json in {str(truth.folder)!r}")
-
-
-# --- outputs -------------------------------------------------------------------------------------
-
-def write_json(comparison: Comparison, path: str | os.PathLike[str], include_raw: bool = False) -> Path:
-    """The comparison as JSON; allow_nan=False guarantees a strict JSON file."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(comparison.to_dict(include_raw), indent=2, ensure_ascii=False, allow_nan=False),
-                   encoding="utf-8")
-    return out
-
-
-def render_comparison_html(comparison: Comparison, path: str | os.PathLike[str]) -> Path:
-    """A standalone HTML report: counts, field accuracy, deltas, then side-by-side diffs of every
-    changed image (regressions first, then fixed, then other changes). All text is escaped."""
-    from . import html
-    groups: dict[str, list[dict[str, Any]]] = {"regressed": [], "fixed": [], "other": []}
-    for item in comparison.changed():
-        assert item.base is not None and item.candidate is not None
-        groups.get(item.status, groups["other"]).append(
-            {"item": item, "rows": html.side_by_side(item.base.raw, item.candidate.raw)})
-    one_sided = [i for i in comparison.ordered() if i.status in ("new", "not_run")]
-    return html.write(path, "compare.html.j2", c=comparison, counts=comparison.counts,
-                      totals=comparison.totals(), groups=groups, one_sided=one_sided,
-                      accuracy=comparison.field_accuracy, accuracy_rows=_accuracy_rows(comparison))
-
-
-def _accuracy_rows(comparison: Comparison) -> list[dict[str, Any]]:
-    """All fields first, then each field name: base and candidate (correct, total, accuracy), change."""
-    if comparison.field_accuracy is None:
-        return []
-    base, cand = (comparison.field_accuracy[s].to_dict() for s in ("base", "candidate"))
-    empty = {"correct": 0, "total": 0, "accuracy": None}
-    def overall(d: dict[str, Any]) -> dict[str, Any]:
-        return {"correct": d["correct"], "total": d["fields"], "accuracy": d["accuracy"]}
-    rows = [{"field": "all fields", "base": overall(base), "candidate": overall(cand)}]
-    for name in dict.fromkeys([*base["by_field"], *cand["by_field"]]):
-        rows.append({"field": name, "base": base["by_field"].get(name, empty),
-                     "candidate": cand["by_field"].get(name, empty)})
-    for row in rows:
-        b, c = row["base"]["accuracy"], row["candidate"]["accuracy"]
-        row["change"] = None if b is None or c is None else c - b
-    return rows
-
-
-def run_compare(table: str | Store, base: str, candidate: str, ground_truth: str | os.PathLike[str] | None = None,
-                json_path: str | os.PathLike[str] | None = None,
-                html_path: str | os.PathLike[str] | None = None) -> Comparison:
-    """`ocrlab compare`: compare, then write the JSON and/or HTML asked for."""
-    comparison = compare_versions(table, base, candidate, ground_truth)
-    if json_path:
-        write_json(comparison, json_path)
-    if html_path:
-        render_comparison_html(comparison, html_path)
-    return comparison

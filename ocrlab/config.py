@@ -1,18 +1,49 @@
-"""Where ocrlab keeps its files and which DynamoDB it talks to (SPEC 2).
+"""Settings: every environment variable ocrlab reads, in one documented object.
 
-The store is real DynamoDB when AWS is configured (OCRLAB_STORE=aws, an explicit
-AWS_ENDPOINT_URL_DYNAMODB, or AWS credentials in the environment), else the local dynalite.
-`describe_store` says which, so commands can print it instead of guessing silently.
+`settings()` reads the environment each time it is called (it is cheap), so a notebook or a test
+that changes a variable sees the change. Nothing else in ocrlab reads `os.environ` for its own
+variables; boto3 reads the standard AWS ones itself.
+
+| variable | meaning | default |
+| --- | --- | --- |
+| OCRLAB_HOME | folder for local data: the dynalite data, the spool, demo files | `.ocrlab` in the project folder |
+| OCRLAB_STORE | `local` (dynalite), `aws` (DynamoDB) or `auto` | `auto`: aws when AWS is configured |
+| OCRLAB_DB_PORT | port of the local dynalite | 8000 |
+| OCRLAB_STORE_MAX_ATTEMPTS | DynamoDB calls per request, retries included | 5 |
+| OCRLAB_TABLE (or DYNAMODB_TABLE) | the table every command uses unless `--table` | `ocrlab` |
+| OCRLAB_VERSION_FILE | the version stamp file | `OCR_VERSION.txt` of the project folder |
+| OCRLAB_NOTEBOOKS | folder of notebooks for `ocrlab report` | the project's `notebooks/` |
+| OCRLAB_REPORTS_DIR | where reports are written | the project's `reports/` |
+| OCRLAB_CACHE (or XDG_CACHE_HOME) | where dynalite is installed (once) | `~/.cache` |
+| OCRLAB_ENGINE_THREADS | onnxruntime threads of one local engine | all cores |
+| OCRLAB_BEDROCK_MODEL_ID | the Bedrock model | `amazon.nova-lite-v1:0` |
+| OCRLAB_ENGINE | the Lambda handler's engine | `bedrock` |
+
+AWS counts as configured when OCRLAB_STORE=aws, or AWS_ENDPOINT_URL_DYNAMODB (or
+AWS_ENDPOINT_URL), AWS_PROFILE or AWS_ACCESS_KEY_ID is set.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
+
+from .errors import OcrlabError
 
 DEFAULT_TABLE = "ocrlab"
 DEFAULT_PORT = 8000
 LOCAL_REGION = "us-east-1"
+STORE_CHOICES = ("auto", "local", "aws")
+
+
+def find_upward(*names: str, start: Path | None = None) -> Path | None:
+    """The nearest folder at or above `start` (the working directory) holding any of `names`."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if any((folder / name).exists() for name in names):
+            return folder
+    return None
 
 
 def project_dir() -> Path:
@@ -20,25 +51,20 @@ def project_dir() -> Path:
 
     Notebook kernels start in notebooks/; this keeps them on the project's data, not a second copy.
     """
-    cwd = Path.cwd().resolve()
-    for folder in (cwd, *cwd.parents):
-        if (folder / "OCR_VERSION.txt").is_file() or (folder / ".ocrlab").is_dir():
-            return folder
-    return cwd
+    return find_upward("OCR_VERSION.txt", ".ocrlab") or Path.cwd().resolve()
 
 
-def home() -> Path:
-    """The working folder for local data: OCRLAB_HOME, else .ocrlab in the project folder."""
-    env = os.environ.get("OCRLAB_HOME")
-    return Path(env).resolve() if env else project_dir() / ".ocrlab"
-
-
-def spool_dir() -> Path:
-    return home() / "spool"
-
-
-def local_port() -> int:
-    return int(os.environ.get("OCRLAB_DB_PORT", DEFAULT_PORT))
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise OcrlabError(f"{name}={text!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise OcrlabError(f"{name}={value} is out of range ({low} to {high})")
+    return value
 
 
 @dataclass(frozen=True)
@@ -48,19 +74,72 @@ class StoreTarget:
     kind: str                    # "local" or "aws"
     endpoint_url: str | None
     region: str
+    home: Path
 
     def describe(self, table: str) -> str:
         if self.kind == "local":
-            return f"store: local dynalite {self.endpoint_url}, table {table!r}, data in {home() / 'dynamodb'}"
-        where = self.endpoint_url or f"DynamoDB {self.region}"
-        return f"store: {where}, table {table!r}"
+            return f"store: local dynalite {self.endpoint_url}, table {table!r}, data in {self.home / 'dynamodb'}"
+        return f"store: {self.endpoint_url or f'DynamoDB {self.region}'}, table {table!r}"
 
 
-def store_target() -> StoreTarget:
-    choice = os.environ.get("OCRLAB_STORE", "auto").lower()
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
-    aws_configured = bool(endpoint or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_ACCESS_KEY_ID"))
-    if choice == "aws" or (choice == "auto" and aws_configured):
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or LOCAL_REGION
-        return StoreTarget("aws", endpoint, region)
-    return StoreTarget("local", f"http://127.0.0.1:{local_port()}", LOCAL_REGION)
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    store: str
+    db_port: int
+    store_max_attempts: int
+    table: str
+    version_file: Path | None
+    notebooks_dir: Path | None
+    reports_dir: Path | None
+    cache_dir: Path
+    engine_threads: int
+    bedrock_model_id: str | None
+    handler_engine: str
+    aws_endpoint: str | None
+    aws_configured: bool
+    aws_region: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        store = env.get("OCRLAB_STORE", "auto").lower() or "auto"
+        if store not in STORE_CHOICES:
+            raise OcrlabError(f"OCRLAB_STORE={store!r}: choose one of {', '.join(STORE_CHOICES)}")
+        endpoint = env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL") or None
+        path = lambda name: Path(env[name]) if env.get(name) else None  # noqa: E731
+        return cls(
+            home=Path(env["OCRLAB_HOME"]).resolve() if env.get("OCRLAB_HOME") else project_dir() / ".ocrlab",
+            store=store,
+            db_port=_int(env, "OCRLAB_DB_PORT", DEFAULT_PORT, 1, 65535),
+            store_max_attempts=_int(env, "OCRLAB_STORE_MAX_ATTEMPTS", 5, 1, 100),
+            table=env.get("OCRLAB_TABLE") or env.get("DYNAMODB_TABLE") or DEFAULT_TABLE,
+            version_file=path("OCRLAB_VERSION_FILE"),
+            notebooks_dir=path("OCRLAB_NOTEBOOKS"),
+            reports_dir=path("OCRLAB_REPORTS_DIR"),
+            cache_dir=Path(env.get("OCRLAB_CACHE") or env.get("XDG_CACHE_HOME") or Path.home() / ".cache"),
+            engine_threads=_int(env, "OCRLAB_ENGINE_THREADS", 0, 0, 1024),
+            bedrock_model_id=env.get("OCRLAB_BEDROCK_MODEL_ID") or None,
+            handler_engine=env.get("OCRLAB_ENGINE") or "bedrock",
+            aws_endpoint=endpoint,
+            aws_configured=bool(endpoint or env.get("AWS_PROFILE") or env.get("AWS_ACCESS_KEY_ID")),
+            aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or LOCAL_REGION,
+        )
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.home / "spool"
+
+    @property
+    def local_data_dir(self) -> Path:
+        return self.home / "dynamodb"
+
+    def store_target(self) -> StoreTarget:
+        if self.store == "aws" or (self.store == "auto" and self.aws_configured):
+            return StoreTarget("aws", self.aws_endpoint, self.aws_region, self.home)
+        return StoreTarget("local", f"http://127.0.0.1:{self.db_port}", LOCAL_REGION, self.home)
+
+
+def settings() -> Settings:
+    """The settings of the environment as it is now."""
+    return Settings.from_env()

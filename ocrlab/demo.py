@@ -10,11 +10,11 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
-from . import config, localdb
 from .batch import run_batch
+from .config import settings
 from .samples import generate_samples
+from .store import localdb, open_store
 from .version import load_version
 
 # The candidate: the same local engine with a smaller detection input (faster; does it still read?).
@@ -25,8 +25,10 @@ CANDIDATE_OPTIONS = {"params": {"Det.limit_side_len": 736}}
 def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str = "reports", concurrency: int = 2) -> int:
     started = time.perf_counter()
     state = localdb.ensure_running()
+    config = settings()
     print(config.store_target().describe(table))
-    work = config.home() / "demo"
+    store = open_store(table)
+    work = config.home / "demo"
     samples = work / "samples"
     manifest = generate_samples(samples, count=count, seed=2025, bad=True)
     print(f"samples: {len(manifest)} images in {samples}")
@@ -35,12 +37,12 @@ def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str = "reports
     base, candidate = load_version(), load_version(candidate_file)
 
     for version_file, options, label in ((None, {}, base), (candidate_file, CANDIDATE_OPTIONS, candidate)):
-        summary = run_batch(str(samples), engine="rapidocr", engine_options=options, version_file=version_file,
-                            table=table, concurrency=concurrency, progress=True)
+        summary = run_batch(str(samples), store, engine="rapidocr", engine_options=options,
+                            version_file=version_file, concurrency=concurrency, progress=True)
         print(f"batch {label.full_version}: {summary.processed} processed, {summary.succeeded} succeeded, "
               f"{summary.failed} failed {summary.failure_types}, {summary.skipped} skipped")
 
-    from .reports import run_report
+    from .reports.notebooks import run_report
     reports = [
         ("failure_patterns", {"table": table}),
         ("compare_versions", {"table": table, "base": base.full_version, "candidate": candidate.full_version,

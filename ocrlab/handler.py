@@ -1,22 +1,22 @@
 """AWS Lambda entry point for S3 object-created events: `ocrlab.handler.lambda_handler`.
 
-Configuration from the environment: OCRLAB_TABLE (or DYNAMODB_TABLE; default "ocrlab"),
-OCRLAB_ENGINE (default "bedrock"), OCRLAB_VERSION_FILE (default the packaged OCR_VERSION.txt).
+Configuration from the environment (ocrlab.config): OCRLAB_TABLE (or DYNAMODB_TABLE; default
+"ocrlab"), OCRLAB_ENGINE (default "bedrock"), OCRLAB_VERSION_FILE.
 One bad record never costs the others: each is processed on its own, and the response lists
 the failed items (`batchItemFailures`, the shape Lambda's partial-batch reporting expects).
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 from urllib.parse import unquote_plus
 
+from .config import settings
 from .engines import get_engine
+from .errors import FailureType
 from .pipeline import ImageContext, Pipeline
-from .records import failure_item, utc_timestamp
-from .recorder import write_record
+from .records import failure_item
 from .sources import s3_client
-from .taxonomy import FailureType
+from .store import open_store
 from .version import load_version
 
 _pipeline: Pipeline | None = None
@@ -26,8 +26,8 @@ def _get_pipeline() -> Pipeline:
     # Built once per container: engine clients and the store connection survive warm starts.
     global _pipeline
     if _pipeline is None:
-        table = os.environ.get("OCRLAB_TABLE") or os.environ.get("DYNAMODB_TABLE") or "ocrlab"
-        _pipeline = Pipeline(get_engine(os.environ.get("OCRLAB_ENGINE", "bedrock")), load_version(), table)
+        config = settings()
+        _pipeline = Pipeline(get_engine(config.handler_engine), load_version(), open_store(config.table))
     return _pipeline
 
 
@@ -71,5 +71,4 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def _log_malformed(pipeline: Pipeline, item_id: str, exc: Exception, log_stream: str) -> None:
     item = failure_item(item_id, FailureType.INPUT_ERROR.value, f"malformed S3 event record: missing {exc}",
                         pipeline.version, {"error_code": "MalformedEventRecord", "cloudwatch_log_stream": log_stream})
-    item["FailureTimestamp"] = utc_timestamp()
-    write_record(pipeline.table, item)
+    pipeline.store.write(item)

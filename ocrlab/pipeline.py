@@ -13,10 +13,9 @@ from typing import Any
 from .engines import Engine, EngineResult
 from .errors import ImageFailure
 from .preflight import prepare_image
-from .records import failure_item, result_item, timesheet_json, utc_timestamp
+from .records import failure_item, result_item, timesheet_json
 from .repairs import Repairs
-from .recorder import write_record
-from .store import Store
+from .store.spooling import SpoolingStore
 from .taxonomy import classify
 from .timesheet import check, parse_model_json, parse_text
 from .version import OCRVersionInfo
@@ -49,12 +48,12 @@ class ImageContext:
 
 
 class Pipeline:
-    """Runs one engine under one version stamp and records into one table."""
+    """Runs one engine under one version stamp and records into one store."""
 
-    def __init__(self, engine: Engine, version: OCRVersionInfo, table: str | Store) -> None:
+    def __init__(self, engine: Engine, version: OCRVersionInfo, store: SpoolingStore) -> None:
         self.engine = engine
         self.version = version
-        self.table = table
+        self.store = store
 
     def parse(self, raw: str, repairs: Repairs | None = None) -> dict[str, Any]:
         if self.engine.output_kind == "json":
@@ -84,8 +83,7 @@ class Pipeline:
                            self._details(data, context, result, time.perf_counter() - started))
         if repairs:
             item["ParseRepairs"] = repairs.to_json()
-        item["FailureTimestamp"] = utc_timestamp()
-        return Outcome(image_key, True, write_record(self.table, item), timesheet=timesheet)
+        return Outcome(image_key, True, self.store.write(item), timesheet=timesheet)
 
     def _details(self, data: bytes | None, context: ImageContext, result: EngineResult | None,
                  elapsed: float) -> dict[str, Any]:
@@ -97,6 +95,7 @@ class Pipeline:
             "image_size": len(data) if data is not None else None,
             "s3_bucket": context.s3_bucket, "s3_region": context.s3_region,
             "cloudwatch_log_stream": context.log_stream, "Engine": self.engine.name,
+            "EngineDetails": result.details if result and result.details else None,
         }
         details.update(context.extra)
         return details
@@ -120,5 +119,4 @@ class Pipeline:
         if repairs:  # what the reader changed, even when the reading then failed
             details["ParseRepairs"] = repairs.to_json()
         item = failure_item(image_key, failure_type.value, str(exc) or type(exc).__name__, self.version, details)
-        item["FailureTimestamp"] = utc_timestamp()
-        return Outcome(image_key, False, write_record(self.table, item), failure_type.value, str(exc))
+        return Outcome(image_key, False, self.store.write(item), failure_type.value, str(exc))

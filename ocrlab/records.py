@@ -10,6 +10,7 @@ import threading
 from decimal import Decimal
 from typing import Any, Mapping
 
+from .text import clean_text, truncate_utf8
 from .version import OCRVersionInfo
 
 FAILED_IMAGE = "FAILED_IMAGE"
@@ -18,7 +19,6 @@ OCR_RESULT = "OCR_RESULT"
 # SPEC 6 limits, in UTF-8 bytes.
 TEXT_LIMITS = {"ErrorMessage": 5000, "RawOCROutput": 10000, "ValidationErrors": 2000, "StackTrace": 5000}
 RESULT_RAW_LIMIT = 100_000  # results keep more raw text (comparison needs it) but stay far below 400 KB
-TRUNCATION_MARK = "…[truncated]"
 
 # snake_case keys of the seed's error_details -> attribute names.
 DETAIL_ATTRIBUTES = {
@@ -29,23 +29,6 @@ DETAIL_ATTRIBUTES = {
     "cloudwatch_log_stream": "CloudWatchLogStream",
 }
 NUMERIC = {"ProcessingTimeSeconds", "InputTokens", "OutputTokens", "ImageSize", "AttemptNumber"}
-
-_SURROGATE_OR_NUL = re.compile("[\ud800-\udfff\x00]")
-
-
-def clean_text(value: Any) -> str:
-    """Text DynamoDB and CSV readers accept: NUL and lone surrogates become U+FFFD."""
-    return _SURROGATE_OR_NUL.sub("\ufffd", value if isinstance(value, str) else str(value))
-
-
-def truncate_utf8(text: str, max_bytes: int) -> str:
-    """At most `max_bytes` of UTF-8, cut on a character boundary, marked when cut."""
-    data = text.encode("utf-8")
-    if len(data) <= max_bytes:
-        return text
-    mark = TRUNCATION_MARK if max_bytes >= 4 * len(TRUNCATION_MARK) else ""
-    # errors="ignore" drops only the partial character left at the cut.
-    return data[:max_bytes - len(mark.encode("utf-8"))].decode("utf-8", "ignore") + mark
 
 
 def to_decimal(value: Any) -> Decimal | None:
@@ -154,14 +137,15 @@ def _details(details: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def failure_item(image_key: str, failure_type: str, error_message: str, version: OCRVersionInfo,
                  details: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A FAILED_IMAGE record without its timestamp and attempt number (the store assigns both)."""
+    """A FAILED_IMAGE record stamped with the time of the failure; the store assigns its attempt number."""
     item = _details(details)
     item.update(version.stamp())
     message = _attribute("ErrorMessage", error_message or "") or ""
     code = str(item.get("ErrorCode") or failure_type)
     item.update({"ImageKey": clean_text(image_key), "RecordType": FAILED_IMAGE,
                  "FailureType": str(failure_type), "ErrorMessage": message, "ErrorCode": code,
-                 "FailureFingerprint": fingerprint(str(failure_type), code, message, clean_text(image_key))})
+                 "FailureFingerprint": fingerprint(str(failure_type), code, message, clean_text(image_key)),
+                 "FailureTimestamp": utc_timestamp()})
     return item
 
 
@@ -172,7 +156,7 @@ def result_item(image_key: str, version: OCRVersionInfo, raw_output: str, parsed
     item.update(version.stamp())
     item.update({"ImageKey": clean_text(image_key), "RecordType": OCR_RESULT,
                  "RawOCROutput": truncate_utf8(clean_text(raw_output), RESULT_RAW_LIMIT),
-                 "ParsedTimesheet": timesheet_json(parsed)})
+                 "ParsedTimesheet": timesheet_json(parsed), "FailureTimestamp": utc_timestamp()})
     return item
 
 

@@ -7,12 +7,12 @@ never silently dropped; a file named like an image is always tried (its bytes de
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from .config import settings
 from .errors import OcrlabError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".tif", ".tiff", ".bmp"})
@@ -55,7 +55,7 @@ def list_folder(root: Path) -> Listing:
 def s3_client(region: str | None = None) -> Any:
     """One S3 client per region and process (clients are thread safe, not picklable)."""
     import boto3
-    return boto3.client("s3", region_name=region or os.environ.get("AWS_REGION") or "us-east-1")
+    return boto3.client("s3", region_name=region or settings().aws_region)
 
 
 def list_s3(url: str, client: Any = None) -> Listing:

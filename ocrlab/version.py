@@ -1,4 +1,4 @@
-"""Version stamps read from OCR_VERSION.txt (SPEC 3)."""
+"""Version stamps read from OCR_VERSION.txt (docs/design.md, "Version stamps")."""
 from __future__ import annotations
 
 import datetime as dt
@@ -35,10 +35,10 @@ class OCRVersionInfo:
 
 def default_version_file() -> Path:
     """OCRLAB_VERSION_FILE, else OCR_VERSION.txt of the project folder, else the repository's."""
-    env = os.environ.get("OCRLAB_VERSION_FILE")
-    if env:
-        return Path(env)
-    from .config import project_dir
+    from .config import project_dir, settings
+    chosen = settings().version_file
+    if chosen is not None:
+        return chosen
     here = project_dir() / "OCR_VERSION.txt"
     if here.exists():
         return here

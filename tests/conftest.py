@@ -1,21 +1,30 @@
-"""Shared fixtures: a real dynalite server over HTTP for the whole session, a fresh table per test."""
+"""Shared fixtures: a real dynalite server over HTTP for the whole session, a fresh table per test,
+the local Converse server and the DynamoDB fault proxy (registered as plugins).
+
+Tests that use the live dynalite are marked `store` automatically: `pytest -m "not store"` runs
+the rest, which need no database.
+"""
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
+
+from helpers import free_port
+
+pytest_plugins = ["converse_server", "fault_proxy"]
 
 REPO = Path(__file__).resolve().parents[1]
 SROIE = REPO.parent / "shared" / "datasets" / "sroie-sample"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "dynalite" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.store)
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +40,7 @@ def ocrlab_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def dynalite(ocrlab_home: Path):
     """The session's local DynamoDB: started through ocrlab's own `localdb`, stopped at the end."""
-    from ocrlab import localdb
+    from ocrlab.store import localdb
     port = free_port()
     os.environ["OCRLAB_DB_PORT"] = str(port)
     state, _ = localdb.start(port)
@@ -48,6 +57,19 @@ def table_name() -> str:
 def store(dynalite, table_name: str):
     from ocrlab.store import open_store
     return open_store(table_name)
+
+
+@pytest.fixture
+def store_through(ocrlab_home: Path) -> Callable[..., Any]:
+    """A SpoolingStore whose client talks to `endpoint` (a proxy, a second dynalite) with `attempts` calls."""
+    from ocrlab.config import StoreTarget
+    from ocrlab.store import open_store
+    from ocrlab.store.dynamodb import make_client
+
+    def build(endpoint: str, table: str, attempts: int = 2, create: bool = False):
+        target = StoreTarget("local", endpoint, "us-east-1", ocrlab_home)
+        return open_store(table, client=make_client(target, max_attempts=attempts), create=create)
+    return build
 
 
 @pytest.fixture

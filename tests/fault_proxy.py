@@ -7,6 +7,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
+
 
 class FaultProxy:
     """Forwards requests to `upstream_port`; the next `throttle` requests get a 400 throttling error."""
@@ -75,3 +77,10 @@ class FaultProxy:
                 pass
 
         return Handler
+
+
+@pytest.fixture
+def fault_proxy(dynalite):
+    """A FaultProxy in front of the session's dynalite."""
+    with FaultProxy(dynalite.port) as proxy:
+        yield proxy

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from ocrlab import analysis, html
-from ocrlab.analysis import DEFAULT_PRICES, ModelPrice, price_for
+from ocrlab import analysis, costs
+from ocrlab.reports import charts, render
+from ocrlab.costs import DEFAULT_PRICES, ModelPrice, price_for
 from ocrlab.records import failure_item, result_item
 from ocrlab.version import OCRVersionInfo
 
@@ -26,13 +27,13 @@ TIMESHEET = {"employee_name": "Maria Gonzalez", "employee_id": "E-10472", "week_
 def fail(store, key, ts, version, ftype, code, message, **details):
     item = failure_item(key, ftype, message, version, {"error_code": code, **details})
     item["FailureTimestamp"] = ts
-    return store.put_record(item)
+    return store.write(item)
 
 
 def ok(store, key, ts, version, **details):
     item = result_item(key, version, "raw text", TIMESHEET, details)
     item["FailureTimestamp"] = ts
-    return store.put_record(item)
+    return store.write(item)
 
 
 @pytest.fixture
@@ -128,20 +129,20 @@ def test_failure_patterns_counts(filled):
 
 
 def test_token_costs(filled):
-    costs = analysis.token_costs(analysis.records_frame(filled))
-    v1 = costs.loc[V1.full_version]
+    table = costs.token_costs(analysis.records_frame(filled))
+    v1 = table.loc[V1.full_version]
     assert (v1["records"], v1["images"], v1["input_tokens"], v1["output_tokens"]) == (7, 6, 5000, 1900)
     assert math.isclose(v1["cost_usd"], 5 * 0.00006 + 1.9 * 0.00024)
     assert math.isclose(v1["cost_per_image_usd"], v1["cost_usd"] / 6)
     assert v1["note"] == ""
-    v2 = costs.loc[V2.full_version]
+    v2 = table.loc[V2.full_version]
     assert v2["cost_usd"] == 0.0 and v2["note"] == ""  # a local engine costs nothing
-    v3 = costs.loc[V3.full_version]
+    v3 = table.loc[V3.full_version]
     assert math.isnan(v3["cost_usd"]) and "mystery-model" in v3["note"]  # unknown: NaN, never 0
 
-    priced = analysis.token_costs(analysis.records_frame(filled), {**DEFAULT_PRICES, "mystery-model": (1.0, 2.0)})
+    priced = costs.token_costs(analysis.records_frame(filled), {**DEFAULT_PRICES, "mystery-model": (1.0, 2.0)})
     assert math.isclose(priced.loc[V3.full_version, "cost_usd"], 0.01 * 1.0 + 0.01 * 2.0)
-    assert analysis.token_costs(analysis.records_frame(filled).iloc[:0]).empty
+    assert costs.token_costs(analysis.records_frame(filled).iloc[:0]).empty
 
 
 def test_price_lookup():
@@ -165,23 +166,23 @@ def test_processing_times(filled):
 
 def test_charts(filled):
     failures = analysis.failures_frame(filled)
-    by_type = analysis.plot_failures_by_type(failures)
+    by_type = charts.plot_failures_by_type(failures)
     assert isinstance(by_type, Figure) and len(by_type.axes[0].patches) == 3
-    over = analysis.plot_failures_over_time(failures)
+    over = charts.plot_failures_over_time(failures)
     assert len(over.axes[0].patches) == 3 * 3  # 3 days x 3 types, stacked
-    assert len(analysis.plot_failures_by_version(failures).axes[0].patches) == 2 * 3
-    prints = analysis.plot_top_fingerprints(failures, top=2)
+    assert len(charts.plot_failures_by_version(failures).axes[0].patches) == 2 * 3
+    prints = charts.plot_top_fingerprints(failures, top=2)
     assert len(prints.axes[0].patches) == 2
-    times = analysis.plot_processing_times(analysis.records_frame(filled))
+    times = charts.plot_processing_times(analysis.records_frame(filled))
     for figure in (by_type, over, prints, times):
         figure.savefig(io.BytesIO(), format="png")
-    img = html.figure_to_img(by_type, alt='<"types">')
+    img = render.figure_to_img(by_type, alt='<"types">')
     assert img.startswith('<img src="data:image/png;base64,iVBOR') and 'alt="&lt;&#34;types&#34;&gt;"' in img
 
 
 def test_chart_label_with_dollar_signs_renders(store):
     fail(store, "x.png", "2025-10-20T09:00:00.000000Z", V1, "PARSING_ERROR", "X", "costs $5 and $6 <b>")
-    analysis.plot_top_fingerprints(analysis.failures_frame(store)).savefig(io.BytesIO(), format="png")
+    charts.plot_top_fingerprints(analysis.failures_frame(store)).savefig(io.BytesIO(), format="png")
 
 
 def test_empty_store(store):
@@ -193,14 +194,14 @@ def test_empty_store(store):
     patterns = analysis.failure_patterns(failures)
     assert all(frame.empty for frame in patterns.values())
     assert list(patterns["by_fingerprint"].columns)[:4] == ["count", "images", "first_seen", "last_seen"]
-    assert analysis.token_costs(analysis.records_frame(store)).empty
+    assert costs.token_costs(analysis.records_frame(store)).empty
     assert analysis.processing_times(analysis.records_frame(store)).empty
-    for plot in (analysis.plot_failures_by_type, analysis.plot_failures_over_time,
-                 analysis.plot_failures_by_version, analysis.plot_top_fingerprints):
+    for plot in (charts.plot_failures_by_type, charts.plot_failures_over_time,
+                 charts.plot_failures_by_version, charts.plot_top_fingerprints):
         figure = plot(failures)
         assert any(t.get_text() == "no failures" for t in figure.axes[0].texts)
         figure.savefig(io.BytesIO(), format="png")
-    analysis.plot_processing_times(analysis.records_frame(store)).savefig(io.BytesIO(), format="png")
+    charts.plot_processing_times(analysis.records_frame(store)).savefig(io.BytesIO(), format="png")
     out = io.StringIO()
     assert analysis.export_results_csv(store, None, out) == 0
     assert out.getvalue().startswith("ImageKey,OCRFullVersion,Outcome,")

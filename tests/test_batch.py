@@ -1,7 +1,6 @@
 """`ocrlab batch`: accounting, re-runs, --max-attempts, --retry-failed, S3 sources, local engine."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -9,18 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
-from converse_server import converse_server, ok  # noqa: F401  (fixture)
+from converse_server import ok
+from helpers import V2_FILE as VERSION_2
+from helpers import free_port, png
 from ocrlab.batch import run_batch
-
-VERSION_2 = "version: 2.1.0\nbuild_date: 2025-11-02\ndescription: candidate prompt\n"
-
-
-def png() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (40, 30), "white").save(buf, "PNG")
-    return buf.getvalue()
 
 
 @pytest.fixture
@@ -40,13 +32,13 @@ def bedrock(converse_server, aws_credentials):
     return {"endpoint_url": converse_server.url, "max_attempts": 1, "model_retries": 0}
 
 
-def batch(folder, table, bedrock, **kw):
-    return run_batch(str(folder), engine="bedrock", engine_options=bedrock, table=table, progress=False, **kw)
+def batch(folder, store, bedrock, **kw):
+    return run_batch(str(folder), store, engine="bedrock", engine_options=bedrock, progress=False, **kw)
 
 
 def test_every_file_is_accounted_for(folder, store, bedrock, tmp_path):
     summary_path = tmp_path / "summary.json"
-    s = batch(folder, store.table, bedrock, concurrency=3, summary_json=summary_path)
+    s = batch(folder, store, bedrock, concurrency=3, summary_json=summary_path)
     assert (s.images, s.processed, s.succeeded, s.failed, s.skipped) == (6, 6, 5, 1, 0)
     assert s.failure_types == {"INPUT_ERROR": 1} and s.ignored == ["notes.txt"]
     data = json.loads(summary_path.read_text())
@@ -57,9 +49,9 @@ def test_every_file_is_accounted_for(folder, store, bedrock, tmp_path):
 
 
 def test_rerun_skips_successes_and_retries_failures(folder, store, bedrock, converse_server):
-    batch(folder, store.table, bedrock)
+    batch(folder, store, bedrock)
     served = len(converse_server.requests)
-    again = batch(folder, store.table, bedrock)
+    again = batch(folder, store, bedrock)
     assert (again.processed, again.skipped, again.failed) == (1, 5, 1)
     assert again.skipped_reasons == {"already succeeded": 5}
     assert len(converse_server.requests) == served  # the empty file never reaches the model
@@ -68,26 +60,26 @@ def test_rerun_skips_successes_and_retries_failures(folder, store, bedrock, conv
 
 
 def test_max_attempts_per_version(folder, store, bedrock, tmp_path):
-    runs = [batch(folder, store.table, bedrock, max_attempts=2) for _ in range(3)]
+    runs = [batch(folder, store, bedrock, max_attempts=2) for _ in range(3)]
     assert [r.processed for r in runs] == [6, 1, 0]
     assert runs[2].skipped_reasons == {"already succeeded": 5, "failed 2 times (max attempts 2)": 1}
     assert [r["AttemptNumber"] for r in store.image_records("empty.png")] == [1, 2]
     # A new version may try it again.
     v2 = tmp_path / "v2.txt"
     v2.write_text(VERSION_2)
-    fresh = batch(folder, store.table, bedrock, max_attempts=2, version_file=v2)
+    fresh = batch(folder, store, bedrock, max_attempts=2, version_file=v2)
     assert fresh.processed == 6 and fresh.ocr_full_version == "2.1.0-2025-11-02"
     assert [r["AttemptNumber"] for r in store.image_records("empty.png")] == [1, 2, 3]
 
 
 def test_retry_failed_and_force(folder, store, bedrock, converse_server):
     converse_server.push(ok("no json here"))  # the first image answered fails parsing
-    first = batch(folder, store.table, bedrock)
+    first = batch(folder, store, bedrock)
     assert first.failure_types == {"INPUT_ERROR": 1, "PARSING_ERROR": 1}
-    retry = batch(folder, store.table, bedrock, retry_failed=True)
+    retry = batch(folder, store, bedrock, retry_failed=True)
     assert (retry.processed, retry.succeeded, retry.failed) == (2, 1, 1)
     assert retry.skipped_reasons == {"latest outcome is not a failure": 4}
-    forced = batch(folder, store.table, bedrock, force=True)
+    forced = batch(folder, store, bedrock, force=True)
     assert forced.processed == 6 and forced.skipped == 0
 
 
@@ -97,7 +89,7 @@ def test_s3_source(bucket, store, bedrock):
     client.put_object(Bucket=name, Key="in/2025/b.png", Body=b"garbage")
     client.put_object(Bucket=name, Key="in/readme.md", Body=b"x")
     client.put_object(Bucket=name, Key="other/c.png", Body=png())
-    s = run_batch(f"s3://{name}/in/", engine="bedrock", engine_options=bedrock, table=store.table, progress=False)
+    s = run_batch(f"s3://{name}/in/", store, engine="bedrock", engine_options=bedrock, progress=False)
     assert (s.images, s.succeeded, s.failed, s.ignored) == (2, 1, 1, ["in/readme.md"])
     [failure] = list(store.image_records("in/2025/b.png"))
     assert failure["FailureType"] == "INPUT_ERROR" and failure["S3Bucket"] == name
@@ -133,7 +125,7 @@ def test_batch_on_a_dask_local_cluster(folder, store, bedrock, converse_server):
     from distributed import Client, LocalCluster
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
-        s = batch(folder, store.table, bedrock, scheduler=cluster.scheduler_address)
+        s = batch(folder, store, bedrock, scheduler=cluster.scheduler_address)
         workers = set(client.run(lambda: __import__("os").getpid()).values())
     assert (s.processed, s.succeeded, s.failed) == (6, 5, 1)
     assert len(workers) == 2
@@ -175,9 +167,7 @@ def test_database_dying_mid_batch_loses_no_record(tmp_path, table_name, converse
                                                   monkeypatch, dynalite):
     """Records the dead store cannot take are spooled; `ocrlab replay` writes each exactly once."""
     import time
-    from conftest import free_port
-    from ocrlab import localdb, spool
-    from ocrlab.store import open_store
+    from ocrlab.store import localdb, open_store
     port, data_dir = free_port(), tmp_path / "db"
     monkeypatch.setenv("OCRLAB_DB_PORT", str(port))
     localdb.start(port, data_dir)
@@ -197,15 +187,15 @@ def test_database_dying_mid_batch_loses_no_record(tmp_path, table_name, converse
         localdb.stop(data_dir)
     killer = threading.Thread(target=kill_store_after_two_results)
     killer.start()
-    s = run_batch(str(root), engine="bedrock", engine_options={"endpoint_url": converse_server.url,
-                  "max_attempts": 1}, table=table_name, progress=False)
+    s = run_batch(str(root), store, engine="bedrock", engine_options={"endpoint_url": converse_server.url,
+                  "max_attempts": 1}, progress=False)
     killer.join()
     assert s.processed + s.skipped == 9 and s.spooled >= 1
-    assert spool.pending(table_name) == s.spooled
+    assert store.spool.pending() == s.spooled
 
     localdb.start(port, data_dir)
     try:
-        report = spool.replay(open_store(table_name))
+        report = open_store(table_name).replay()
         assert report.written == s.spooled and report.remaining == 0
         latest = {r["ImageKey"]: r["RecordType"] for r in open_store(table_name).latest_outcomes("2.0.0-2025-10-25")}
         assert len(latest) == 9 and latest["broken.png"] == "FAILED_IMAGE"

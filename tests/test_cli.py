@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from ocrlab.failure_log import log_failed_image
+from ocrlab.store.failure_log import log_failed_image
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -64,7 +64,7 @@ def test_compare_and_results_commands(store, tmp_path):
     for version in (v2,):
         item = result_item("<b>fixed</b>.png", version, "Employee: A", sheet)
         item["FailureTimestamp"] = utc_timestamp()
-        store.put_record(item)
+        store.write(item)
     html, js = tmp_path / "c.html", tmp_path / "c.json"
     out = run("compare", "--table", store.table, "--base", v1.full_version, "--candidate", v2.full_version,
               "--json", str(js), "-o", str(html))

@@ -7,10 +7,12 @@ import math
 
 import pytest
 
-from ocrlab import html
-from ocrlab.compare import (GroundTruth, compare_versions, render_comparison_html, run_compare, score_fields)
-from ocrlab.failure_log import log_failed_image
-from ocrlab.records import failure_item, result_item
+from ocrlab.reports import render
+from ocrlab.compare import compare_versions
+from ocrlab.fields import GroundTruth, score_fields
+from ocrlab.reports.comparison import render_comparison_html, write_comparison
+from ocrlab.store.failure_log import log_failed_image
+from ocrlab.records import result_item
 from ocrlab.version import OCRVersionInfo
 
 BASE = OCRVersionInfo("1.0.0", "2025-10-01", "base prompt")
@@ -28,7 +30,7 @@ def ok(store, version, key, ts=None, raw=None, tokens=(1000, 200), seconds=2.0):
     item = result_item(key, version, raw if raw is not None else json.dumps(ts or timesheet(key)), ts or timesheet(key),
                        {"model_id": "amazon.nova-lite-v1:0", "input_tokens": tokens[0], "output_tokens": tokens[1],
                         "processing_time": seconds})
-    return store.put_record(item)
+    return store.write(item)
 
 
 def fail(store, version, key, ftype="PARSING_ERROR", raw="not json", code="JSONDecodeError", seconds=1.0):
@@ -50,7 +52,7 @@ def scenario(store, tmp_path):
         ok(store, BASE, f"scans/{key}.png")
         fail(store, CAND, f"scans/{key}.png", "OCR_ERROR", raw="", code="ModelErrorException", seconds=4.0)
     fail(store, BASE, "scans/r1.png")  # an older attempt: r1's latest base outcome is still the result
-    store.put_record(result_item("scans/r1.png", BASE, json.dumps(timesheet("scans/r1.png")),
+    store.write(result_item("scans/r1.png", BASE, json.dumps(timesheet("scans/r1.png")),
                                  timesheet("scans/r1.png"), {"input_tokens": 1000, "output_tokens": 200}))
     fail(store, BASE, "scans/s1.png", "VALIDATION_ERROR", code="ValidationError")
     fail(store, CAND, "scans/s1.png", "PARSING_ERROR", raw="still not json")
@@ -122,7 +124,8 @@ def test_score_fields_rules():
 def test_json_is_strict_and_complete(scenario, tmp_path):
     store, truth = scenario
     out = tmp_path / "c.json"
-    c = run_compare(store, BASE.full_version, CAND.full_version, truth, json_path=out, html_path=tmp_path / "c.html")
+    c = compare_versions(store, BASE.full_version, CAND.full_version, truth)
+    write_comparison(c, json_path=out, html_path=tmp_path / "c.html")
     data = json.loads(out.read_text(encoding="utf-8"), parse_constant=lambda name: pytest.fail(name))
     assert data["counts"] == c.counts and data["images_total"] == 12
     assert data["field_accuracy"]["candidate"]["correct"] == 96
@@ -177,9 +180,9 @@ def test_empty_store_and_unknown_versions(store, tmp_path):
 def test_side_by_side_diff_rows():
     a = "\n".join(f"line {n}" for n in range(20)) + "\nTotal hours: 16.5"
     b = "\n".join(f"line {n}" for n in range(20)) + "\nTotal hours: 18.5\nextra"
-    rows = html.side_by_side(a, b, context=2)
+    rows = render.side_by_side(a, b, context=2)
     assert [r.kind for r in rows] == ["skip", "equal", "equal", "replace", "insert"]
     assert rows[0].skipped == 18
     changed = [s.text for s in rows[3].right if s.changed]
     assert changed == ["8"] and [s.text for s in rows[3].left if s.changed] == ["6"]
-    assert html.side_by_side("same", "same")[0].kind == "equal"
+    assert render.side_by_side("same", "same")[0].kind == "equal"

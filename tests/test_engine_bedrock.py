@@ -15,14 +15,10 @@ from PIL import Image
 
 from ocrlab.engines import PreparedImage, get_engine
 from ocrlab.engines.bedrock import BedrockEngine, load_prompt, prompt_names
-from ocrlab.errors import ImageFailure, OCRError, ParsingError, ThrottlingError, UnknownName
+from ocrlab.errors import ImageFailure, ParsingError, ThrottlingError, UnknownName
 from ocrlab.taxonomy import FailureType, classify
 
-try:  # tests/ is a rootdir of its own unless someone makes it a package
-    from converse_server import TIMESHEET, ConverseServer, Reply, converse_server, error, ok  # noqa: F401
-except ImportError:  # pragma: no cover
-    from tests.converse_server import (  # noqa: F401
-        TIMESHEET, ConverseServer, Reply, converse_server, error, ok)
+from converse_server import TIMESHEET, ConverseServer, Reply, error, ok
 
 MODEL = "amazon.nova-lite-v1:0"
 SESSION = boto3.session.Session()  # one botocore data load for the module: clients come cheap
@@ -159,7 +155,7 @@ def test_throttled_then_success(converse_server: ConverseServer) -> None:
     converse_server.push(error("ThrottlingException"))
     result = engine_for(converse_server, max_attempts=3).run(png_image())
     assert len(converse_server.requests) == 2
-    assert result.extra["retry_attempts"] == 1
+    assert result.details["retry_attempts"] == 1
 
 
 def test_throttled_forever(converse_server: ConverseServer) -> None:

@@ -103,7 +103,7 @@ def test_rapidocr_result_fields(rapid, rapid_run, samples):
     result = rapid_run(samples / "timesheet-002.png")
     assert rapid.model_id.startswith("rapidocr-3.") and rapid.model_id.endswith("/PP-OCRv6_small")
     assert result.model_id == rapid.model_id and result.processing_time > 0
-    assert 0.5 < result.extra["mean_confidence"] <= 1.0
+    assert 0.5 < result.details["mean_confidence"] <= 1.0
     assert result.input_tokens is None and result.output_tokens is None
     assert result.raw_output.splitlines()[0] != "" and "Total hours" in result.raw_output
 

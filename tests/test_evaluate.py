@@ -33,7 +33,7 @@ def levenshtein(a, b) -> int:
     ("abcd", "abd", ErrorCounts(hits=3, deletions=1)),
     ("abd", "abcd", ErrorCounts(hits=3, insertions=1)),
     ("abc", "xyz", ErrorCounts(substitutions=3)),
-    ("ab", "ba", ErrorCounts(substitutions=2)),         # fewest insert/delete pairs
+    ("ab", "ba", ErrorCounts(hits=1, deletions=1, insertions=1)),  # 2 edits either way; the match is kept
     ("", "ab", ErrorCounts(insertions=2)),
     ("ab", "", ErrorCounts(deletions=2)),
     ("", "", ErrorCounts()),
@@ -198,3 +198,18 @@ def test_rapidocr_on_sroie():
     assert not any(d.failed for d in report.documents), [d.error_message for d in report.documents]
     assert report.cer < RAPIDOCR_CER_BOUND, report.to_dict()["cer"]
     assert report.bag.f1 > 0.7, report.to_dict()["bag_of_words"]
+
+
+def test_corpus_cer_and_wer_equal_jiwer_on_random_pairs():
+    jiwer = pytest.importorskip("jiwer")
+    rng = random.Random(11)
+    words = ["08:00", "16:30", "Total", "hours:", "Maria", "Gonzalez", "E-10472", "8.5", "Mon", "10/20"]
+
+    def text() -> str:
+        return " ".join(rng.choice(words) for _ in range(rng.randint(1, 30)))
+    refs = [text() for _ in range(200)]
+    hyps = [text() if rng.random() < 0.5 else r.replace("0", "O", rng.randint(0, 3)) for r in refs]
+    chars = sum((cer(r, h) for r, h in zip(refs, hyps)), ErrorCounts())
+    words_ = sum((wer(r, h) for r, h in zip(refs, hyps)), ErrorCounts())
+    assert chars.rate == pytest.approx(jiwer.cer(refs, hyps), abs=1e-12)
+    assert words_.rate == pytest.approx(jiwer.wer(refs, hyps), abs=1e-12)

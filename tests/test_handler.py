@@ -1,20 +1,12 @@
 """The Lambda handler against a local S3 server, the local DynamoDB and the local Converse server."""
 from __future__ import annotations
 
-import io
 from types import SimpleNamespace
 
 import pytest
-from PIL import Image
 
-from converse_server import converse_server  # noqa: F401  (fixture)
+from helpers import png
 from ocrlab import handler
-
-
-def png() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (40, 30), "white").save(buf, "PNG")
-    return buf.getvalue()
 
 
 def s3_event(bucket: str, *keys: str) -> dict:

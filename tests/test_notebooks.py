@@ -16,9 +16,8 @@ from typing import Any
 import nbformat
 import pytest
 
-from ocrlab.analysis import NOVA_LITE
-from ocrlab.failure_log import log_failed_image
-from ocrlab.recorder import write_record
+from ocrlab.costs import NOVA_LITE
+from ocrlab.store.failure_log import log_failed_image, store_for
 from ocrlab.records import result_item
 from ocrlab.reports import ReportResult, recorded_figures, run_report
 from ocrlab.samples import generate_samples
@@ -37,9 +36,9 @@ def _table(prefix: str) -> str:
 
 
 def _result(table: str, key: str, version: OCRVersionInfo, parsed: dict[str, Any]) -> None:
-    write_record(table, result_item(key, version, f"raw text of {key}", parsed,
-                                    {"processing_time": 1.5, "input_tokens": 1000, "output_tokens": 200,
-                                     "model_id": NOVA_LITE}))
+    store_for(table).write(result_item(key, version, f"raw text of {key}", parsed,
+                                          {"processing_time": 1.5, "input_tokens": 1000, "output_tokens": 200,
+                                           "model_id": NOVA_LITE}))
 
 
 def _seed_analysis(table: str, truth: dict[str, Any]) -> None:

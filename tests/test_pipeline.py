@@ -1,24 +1,15 @@
 """The per-image pipeline with the real Bedrock client (local Converse server) and the real store."""
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
-from PIL import Image
 
-from converse_server import TIMESHEET, converse_server, error, ok  # noqa: F401  (fixture)
+from converse_server import TIMESHEET, error, ok
+from helpers import V1 as V
+from helpers import png
 from ocrlab.engines import get_engine
 from ocrlab.pipeline import ImageContext, Pipeline
-from ocrlab.version import OCRVersionInfo
-
-V = OCRVersionInfo("2.0.0", "2025-10-25", "test")
-
-
-def png(width: int = 64, height: int = 48) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (width, height), "white").save(buf, "PNG")
-    return buf.getvalue()
 
 
 @pytest.fixture

@@ -40,7 +40,8 @@ class EngineResult:
     input_tokens: int | None = None
     output_tokens: int | None = None
     stop_reason: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+    #: what else the engine reports (confidence, request id...): stored with the record as EngineDetails
+    details: dict[str, object] = field(default_factory=dict)
 
 
 class Engine(ABC):

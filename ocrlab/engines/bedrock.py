@@ -12,6 +12,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
+from ..config import settings
 from ..errors import ImageFailure, OCRError, ParsingError, ThrottlingError, UnknownName
 from ..taxonomy import THROTTLING_CODES, aws_error_code
 from .base import Engine, EngineResult, ImageLimits, PreparedImage
@@ -69,7 +70,7 @@ class BedrockEngine(Engine):
         prompt_file: str | os.PathLike[str] | None = None,
         prompt_name: str = DEFAULT_PROMPT,
     ) -> None:
-        self.model_id = model_id or os.environ.get("OCRLAB_BEDROCK_MODEL_ID") or DEFAULT_MODEL_ID
+        self.model_id = model_id or settings().bedrock_model_id or DEFAULT_MODEL_ID
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.model_retries = max(0, model_retries)
@@ -94,11 +95,6 @@ class BedrockEngine(Engine):
                                     endpoint_url=endpoint_url, config=config)
         # One client per engine, shared by the batch threads: boto3 clients are thread safe.
         self.client = client
-
-    def describe(self) -> str:
-        """One line for commands to print: which model, where, with which prompt."""
-        return (f"engine: bedrock {self.model_id} at {self.client.meta.endpoint_url}, "
-                f"prompt {self.prompt_name}")
 
     def _request(self, image: PreparedImage) -> dict[str, Any]:
         return {
@@ -162,7 +158,7 @@ class BedrockEngine(Engine):
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             stop_reason=stop_reason,
-            extra={
+            details={
                 "prompt": self.prompt_name,
                 "latency_ms": (response.get("metrics") or {}).get("latencyMs"),
                 "request_id": metadata.get("RequestId"),

@@ -6,7 +6,6 @@ so rapidocr never reaches its download code; a wheel without them is a MissingDe
 from __future__ import annotations
 
 import io
-import os
 import threading
 from importlib import metadata
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .. import config
 from ..errors import MissingDependency, OCRError
 from .base import Engine, EngineResult, ImageLimits, PreparedImage
 
@@ -100,7 +100,7 @@ class RapidOCREngine(Engine):
         settings = {**DEFAULT_PARAMS, **(params or {})}
         # Worker processes of a batch share the cores: each gets its slice (OCRLAB_ENGINE_THREADS),
         # instead of every onnxruntime session spinning a thread per core.
-        threads = threads or int(os.environ.get("OCRLAB_ENGINE_THREADS", "0"))
+        threads = threads or config.settings().engine_threads
         if threads > 0:
             settings["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
             settings["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
@@ -122,8 +122,8 @@ class RapidOCREngine(Engine):
         boxes, texts, scores = out.boxes, out.txts, out.scores
         if boxes is None or texts is None or len(texts) == 0:
             return EngineResult(raw_output="", model_id=self.model_id,
-                                extra={"mean_confidence": None, "boxes": 0})
+                                details={"mean_confidence": None, "boxes": 0})
         lines = group_lines(boxes, texts)
         return EngineResult(raw_output="\n".join(lines), model_id=self.model_id,
-                            extra={"mean_confidence": round(float(np.mean(scores)), 4),
+                            details={"mean_confidence": round(float(np.mean(scores)), 4),
                                    "boxes": len(texts)})

@@ -50,4 +50,4 @@ class TesseractEngine(Engine):
         # Tesseract separates blocks with blank lines and ends pages with a form feed.
         lines = [ln.rstrip() for ln in text.replace("\f", "\n").splitlines() if ln.strip()]
         return EngineResult(raw_output="\n".join(lines), model_id=self.model_id,
-                            extra={"psm": self.psm, "lang": self.lang})
+                            details={"psm": self.psm, "lang": self.lang})

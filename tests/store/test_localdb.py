@@ -2,28 +2,22 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 
 import pytest
 
-from ocrlab import config, localdb
+from helpers import free_port, run_cli
 from ocrlab.errors import LocalDatabaseError
-from ocrlab.failure_log import get_all_failed_images, log_failed_image
-from ocrlab.store import Store, make_client
-
-from conftest import free_port
+from ocrlab.store import localdb
+from ocrlab.store.failure_log import get_all_failed_images, log_failed_image
 
 
 def cli(*args: str, home) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OCRLAB_HOME": str(home), "OCRLAB_STORE": "local"}
-    return subprocess.run([sys.executable, "-m", "ocrlab", *args], env=env, capture_output=True,
-                          text=True, timeout=120)
+    return run_cli(*args, OCRLAB_HOME=str(home), OCRLAB_STORE="local")
 
 
-def test_start_twice_status_stop_and_data_survives(tmp_path, dynalite):
+def test_start_twice_status_stop_and_data_survives(tmp_path, dynalite, store_through):
     port = str(free_port())
     home = tmp_path / "home"
     first = cli("db", "start", "--port", port, home=home)
@@ -33,8 +27,7 @@ def test_start_twice_status_stop_and_data_survives(tmp_path, dynalite):
     assert again.returncode == 0 and "already running" in again.stdout
     assert cli("db", "status", home=home).returncode == 0
 
-    target = config.StoreTarget("local", f"http://127.0.0.1:{port}", "us-east-1")
-    store = Store(make_client(target), "ocrlab")
+    store = store_through(f"http://127.0.0.1:{port}", "ocrlab")
     log_failed_image(store, "persist.png", "OCR_ERROR", "kept on disk")
 
     stop = cli("db", "stop", home=home)
@@ -45,7 +38,7 @@ def test_start_twice_status_stop_and_data_survives(tmp_path, dynalite):
 
     assert cli("db", "start", "--port", port, home=home).returncode == 0
     try:
-        [record] = get_all_failed_images(Store(make_client(target), "ocrlab"))
+        [record] = get_all_failed_images(store_through(f"http://127.0.0.1:{port}", "ocrlab"))
         assert record["ImageKey"] == "persist.png" and record["ErrorMessage"] == "kept on disk"
     finally:
         assert cli("db", "stop", home=home).returncode == 0

@@ -2,8 +2,8 @@ import csv
 import io
 from decimal import Decimal
 
-from ocrlab.export import COLUMNS, EXTRA_COLUMNS, neutralise, write_csv
-from ocrlab.failure_log import export_failed_images_csv, log_failed_image
+from ocrlab.store.export import COLUMNS, EXTRA_COLUMNS, neutralise, write_csv
+from ocrlab.store.failure_log import export_failed_images_csv, log_failed_image
 from ocrlab.version import OCRVersionInfo
 
 V1 = OCRVersionInfo("2.0.0", "2025-10-25", "d")

@@ -16,8 +16,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import config
-from .errors import LocalDatabaseError
+from ..config import settings
+from ..errors import LocalDatabaseError
 
 DYNALITE_VERSION = "4.0.0"
 
@@ -31,8 +31,7 @@ class ServerState:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("OCRLAB_CACHE") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ocrlab" / f"dynalite-{DYNALITE_VERSION}"
+    return settings().cache_dir / "ocrlab" / f"dynalite-{DYNALITE_VERSION}"
 
 
 def dynalite_cli() -> Path:
@@ -114,7 +113,7 @@ def read_state(data_dir: Path) -> ServerState | None:
 
 
 def default_data_dir() -> Path:
-    return config.home() / "dynamodb"
+    return settings().local_data_dir
 
 
 def status(data_dir: Path | None = None) -> ServerState | None:
@@ -129,7 +128,7 @@ def status(data_dir: Path | None = None) -> ServerState | None:
 
 def start(port: int | None = None, data_dir: Path | None = None, log=sys.stderr) -> tuple[ServerState, bool]:
     """Start dynalite for `data_dir` on `port`; (state, started). Starting twice is harmless."""
-    port = port or config.local_port()
+    port = port or settings().db_port
     data_dir = Path(data_dir or default_data_dir()).resolve()
     state = read_state(data_dir)
     if state is not None:
@@ -191,7 +190,7 @@ def ensure_running(port: int | None = None, log=sys.stderr) -> ServerState | Non
 
     A DynamoDB-compatible server already answering on the port is used as it is (None).
     """
-    port = port or config.local_port()
+    port = port or settings().db_port
     state = status()
     if state and state.port == port:
         return state

@@ -1,6 +1,6 @@
 """HTML rendering shared by every report: one Jinja2 environment, figures as inline PNGs, text diffs.
 
-Templates ship in `ocrlab/templates/` and are rendered with autoescape on: text that came from
+Templates ship in `ocrlab/reports/templates/` and are rendered with autoescape on: text that came from
 images, file names or models is data, never markup. Nothing here builds HTML from such text by
 string concatenation; helpers hand structured values to templates, which escape them.
 """
@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .errors import MissingDependency
+from ..errors import MissingDependency
 
 try:
     import jinja2
@@ -43,7 +43,7 @@ def _delta(value: Any, digits: int = 0) -> str:
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The package's Jinja2 environment; autoescape is on for every template, whatever its name."""
-    env = jinja2.Environment(loader=jinja2.PackageLoader("ocrlab", "templates"), autoescape=True,
+    env = jinja2.Environment(loader=jinja2.PackageLoader("ocrlab.reports", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(pct=_pct, num=_num, delta=_delta)
     env.globals["now"] = lambda: dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -51,7 +51,7 @@ def environment() -> jinja2.Environment:
 
 
 def render(template_name: str, **context: Any) -> str:
-    """Render a template of `ocrlab/templates/` to a string."""
+    """Render a template of `ocrlab/reports/templates/` to a string."""
     return environment().get_template(template_name).render(**context)
 
 

@@ -1,11 +1,11 @@
-"""Failure statistics (SPEC 7), computed in one streaming pass over the time-ordered failures."""
+"""Failure statistics, computed in one streaming pass over the time-ordered failures."""
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
 from typing import Any, Iterable
 
-from .records import format_timestamp
+from ..records import format_timestamp
 
 
 def failure_statistics(failures: Iterable[dict[str, Any]], now: dt.datetime | None = None,

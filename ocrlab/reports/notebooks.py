@@ -1,6 +1,6 @@
 """Notebook reports: run a notebook of `notebooks/` with papermill, keep the executed copy and its HTML.
 
-Conventions a notebook follows (SPEC 9):
+Conventions a notebook follows (docs/design.md, "Notebooks"):
 - one cell tagged `parameters` with literal defaults (a default of None may carry an annotation,
   `max_attempts: Optional[int] = None`, so that `-p max_attempts 3` from the command line
   becomes an int);
@@ -17,11 +17,13 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import MissingDependency, NotebookFailed, ParameterError, ReportError, UnknownName
+from ..config import find_upward, settings
+from ..errors import MissingDependency, NotebookFailed, OcrlabError, ParameterError, ReportError, UnknownName
+from ..files import json_safe, unique_path
+from ..text import shorten
 
 FIGURES_MIME = "application/vnd.ocrlab.figures+json"
 KERNEL = "python3"
@@ -39,29 +41,21 @@ class ReportResult:
 
 # --- locations --------------------------------------------------------------------------------
 
-def _project_dir(name: str) -> Path | None:
+def _project_folder(name: str) -> Path | None:
     """`name/` in the working directory or its nearest ancestor that has one."""
-    here = Path.cwd()
-    for folder in (here, *here.parents):
-        if (folder / name).is_dir():
-            return folder / name
-    return None
+    found = find_upward(name)
+    return found / name if found else None
 
 
 def default_notebooks_dir() -> Path:
     """OCRLAB_NOTEBOOKS, else the project's `notebooks/`, else the one beside the installed package."""
-    env = os.environ.get("OCRLAB_NOTEBOOKS")
-    if env:
-        return Path(env)
-    return _project_dir("notebooks") or Path(__file__).resolve().parent.parent / "notebooks"
+    return (settings().notebooks_dir or _project_folder("notebooks")
+            or Path(__file__).resolve().parents[2] / "notebooks")
 
 
 def default_reports_dir() -> Path:
     """OCRLAB_REPORTS_DIR, else the project's `reports/` (also from a kernel started in notebooks/)."""
-    env = os.environ.get("OCRLAB_REPORTS_DIR")
-    if env:
-        return Path(env)
-    return _project_dir("reports") or Path("reports")
+    return settings().reports_dir or _project_folder("reports") or Path("reports")
 
 
 def utc_stamp(moment: dt.datetime | None = None) -> str:
@@ -72,13 +66,7 @@ def report_path(name: str, suffix: str, reports_dir: str | os.PathLike[str] | No
                 stamp: str | None = None) -> Path:
     """`reports/NAME-YYYYmmddTHHMMSSZ.SUFFIX`, never one that exists (two runs in the same second)."""
     folder = Path(reports_dir) if reports_dir is not None else default_reports_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    base = f"{name}-{stamp or utc_stamp()}"
-    path, n = folder / f"{base}{suffix}", 1
-    while path.exists():
-        n += 1
-        path = folder / f"{base}-{n}{suffix}"
-    return path
+    return unique_path(folder, f"{name}-{stamp or utc_stamp()}", suffix)
 
 
 def find_notebook(notebook: str | os.PathLike[str], notebooks_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -182,23 +170,9 @@ def convert_parameters(path: str | os.PathLike[str], parameters: Mapping[str, An
 
 # --- recording figures ------------------------------------------------------------------------
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy / pandas scalars
-        return _jsonable(value.item())
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
 def record(**figures: Any) -> None:
     """Display the notebook's figures as one FIGURES_MIME output (read back by recorded_figures)."""
-    data = _jsonable(figures)
+    data = json_safe(figures)
     from IPython.display import display
     display({FIGURES_MIME: data, "text/plain": "recorded figures: " + json.dumps(data, sort_keys=True)},
             raw=True)
@@ -247,7 +221,7 @@ _HEADER = """<h1>{{ name }}</h1><p>generated {{ when }} UTC</p>
 def _header_cell(notebook: str, parameters: Mapping[str, Any], failed: str | None) -> Any:
     """An output-only cell at the top of the HTML: what ran, when, with which parameters (escaped)."""
     import nbformat
-    from .html import environment  # autoescaping: parameter values may be file names
+    from .render import environment  # autoescaping: parameter values may be file names
     when = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S}"
     text = environment().from_string(_HEADER).render(
         name=notebook, when=when, parameters=[(k, repr(v)) for k, v in parameters.items()], failed=failed)
@@ -294,18 +268,13 @@ def _failed_cell(source_nb: Any, executed_nb: Any) -> int:
     return 0
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
 def _code_line(traceback: list[str]) -> str:
     """The line marked `---->` in the cell's frame of an IPython traceback."""
     for frame in traceback:
         for line in _ANSI.sub("", frame).splitlines():
             m = re.match(r"\s*-+>\s*\d+\s(.*)$", line)
             if m:
-                return _one_line(m.group(1), 120)
+                return shorten(m.group(1), 120)
     return ""
 
 
@@ -336,7 +305,7 @@ def run_report(notebook: str | os.PathLike[str], parameters: Mapping[str, Any] |
                                    execution_timeout=timeout)
     except PapermillExecutionError as exc:
         cell = _failed_cell(nbformat.read(str(source), as_version=4), nbformat.read(str(ipynb_path), as_version=4))
-        exception = _one_line(f"{exc.ename}: {exc.evalue}" if exc.evalue else exc.ename)
+        exception = shorten(f"{exc.ename}: {exc.evalue}" if exc.evalue else exc.ename, 300)
         where = f"cell {cell}" + (f" (In [{exc.exec_count}])" if exc.exec_count else "")
         try:
             written: Path | None = write_html(ipynb_path, html_path, show_code=show_code, title=source.stem,
@@ -352,6 +321,6 @@ def run_report(notebook: str | os.PathLike[str], parameters: Mapping[str, Any] |
         hint = (f"; install it with: python -m ipykernel install --sys-prefix --name {kernel_name}"
                 if type(exc).__name__ == "NoSuchKernel" else "")
         raise ReportError(f"notebook {source.stem} could not run: {type(exc).__name__}: "
-                          f"{_one_line(str(exc))}{hint}") from exc
+                          f"{shorten(exc, 300)}{hint}") from exc
     write_html(ipynb_path, html_path, show_code=show_code, title=source.stem, parameters=values)
     return ReportResult(ipynb_path, html_path, recorded_figures(ipynb_path))

@@ -8,7 +8,8 @@ import nbformat
 import pytest
 
 from ocrlab.errors import OcrlabError, UnknownName
-from ocrlab.reports import (FIGURES_MIME, NotebookFailed, ParameterError, convert_parameters, recorded_figures,
+from ocrlab.errors import NotebookFailed, ParameterError
+from ocrlab.reports.notebooks import (FIGURES_MIME, convert_parameters, recorded_figures,
                             run_report, write_html)
 
 FIXTURES = Path(__file__).parent / "fixtures"

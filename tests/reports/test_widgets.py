@@ -8,16 +8,16 @@ import uuid
 
 import pytest
 
-from conftest import free_port
-from ocrlab.export import COLUMNS, EXTRA_COLUMNS
-from ocrlab.failure_log import log_failed_image
-from ocrlab.widgets import ExportPanel, export_panel
+from helpers import free_port
+from ocrlab.store.export import COLUMNS, EXTRA_COLUMNS
+from ocrlab.store.failure_log import log_failed_image
+from ocrlab.reports.widgets import ExportPanel, export_panel
 
 SCRIPT = "<script>alert('x')</script>"
 
 
 def test_no_failures(store, tmp_path):
-    panel = export_panel(store.table, tmp_path)
+    panel = export_panel(store, tmp_path)
     assert isinstance(panel, ExportPanel) and panel.button.description == "Export failed images"
     panel.click()
     assert "No failed images" in panel.message.value
@@ -30,7 +30,7 @@ def test_export_shows_stats_breakdown_and_offers_csv(store, tmp_path):
     log_failed_image(store, f"scans/{SCRIPT}.png", "OCR_ERROR", f"model said {SCRIPT}", error_details=details)
     log_failed_image(store, f"scans/{SCRIPT}.png", "OCR_ERROR", "timeout", error_details={"error_code": "ReadTimeout"})
     log_failed_image(store, "scans/b.png", "PARSING_ERROR", "=HYPERLINK(\"x\")", error_details={"error_code": "E"})
-    panel = export_panel(store.table, tmp_path / "out")
+    panel = export_panel(store, tmp_path / "out")
     panel.button.click()  # the button itself, as a browser click
 
     assert panel.last_error is None, panel.message.value
@@ -65,7 +65,8 @@ def test_export_shows_stats_breakdown_and_offers_csv(store, tmp_path):
 def test_unreachable_store_is_one_line(dynalite, monkeypatch, aws_credentials, tmp_path):
     monkeypatch.setenv("OCRLAB_STORE", "aws")
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{free_port()}")
-    panel = export_panel(f"t-{uuid.uuid4().hex[:12]}", tmp_path)
+    from ocrlab.store import open_store
+    panel = export_panel(open_store(f"t-{uuid.uuid4().hex[:12]}", create=False), tmp_path)
     panel.click()
     assert panel.message.value.count("\n") == 0 and "Traceback" not in panel.message.value
     assert "Export failed: cannot reach the store" in panel.message.value
@@ -74,7 +75,7 @@ def test_unreachable_store_is_one_line(dynalite, monkeypatch, aws_credentials, t
 
 
 def test_panel_displays_as_a_widget(store, tmp_path):
-    panel = export_panel(store.table, tmp_path)
+    panel = export_panel(store, tmp_path)
     bundle = panel._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert panel.widget.children[0] is panel.button

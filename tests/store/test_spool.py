@@ -6,27 +6,15 @@ import os
 import subprocess
 import sys
 
-from ocrlab import localdb, spool
-from ocrlab.failure_log import get_all_failed_images, log_failed_image
-from ocrlab.store import Store, make_client
-from ocrlab import config
-from ocrlab.version import OCRVersionInfo
-
-from conftest import free_port
-
-V1 = OCRVersionInfo("2.0.0", "2025-10-25", "d")
+from helpers import V1, free_port
+from ocrlab.store import localdb
+from ocrlab.store.failure_log import get_all_failed_images, log_failed_image
 
 
-def local_store(port: int, table: str) -> Store:
-    target = config.StoreTarget("local", f"http://127.0.0.1:{port}", "us-east-1")
-    return Store(make_client(target, max_attempts=2), table)
-
-
-def test_store_down_spooled_then_replayed_once(dynalite, tmp_path, table_name, monkeypatch):
+def test_store_down_spooled_then_replayed_once(dynalite, tmp_path, table_name, store_through):
     port, data_dir = free_port(), tmp_path / "db"
     localdb.start(port, data_dir)
-    store = local_store(port, table_name)
-    store.ensure_table()
+    store = store_through(f"http://127.0.0.1:{port}", table_name, attempts=2, create=True)
     log_failed_image(store, "before.png", "OCR_ERROR", "logged while up", V1)
     localdb.stop(data_dir)
 
@@ -34,12 +22,12 @@ def test_store_down_spooled_then_replayed_once(dynalite, tmp_path, table_name, m
                                 {"processing_time": 0.5}) for i in range(5)]
     log_failed_image(store, "before.png", "OCR_ERROR", "second failure while down", V1)
     assert all(r.get("Spooled") for r in spooled)
-    assert spool.pending(table_name) == 6
-    line = json.loads(spool.spool_path(table_name).read_text().splitlines()[0])
+    assert store.spool.pending() == 6
+    line = json.loads(store.spool.path.read_text().splitlines()[0])
     assert line["item"]["ProcessingTimeSeconds"] == {"N": "0.5"}  # Decimal kept exactly on disk
 
     # Replay against a dead store keeps everything.
-    report = spool.replay(store)
+    report = store.replay()
     assert report.written == 0 and report.remaining == 6 and report.error
 
     localdb.start(port, data_dir)
@@ -49,8 +37,8 @@ def test_store_down_spooled_then_replayed_once(dynalite, tmp_path, table_name, m
                              env=env, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         assert "replayed 6 spooled records; 0 remain" in out.stdout
-        assert spool.pending(table_name) == 0
-        assert spool.replay(store).written == 0  # a second replay has nothing to do
+        assert store.spool.pending() == 0
+        assert store.replay().written == 0  # a second replay has nothing to do
 
         records = get_all_failed_images(store)
         keys = sorted(r["ImageKey"] for r in records)
@@ -64,7 +52,7 @@ def test_store_down_spooled_then_replayed_once(dynalite, tmp_path, table_name, m
 def test_replay_is_idempotent_when_a_record_was_already_written(store, table_name):
     # A record whose write succeeded but whose answer was lost sits in the spool too: replay must not duplicate it.
     written = log_failed_image(store, "x.png", "OCR_ERROR", "m", V1)
-    spool.append(table_name, {k: v for k, v in written.items()}, "answer lost")
-    report = spool.replay(store)
+    store.spool.append(dict(written), "answer lost")
+    report = store.replay()
     assert report.written == 1 and report.remaining == 0
     assert len(get_all_failed_images(store)) == 1

@@ -1,8 +1,8 @@
-"""The seed's "Export Failed Images" button, done for Jupyter: an ipywidgets panel.
+"""The "Export Failed Images" button, done for Jupyter: an ipywidgets panel.
 
 A click reads the statistics, shows them with the latest failures and the breakdown by type, then
 writes the CSV (SPEC 8) to `output_dir` and offers it as a download link. The panel's HTML comes
-from autoescaping Jinja2 templates (ocrlab.html): image names, messages and model output are
+from autoescaping Jinja2 templates (ocrlab.reports.render): image names, messages and model output are
 data, never markup.
 """
 from __future__ import annotations
@@ -13,13 +13,14 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from .errors import MissingDependency
-from .failure_log import export_failed_images_csv, get_failure_statistics
-from .html import environment
-from .records import FAILED_IMAGE
-from .recorder import get_store
-from .reports import default_reports_dir
-from .store import Store
+from ..errors import MissingDependency
+from ..files import unique_path
+from ..records import FAILED_IMAGE
+from ..store.failure_log import export_failed_images_csv, get_failure_statistics
+from ..store.spooling import SpoolingStore
+from ..text import shorten
+from .notebooks import default_reports_dir
+from .render import environment
 
 try:
     import ipywidgets as widgets
@@ -51,9 +52,7 @@ def _render(template: str, **context: Any) -> str:
 
 
 def _cell(record: dict[str, Any], column: str) -> str:
-    value = record.get(column)
-    text = "" if value is None else str(value)
-    return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS - 1] + "…"
+    return shorten(record.get(column), MESSAGE_CHARS)
 
 
 def csv_name(moment: dt.datetime | None = None) -> str:
@@ -64,8 +63,8 @@ def csv_name(moment: dt.datetime | None = None) -> str:
 class ExportPanel:
     """Button, message line, statistics, recent failures, breakdown by type, download link."""
 
-    def __init__(self, table: str | Store = "ocrlab", output_dir: str | Path | None = None) -> None:
-        self.table = table
+    def __init__(self, store: SpoolingStore, output_dir: str | Path | None = None) -> None:
+        self.store = store
         self.output_dir = Path(output_dir) if output_dir is not None else default_reports_dir()
         self.button = widgets.Button(description="Export failed images", icon="download", button_style="primary",
                                      tooltip="Statistics, recent failures and the CSV of every failed image",
@@ -127,7 +126,7 @@ class ExportPanel:
             self.button.disabled = False
 
     def _export(self) -> None:
-        store = get_store(self.table)
+        store = self.store
         stats = get_failure_statistics(store)
         self.last_stats = stats
         if stats["total_failures"] == 0:
@@ -140,7 +139,7 @@ class ExportPanel:
         self.recent_html.value = _render(_RECENT, columns=RECENT_COLUMNS, rows=rows)
         self.breakdown_html.value = _render(_BREAKDOWN, types=list(stats["failure_types"].items()),
                                             total=stats["total_failures"])
-        path = self._free_path()
+        path = unique_path(self.output_dir, csv_name()[:-4], ".csv", sep="_")  # two clicks in one second
         count = export_failed_images_csv(store, path)
         self.last_csv_path, self.last_count = path, count
         size = path.stat().st_size
@@ -150,16 +149,7 @@ class ExportPanel:
         self.message.value = _render('<span style="color:#1b5e20">Exported {{ n | num }} failed image records.</span>',
                                      n=count)
 
-    def _free_path(self) -> Path:
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        name = csv_name()
-        path, n = self.output_dir / name, 1
-        while path.exists():  # two clicks within one second keep both files
-            n += 1
-            path = self.output_dir / f"{name[:-4]}_{n}.csv"
-        return path
 
-
-def export_panel(table: str | Store = "ocrlab", output_dir: str | Path | None = None) -> ExportPanel:
-    """The export panel for a table; display it (last expression of a cell) and click the button."""
-    return ExportPanel(table, output_dir)
+def export_panel(store: SpoolingStore, output_dir: str | Path | None = None) -> ExportPanel:
+    """The export panel of a store; display it (last expression of a cell) and click the button."""
+    return ExportPanel(store, output_dir)

@@ -1,4 +1,4 @@
-"""CSV export of failures (SPEC 8): fixed column order, RFC 4180, formula-safe, streamed."""
+"""CSV export of failures: fixed column order (docs/design.md), RFC 4180, formula-safe, streamed."""
 from __future__ import annotations
 
 import csv

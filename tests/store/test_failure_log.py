@@ -8,12 +8,11 @@ import sys
 import threading
 from decimal import Decimal
 
-import pytest
 
-from ocrlab.failure_log import (export_failed_images_csv, get_all_failed_images, get_attempt_count,
+from ocrlab.store.failure_log import (export_failed_images_csv, get_all_failed_images, get_attempt_count,
                                 get_failure_statistics, iter_failed_images, log_failed_image)
 from ocrlab.records import FAILED_IMAGE
-from ocrlab.export import COLUMNS
+from ocrlab.store.export import COLUMNS
 from ocrlab.version import OCRVersionInfo
 
 V1 = OCRVersionInfo("2.0.0", "2025-10-25", "Amazon Nova Lite + Real-time Coverage Tracking")
@@ -129,7 +128,7 @@ def test_timestamps_unique_per_image_under_concurrency(store):
 
 CHILD = """
 import sys
-from ocrlab.failure_log import log_failed_image
+from ocrlab.store.failure_log import log_failed_image
 for i in range(50):
     log_failed_image(sys.argv[1], "contended.png", "OCR_ERROR", f"worker {sys.argv[2]} failure {i}")
 """
@@ -152,7 +151,7 @@ def test_reads_follow_pagination_over_several_megabytes(store):
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: log_failed_image(store, f"page/{i:04d}.png", "PARSING_ERROR" if i % 3 else "OCR_ERROR",
                                                  f"failure {i}", V1, {"raw_ocr_output": raw}), range(n)))
-    first_page = store.client.query(TableName=store.table, IndexName="ByRecordType",
+    first_page = store.store.client.query(TableName=store.table, IndexName="ByRecordType",
                                     KeyConditionExpression="RecordType = :r",
                                     ExpressionAttributeValues={":r": {"S": FAILED_IMAGE}})
     assert "LastEvaluatedKey" in first_page and first_page["Count"] < n  # really paginated
@@ -161,7 +160,7 @@ def test_reads_follow_pagination_over_several_megabytes(store):
                                   KeyConditionExpression="RecordType = :r",
                                   ExpressionAttributeValues={":r": {"S": FAILED_IMAGE}})
     while True:
-        page = store.client.query(**kwargs)
+        page = store.store.client.query(**kwargs)
         independent += page["Count"]
         if "LastEvaluatedKey" not in page:
             break

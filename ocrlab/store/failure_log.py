@@ -1,20 +1,37 @@
-"""The seed's failure logger, done right: the same function names and meanings, over the Store.
+"""The seed's failure logger, with the same function names and meanings, over a SpoolingStore.
 
-Each function takes a table name (or an open Store). A record DynamoDB cannot take after
-retries goes to the local spool, and `ocrlab replay` writes it later: nothing is dropped.
+Each function takes a table name or an open SpoolingStore. A name is resolved to its store once
+per process (boto3 clients are thread safe; a forked child needs its own). A record DynamoDB
+cannot take after retries goes to the local spool, and `ocrlab replay` writes it later.
 """
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import IO, Any, Iterator, Mapping
 
+from ..records import FAILED_IMAGE, failure_item
+from ..version import OCRVersionInfo, load_version
 from .export import write_csv
-from .records import FAILED_IMAGE, failure_item, utc_timestamp
-from .recorder import get_store, write_record
+from .spooling import SpoolingStore, open_store
 from .stats import failure_statistics
-from .store import Store
-from .version import OCRVersionInfo, load_version
+
+TableLike = str | SpoolingStore
+_opened: dict[tuple[str, int], SpoolingStore] = {}
+_opened_lock = threading.Lock()
+
+
+def store_for(table: TableLike) -> SpoolingStore:
+    """The store of a table name, opened once per process; a store is returned as it is."""
+    if isinstance(table, SpoolingStore):
+        return table
+    key = (table, os.getpid())
+    with _opened_lock:
+        if key not in _opened:
+            _opened[key] = open_store(table)
+        return _opened[key]
+
 
 def _version(ocr_version: OCRVersionInfo | str | os.PathLike[str] | None) -> OCRVersionInfo:
     if isinstance(ocr_version, OCRVersionInfo):
@@ -22,7 +39,7 @@ def _version(ocr_version: OCRVersionInfo | str | os.PathLike[str] | None) -> OCR
     return load_version(ocr_version)
 
 
-def log_failed_image(table_name: str | Store, image_key: str, failure_type: str, error_message: str,
+def log_failed_image(table_name: TableLike, image_key: str, failure_type: str, error_message: str,
                      ocr_version: OCRVersionInfo | str | None = None,
                      error_details: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Log one failure with every detail known; returns the record as written (or spooled).
@@ -33,19 +50,18 @@ def log_failed_image(table_name: str | Store, image_key: str, failure_type: str,
     AttemptNumber is assigned by the store (1 + failures already logged for the image) unless given.
     """
     item = failure_item(image_key, failure_type, error_message, _version(ocr_version), error_details)
-    item["FailureTimestamp"] = utc_timestamp()  # the time of the failure, even if it is spooled
-    return write_record(table_name, item)
+    return store_for(table_name).write(item)
 
 
-def get_attempt_count(table_name: str | Store, image_key: str) -> int:
+def get_attempt_count(table_name: TableLike, image_key: str) -> int:
     """How many failures have been logged for the image (the next attempt is this + 1)."""
-    return get_store(table_name).attempt_count(image_key)
+    return store_for(table_name).attempt_count(image_key)
 
 
-def iter_failed_images(table_name: str | Store, failure_type: str | None = None,
+def iter_failed_images(table_name: TableLike, failure_type: str | None = None,
                        ocr_version: str | None = None, since: str | None = None) -> Iterator[dict[str, Any]]:
     """Failures in time order, filtered; streamed page by page."""
-    store = get_store(table_name)
+    store = store_for(table_name)
     if ocr_version:
         records = (r for r in store.version_records(ocr_version, FAILED_IMAGE)
                    if not since or r["FailureTimestamp"] >= since)
@@ -54,20 +70,20 @@ def iter_failed_images(table_name: str | Store, failure_type: str | None = None,
     return (r for r in records if not failure_type or r.get("FailureType") == failure_type)
 
 
-def get_all_failed_images(table_name: str | Store, failure_type: str | None = None,
+def get_all_failed_images(table_name: TableLike, failure_type: str | None = None,
                           ocr_version: str | None = None, since: str | None = None) -> list[dict[str, Any]]:
     """All failures in time order, as a list (use iter_failed_images for large tables)."""
     return list(iter_failed_images(table_name, failure_type, ocr_version, since))
 
 
-def export_failed_images_csv(table_name: str | Store, output_path: str | Path | IO[str],
+def export_failed_images_csv(table_name: TableLike, output_path: str | Path | IO[str],
                              failure_type: str | None = None, ocr_version: str | None = None,
                              since: str | None = None) -> int:
-    """Write failures as CSV (SPEC 8); returns the number of rows written."""
+    """Write failures as CSV (the columns of docs/design.md); returns the number of rows written."""
     return write_csv(iter_failed_images(table_name, failure_type, ocr_version, since), output_path)
 
 
-def get_failure_statistics(table_name: str | Store) -> dict[str, Any]:
+def get_failure_statistics(table_name: TableLike) -> dict[str, Any]:
     """total_failures, unique_images, recent_failures_24h, failure_types, by_ocr_version,
-    by_error_code, top_fingerprints (SPEC 7)."""
+    by_error_code, top_fingerprints."""
     return failure_statistics(iter_failed_images(table_name))

@@ -1,4 +1,4 @@
-"""The DynamoDB store (SPEC 6): one table, three indexes, every read a paginated Query.
+"""The DynamoDB store: one table, three indexes, every read a paginated Query (docs/design.md).
 
 Layout. Records (FAILED_IMAGE and OCR_RESULT) are keyed ImageKey + FailureTimestamp (ISO-8601,
 so they sort after the helper items of the same image, whose sort keys start with '#'):
@@ -12,7 +12,6 @@ order; ByVersion (OCRFullVersion, FailureTimestamp) all records of a version; La
 """
 from __future__ import annotations
 
-import os
 import uuid
 from collections import Counter
 from typing import Any, Iterator
@@ -22,9 +21,10 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import config
-from .errors import StoreUnavailable
-from .records import FAILED_IMAGE, OCR_RESULT, utc_timestamp
+from ..config import StoreTarget, settings
+from ..errors import StoreUnavailable
+from ..records import FAILED_IMAGE, utc_timestamp
+from ..taxonomy import aws_error_code
 
 COUNTER_KEY = "#COUNTER"
 LATEST_PREFIX = "#LATEST#"
@@ -49,14 +49,10 @@ def deserialize(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _de.deserialize(v) for k, v in item.items()}
 
 
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 class Store:
     """Failure and result records in one DynamoDB table, through a boto3 client (injectable)."""
 
-    def __init__(self, client: Any, table: str = config.DEFAULT_TABLE, description: str = "") -> None:
+    def __init__(self, client: Any, table: str, description: str = "") -> None:
         self.client = client
         self.table = table
         self.description = description or f"table {table!r}"
@@ -64,10 +60,12 @@ class Store:
 
     # -- plumbing ---------------------------------------------------------------------------
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """One client call; ClientError and BotoCoreError become StoreUnavailable (with the AWS code),
+        except a failed condition, which callers handle."""
         try:
             return getattr(self.client, operation)(**kwargs)
         except ClientError as exc:
-            code = _error_code(exc)
+            code = aws_error_code(exc) or ""
             if code == "ConditionalCheckFailedException":
                 raise
             if code == "ResourceNotFoundException":
@@ -91,31 +89,18 @@ class Store:
                 return
             kwargs["ExclusiveStartKey"] = last
 
-    def _query_count(self, **kwargs: Any) -> int:
-        kwargs.update(TableName=self.table, Select="COUNT")
-        total = 0
-        while True:
-            page = self._call("query", **kwargs)
-            total += page.get("Count", 0)
-            if not page.get("LastEvaluatedKey"):
-                return total
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
     # -- table ------------------------------------------------------------------------------
     def ensure_table(self) -> bool:
         """Create the table and its indexes if missing; True if created. Safe to call any time."""
         try:
-            self.client.describe_table(TableName=self.table)
+            self._call("describe_table", TableName=self.table)
             return False
-        except ClientError as exc:
-            if _error_code(exc) != "ResourceNotFoundException":
-                raise StoreUnavailable(f"cannot describe table {self.table!r}: {exc}", _error_code(exc)) from exc
-        except BotoCoreError as exc:
-            raise StoreUnavailable(f"cannot reach the store ({self.description}): {exc}",
-                                   type(exc).__name__) from exc
+        except StoreUnavailable as exc:
+            if exc.code != "ResourceNotFoundException":
+                raise
         names = {"ImageKey", "FailureTimestamp"} | {a for pair in INDEXES.values() for a in pair}
         try:
-            self.client.create_table(
+            self._call("create_table",
                 TableName=self.table, BillingMode="PAY_PER_REQUEST",
                 AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in sorted(names)],
                 KeySchema=[{"AttributeName": "ImageKey", "KeyType": "HASH"},
@@ -124,9 +109,9 @@ class Store:
                     "IndexName": name, "Projection": {"ProjectionType": "ALL"},
                     "KeySchema": [{"AttributeName": h, "KeyType": "HASH"}, {"AttributeName": r, "KeyType": "RANGE"}],
                 } for name, (h, r) in INDEXES.items()])
-        except ClientError as exc:
-            if _error_code(exc) != "ResourceInUseException":  # another process created it first
-                raise StoreUnavailable(f"cannot create table {self.table!r}: {exc}", _error_code(exc)) from exc
+        except StoreUnavailable as exc:
+            if exc.code != "ResourceInUseException":  # another process created it first
+                raise
         self.client.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
         return True
 
@@ -221,31 +206,18 @@ class Store:
     def image_records(self, image_key: str, record_type: str | None = None,
                       ocr_version: str | None = None) -> Iterator[dict[str, Any]]:
         """The records of one image in time order (its attempts, when record_type is FAILED_IMAGE)."""
-        names = {"#k": "ImageKey", "#s": "FailureTimestamp"}
-        values: dict[str, Any] = {":k": {"S": image_key}, ":z": {"S": RECORDS_FROM}}
-        filters = []
-        if record_type:
-            names["#r"], values[":r"] = "RecordType", {"S": record_type}
-            filters.append("#r = :r")
-        if ocr_version:
-            names["#v"], values[":v"] = "OCRFullVersion", {"S": ocr_version}
-            filters.append("#v = :v")
-        kwargs: dict[str, Any] = dict(KeyConditionExpression="#k = :k AND #s >= :z", ConsistentRead=True,
-                                      ExpressionAttributeNames=names, ExpressionAttributeValues=values)
-        if filters:
-            kwargs["FilterExpression"] = " AND ".join(filters)
-        return self._query(**kwargs)
+        names, values, extra = _filters(record_type=record_type, OCRFullVersion=ocr_version)
+        names.update({"#k": "ImageKey", "#s": "FailureTimestamp"})
+        values.update({":k": {"S": image_key}, ":z": {"S": RECORDS_FROM}})
+        return self._query(KeyConditionExpression="#k = :k AND #s >= :z", ConsistentRead=True,
+                           ExpressionAttributeNames=names, ExpressionAttributeValues=values, **extra)
 
     def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[dict[str, Any]]:
         """Every record written under one OCRFullVersion, in time order."""
-        names = {"#v": "OCRFullVersion"}
-        values: dict[str, Any] = {":v": {"S": ocr_version}}
-        kwargs: dict[str, Any] = {}
-        if record_type:
-            names["#r"], values[":r"] = "RecordType", {"S": record_type}
-            kwargs["FilterExpression"] = "#r = :r"
+        names, values, extra = _filters(record_type=record_type)
+        names["#v"], values[":v"] = "OCRFullVersion", {"S": ocr_version}
         return self._query(IndexName="ByVersion", KeyConditionExpression="#v = :v",
-                           ExpressionAttributeNames=names, ExpressionAttributeValues=values, **kwargs)
+                           ExpressionAttributeNames=names, ExpressionAttributeValues=values, **extra)
 
     def latest_outcomes(self, ocr_version: str) -> Iterator[dict[str, Any]]:
         """The latest record of each image under a version, as records (RecordType, FailureTimestamp...)."""
@@ -267,25 +239,37 @@ class Store:
             ExpressionAttributeValues={":k": {"S": VERSIONS_KEY}}))
 
 
-def make_client(target: config.StoreTarget, max_attempts: int | None = None) -> Any:
+def _filters(record_type: str | None = None, **equal: str | None) -> tuple[dict[str, str], dict[str, Any],
+                                                                            dict[str, str]]:
+    """Names, values and the FilterExpression (if any) for `attribute = value` conditions."""
+    wanted = {"RecordType": record_type, **equal}
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    terms = []
+    for n, (attribute, value) in enumerate((a, v) for a, v in wanted.items() if v):
+        names[f"#f{n}"], values[f":f{n}"] = attribute, {"S": value}
+        terms.append(f"#f{n} = :f{n}")
+    return names, values, {"FilterExpression": " AND ".join(terms)} if terms else {}
+
+
+def make_client(target: StoreTarget, max_attempts: int | None = None) -> Any:
     """A boto3 DynamoDB client for the target: standard retries, explicit timeouts."""
-    attempts = max_attempts or int(os.environ.get("OCRLAB_STORE_MAX_ATTEMPTS", "5"))
-    cfg = Config(retries={"mode": "standard", "max_attempts": attempts}, connect_timeout=3,
-                 read_timeout=20, max_pool_connections=32)
+    cfg = Config(retries={"mode": "standard", "max_attempts": max_attempts or settings().store_max_attempts},
+                 connect_timeout=3, read_timeout=20, max_pool_connections=32)
     if target.kind == "local":
         return boto3.client("dynamodb", endpoint_url=target.endpoint_url, region_name=target.region,
                             aws_access_key_id="local", aws_secret_access_key="local", config=cfg)
     return boto3.client("dynamodb", endpoint_url=target.endpoint_url, region_name=target.region, config=cfg)
 
 
-def open_store(table: str = config.DEFAULT_TABLE, *, start_local: bool = True, create: bool = True,
-               client: Any = None, max_attempts: int | None = None) -> Store:
-    """The store commands use: local dynalite (started on demand) or DynamoDB, table ready."""
-    target = config.store_target()
+def connect(table: str, *, start_local: bool = True, create: bool = True, client: Any = None,
+            max_attempts: int | None = None) -> Store:
+    """The Store of a table: local dynalite (started on demand) or DynamoDB, table ready if `create`."""
+    target = settings().store_target()
     if client is None:
         if target.kind == "local" and start_local:
-            from . import localdb
-            localdb.ensure_running()
+            from .localdb import ensure_running
+            ensure_running()
         client = make_client(target, max_attempts)
     store = Store(client, table, target.describe(table))
     if create:

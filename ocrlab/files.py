@@ -1,0 +1,49 @@
+"""Writing files so that readers never see half of one, and naming them so that none is overwritten."""
+from __future__ import annotations
+
+import json
+import math
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Mapping
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON values: Decimal -> int or float, numpy/pandas scalars -> Python, NaN/inf -> None,
+    tuples and sets -> lists, anything else unknown -> its str."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, Decimal):
+        value = int(value) if value == value.to_integral_value() else float(value)
+    elif hasattr(value, "item") and callable(value.item):  # numpy / pandas scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def write_json(data: Any, path: str | os.PathLike[str], *, indent: int | None = 2) -> Path:
+    """Strict JSON (no NaN), written to a temporary file and renamed into place."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(json_safe(data), indent=indent, ensure_ascii=False, allow_nan=False),
+                   encoding="utf-8")
+    os.replace(tmp, out)
+    return out
+
+
+def unique_path(folder: str | os.PathLike[str], stem: str, suffix: str, sep: str = "-") -> Path:
+    """`folder/STEM.SUFFIX`, or `STEM-2.SUFFIX`, `STEM-3.SUFFIX`... : never a file that exists."""
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    path, n = root / f"{stem}{suffix}", 1
+    while path.exists():
+        n += 1
+        path = root / f"{stem}{sep}{n}{suffix}"
+    return path

@@ -1,0 +1,131 @@
+"""Charts of failure patterns and processing times, on matplotlib Figures.
+
+Built on `matplotlib.figure.Figure` directly, not pyplot: no global figure registry (nothing
+leaks in long notebook sessions), no GUI backend, and a notebook still displays them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ..analysis import failure_patterns
+from ..errors import FailureType
+from ..records import OCR_RESULT
+from ..text import shorten
+
+# One colour per failure type, the same in every chart.
+TYPE_COLORS = dict(zip([t.value for t in FailureType], ["#8c564b", "#d62728", "#ff7f0e", "#9467bd", "#1f77b4"]))
+
+
+
+def _axes(ax: Axes | None, size: tuple[float, float] = (8, 4.5)) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax  # type: ignore[return-value]
+    figure = Figure(figsize=size, layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def _empty_note(ax: Axes, text: str = "no failures") -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey", fontsize=14)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _label(text: Any, width: int = 60) -> str:
+    """Plain text for matplotlib: `$` would start mathtext (and fail on model output)."""
+    return shorten(text, width).replace("$", r"\$")
+
+
+def _stacked_bars(ax: Axes, table: pd.DataFrame, labels: list[str]) -> None:
+    """Bars stacked by failure type (columns), one bar per row, in the type colours."""
+    x = np.arange(len(table))
+    bottom = np.zeros(len(table))
+    for name in table.columns:
+        values = table[name].to_numpy(dtype=float)
+        ax.bar(x, values, bottom=bottom, label=_label(name), color=TYPE_COLORS.get(name))
+        bottom += values
+    step = max(1, len(labels) // 20)  # at most ~20 tick labels stay readable
+    ax.set_xticks(x[::step], [_label(s, 24) for s in labels[::step]], rotation=30, ha="right")
+    ax.set_ylabel("failures")
+    ax.legend(fontsize="small")
+
+
+def plot_failures_by_type(failures: pd.DataFrame, ax: Axes | None = None) -> Figure:
+    """Horizontal bars: failures per FailureType, the most frequent on top."""
+    figure, ax = _axes(ax)
+    ax.set_title("Failures by type")
+    counts = failure_patterns(failures)["by_type"]["count"]
+    if counts.empty:
+        _empty_note(ax)
+        return figure
+    counts = counts.sort_values()
+    ax.barh([_label(t) for t in counts.index], counts.to_numpy(),
+            color=[TYPE_COLORS.get(t, "grey") for t in counts.index])
+    ax.set_xlabel("failures")
+    return figure
+
+
+def plot_failures_over_time(failures: pd.DataFrame, freq: str = "D", ax: Axes | None = None) -> Figure:
+    """Stacked bars per period (UTC), one colour per failure type."""
+    figure, ax = _axes(ax)
+    ax.set_title(f"Failures over time (per {freq}, UTC)")
+    table = failure_patterns(failures, freq)["over_time"]
+    if table.empty:
+        _empty_note(ax)
+        return figure
+    fmt = "%Y-%m-%d %H:%M" if any(t.hour or t.minute for t in table.index) else "%Y-%m-%d"
+    _stacked_bars(ax, table, [t.strftime(fmt) for t in table.index])
+    return figure
+
+
+def plot_failures_by_version(failures: pd.DataFrame, ax: Axes | None = None) -> Figure:
+    """Stacked bars per OCR version, one colour per failure type."""
+    figure, ax = _axes(ax)
+    ax.set_title("Failures by OCR version")
+    table = failure_patterns(failures)["by_version"]
+    if table.empty:
+        _empty_note(ax)
+        return figure
+    _stacked_bars(ax, table, [str(v) for v in table.index])
+    return figure
+
+
+def plot_top_fingerprints(failures: pd.DataFrame, top: int = 10, ax: Axes | None = None) -> Figure:
+    """The `top` most frequent fingerprints, labelled with type, code and an example message."""
+    figure, ax = _axes(ax, (10, 0.5 * top + 1.5))
+    ax.set_title(f"Top {top} failure fingerprints")
+    prints = failure_patterns(failures)["by_fingerprint"].head(top)
+    if prints.empty:
+        _empty_note(ax)
+        return figure
+    prints = prints.iloc[::-1]  # barh draws bottom-up: the most frequent ends on top
+    labels = [f"{_label(r.failure_type, 20)} / {_label(r.error_code, 24)}: {_label(r.example_message, 50)}"
+              for r in prints.itertuples()]
+    ax.barh(range(len(prints)), prints["count"].to_numpy(),
+            color=[TYPE_COLORS.get(t, "grey") for t in prints["failure_type"]])
+    ax.set_yticks(range(len(prints)), labels, fontsize="small")
+    ax.set_xlabel("failures")
+    return figure
+
+
+def plot_processing_times(frame: pd.DataFrame, ax: Axes | None = None) -> Figure:
+    """Box plots of seconds per image by OCR version and record type."""
+    figure, ax = _axes(ax)
+    ax.set_title("Processing time per image")
+    f = frame.reindex(columns=list(dict.fromkeys(["OCRFullVersion", "RecordType", "ProcessingTimeSeconds",
+                                                  *frame.columns])))
+    f = f.assign(seconds=pd.to_numeric(f["ProcessingTimeSeconds"], errors="coerce")).dropna(subset=["seconds"])
+    if f.empty:
+        _empty_note(ax, "no failures or results with a processing time")
+        return figure
+    groups = list(f.groupby(["OCRFullVersion", "RecordType"])["seconds"])
+    ax.boxplot([g.to_numpy() for _, g in groups], showfliers=True)
+    ax.set_xticks(range(1, len(groups) + 1),
+                  [f"{_label(v, 24)}\n{'results' if t == OCR_RESULT else 'failures'}" for (v, t), _ in groups],
+                  fontsize="small")
+    ax.set_ylabel("seconds")
+    return figure

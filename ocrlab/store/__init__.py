@@ -1,0 +1,11 @@
+"""The failure log's storage: DynamoDB (or the local dynalite), the spool, and what reads them.
+
+`open_store(table)` gives the `SpoolingStore` that every other part of ocrlab takes.
+"""
+from __future__ import annotations
+
+from .dynamodb import Store
+from .spool import Spool
+from .spooling import RecordStore, SpoolingStore, open_store
+
+__all__ = ["RecordStore", "Spool", "SpoolingStore", "Store", "open_store"]

@@ -1,0 +1,35 @@
+"""Helpers shared by the tests: versions, images, the command line, free ports."""
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+
+from PIL import Image
+
+from ocrlab.version import OCRVersionInfo
+
+V1 = OCRVersionInfo("2.0.0", "2025-10-25", "Amazon Nova Lite + Real-time Coverage Tracking")  # = OCR_VERSION.txt
+V2 = OCRVersionInfo("2.1.0", "2025-11-02", "candidate prompt")
+V2_FILE = "version: 2.1.0\nbuild_date: 2025-11-02\ndescription: candidate prompt\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def png(width: int = 40, height: int = 30, colour: str = "white") -> bytes:
+    """A small valid PNG (blank: no engine reads a timesheet in it)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def run_cli(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+    """`python -m ocrlab ARGS` in a child process with the test environment plus `env`."""
+    return subprocess.run([sys.executable, "-m", "ocrlab", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=timeout)
