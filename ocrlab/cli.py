@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", parents=[common], help="compare two OCR versions image by image")
     p.add_argument("--base", required=True, help="an OCRFullVersion, e.g. 2.0.0-2025-10-25")
     p.add_argument("--candidate", required=True)
-    p.add_argument("--ground-truth", default=None, help="folder of NAME.json (SPEC 4) for field accuracy")
+    p.add_argument("--ground-truth", default=None, help="folder of NAME.json (the parsed timesheet) for field accuracy")
     p.add_argument("--json", default=None)
     p.add_argument("-o", "--output", default=None, help="HTML report with side-by-side raw-output diffs")
 
@@ -290,7 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except OcrlabError as exc:  # a bad setting (ocrlab.config) is reported like a bad argument
+        print(f"ocrlab: {exc}", file=sys.stderr)
+        return 2
     try:
         return COMMANDS[args.command](args)
     except OcrlabError as exc:

@@ -125,6 +125,6 @@ class GroundTruth:
             self.problems.append(f"{path.name}: unreadable ground truth ({exc})")
             return None
         if not isinstance(data, dict) or not any(k in data for k in HEADER_FIELDS):
-            self.problems.append(f"{path.name}: not a timesheet (SPEC 4 form)")
+            self.problems.append(f"{path.name}: not a timesheet (the parsed form of docs/design.md)")
             return None
         return data

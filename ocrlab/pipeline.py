@@ -1,6 +1,6 @@
 """One image, start to finish: preflight -> engine -> parse -> validate -> one record.
 
-Every outcome is recorded: an OCR_RESULT, or a FAILED_IMAGE record with every seed field
+Every outcome is recorded: an OCR_RESULT, or a FAILED_IMAGE record with every field
 that is known at the point of failure. `process` never raises for a bad image.
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from .domain import Record, Timesheet
 from .engines import Engine, EngineResult
 from .errors import ImageFailure
 from .preflight import prepare_image
@@ -27,10 +28,10 @@ class Outcome:
 
     image_key: str
     ok: bool
-    record: dict[str, Any]
+    record: Record
     failure_type: str | None = None
     error: str | None = None
-    timesheet: dict[str, Any] | None = None
+    timesheet: Timesheet | None = None
 
     @property
     def spooled(self) -> bool:

@@ -1,4 +1,4 @@
-"""Building records: the seed's attribute names, byte-bounded text, Decimal numbers, fingerprints."""
+"""Building records: the attribute names of docs/design.md, byte-bounded text, Decimal numbers, fingerprints."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,19 +8,20 @@ import math
 import re
 import threading
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
+from .domain import Record, Timesheet
 from .text import clean_text, truncate_utf8
 from .version import OCRVersionInfo
 
 FAILED_IMAGE = "FAILED_IMAGE"
 OCR_RESULT = "OCR_RESULT"
 
-# SPEC 6 limits, in UTF-8 bytes.
+# Text limits in UTF-8 bytes (docs/design.md, "Records").
 TEXT_LIMITS = {"ErrorMessage": 5000, "RawOCROutput": 10000, "ValidationErrors": 2000, "StackTrace": 5000}
 RESULT_RAW_LIMIT = 100_000  # results keep more raw text (comparison needs it) but stay far below 400 KB
 
-# snake_case keys of the seed's error_details -> attribute names.
+# snake_case keys of the original failure logger's error_details -> attribute names.
 DETAIL_ATTRIBUTES = {
     "error_code": "ErrorCode", "model_id": "ModelId", "processing_time": "ProcessingTimeSeconds",
     "input_tokens": "InputTokens", "output_tokens": "OutputTokens", "raw_ocr_output": "RawOCROutput",
@@ -136,7 +137,7 @@ def _details(details: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def failure_item(image_key: str, failure_type: str, error_message: str, version: OCRVersionInfo,
-                 details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 details: Mapping[str, Any] | None = None) -> Record:
     """A FAILED_IMAGE record stamped with the time of the failure; the store assigns its attempt number."""
     item = _details(details)
     item.update(version.stamp())
@@ -146,18 +147,18 @@ def failure_item(image_key: str, failure_type: str, error_message: str, version:
                  "FailureType": str(failure_type), "ErrorMessage": message, "ErrorCode": code,
                  "FailureFingerprint": fingerprint(str(failure_type), code, message, clean_text(image_key)),
                  "FailureTimestamp": utc_timestamp()})
-    return item
+    return cast(Record, item)
 
 
-def result_item(image_key: str, version: OCRVersionInfo, raw_output: str, parsed: Mapping[str, Any],
-                details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def result_item(image_key: str, version: OCRVersionInfo, raw_output: str, parsed: Timesheet,
+                details: Mapping[str, Any] | None = None) -> Record:
     """An OCR_RESULT record: same version fields as failures, plus the parsed timesheet as JSON."""
     item = _details(details)
     item.update(version.stamp())
     item.update({"ImageKey": clean_text(image_key), "RecordType": OCR_RESULT,
                  "RawOCROutput": truncate_utf8(clean_text(raw_output), RESULT_RAW_LIMIT),
                  "ParsedTimesheet": timesheet_json(parsed), "FailureTimestamp": utc_timestamp()})
-    return item
+    return cast(Record, item)
 
 
 def timesheet_json(parsed: Mapping[str, Any]) -> str:

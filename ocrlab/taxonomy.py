@@ -1,4 +1,4 @@
-"""Failure taxonomy (SPEC 5): classify from exception types and AWS error codes, never from message words."""
+"""Failure taxonomy (docs/design.md): classify from exception types and AWS error codes, never from message words."""
 from __future__ import annotations
 
 import json

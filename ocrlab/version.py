@@ -94,11 +94,13 @@ def _parse(p: Path, modified: int) -> OCRVersionInfo:
     return OCRVersionInfo(**fields)
 
 
+_CONSTANTS = {"OCR_VERSION": "version", "OCRVersion": "version", "OCRBuildDate": "build_date",
+              "OCRDescription": "description", "OCRFullVersion": "full_version"}
+
+
 def __getattr__(name: str) -> str:
-    # Seed-compatible module constants, read lazily so a bad file fails where it is used.
-    info = load_version()
-    values = {"OCRVersion": info.version, "OCRBuildDate": info.build_date,
-              "OCRDescription": info.description, "OCRFullVersion": info.full_version}
-    if name in values:
-        return values[name]
-    raise AttributeError(name)
+    """The original version module's constants (`OCR_VERSION` is the version string), read when asked
+    for, so that importing ocrlab never needs a version file; any other name is an AttributeError."""
+    if name not in _CONSTANTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return str(getattr(load_version(), _CONSTANTS[name]))

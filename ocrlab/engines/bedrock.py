@@ -1,4 +1,4 @@
-"""Amazon Bedrock (Nova Lite) through the Converse API; AWS errors become ocrlab failures (SPEC 5)."""
+"""Amazon Bedrock (Nova Lite) through the Converse API; AWS errors become ocrlab failures."""
 from __future__ import annotations
 
 import os

@@ -1,7 +1,7 @@
 """The "Export Failed Images" button, done for Jupyter: an ipywidgets panel.
 
 A click reads the statistics, shows them with the latest failures and the breakdown by type, then
-writes the CSV (SPEC 8) to `output_dir` and offers it as a download link. The panel's HTML comes
+writes the CSV (docs/design.md) to `output_dir` and offers it as a download link. The panel's HTML comes
 from autoescaping Jinja2 templates (ocrlab.reports.render): image names, messages and model output are
 data, never markup.
 """
@@ -56,7 +56,7 @@ def _cell(record: dict[str, Any], column: str) -> str:
 
 
 def csv_name(moment: dt.datetime | None = None) -> str:
-    """`failed_images_YYYYmmdd_HHMMSS.csv` (UTC), as the seed's download was named."""
+    """`failed_images_YYYYmmdd_HHMMSS.csv` (UTC), as the original export named it."""
     return f"failed_images_{(moment or dt.datetime.now(dt.timezone.utc)):%Y%m%d_%H%M%S}.csv"
 
 

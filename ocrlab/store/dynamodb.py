@@ -21,6 +21,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..domain import Record
 from ..config import StoreTarget, settings
 from ..errors import StoreUnavailable
 from ..records import FAILED_IMAGE, utc_timestamp
@@ -124,7 +125,7 @@ class Store:
                          ExpressionAttributeValues={":one": {"N": "1"}}, ReturnValues="UPDATED_NEW")
         return int(out["Attributes"]["FailureCount"]["N"])
 
-    def put_record(self, item: dict[str, Any]) -> dict[str, Any]:
+    def put_record(self, item: Record) -> Record:
         """Write a record under a timestamp unique for its image; idempotent by RecordId.
 
         The item may carry a FailureTimestamp (a spooled record does); it moves forward by a
@@ -158,7 +159,7 @@ class Store:
                                        "Version": version}))
             self._known_versions.add(version)
 
-    def update_latest(self, record: dict[str, Any]) -> bool:
+    def update_latest(self, record: Record) -> bool:
         """Point the image's latest outcome under the record's version at it, unless a newer one is there."""
         pointer = {POINTER_RENAMES.get(k, k): v for k, v in record.items()}
         pointer.update(ImageKey=record["ImageKey"], FailureTimestamp=LATEST_PREFIX + record["OCRFullVersion"])
@@ -172,7 +173,7 @@ class Store:
             return False
 
     # -- reads ------------------------------------------------------------------------------
-    def get(self, image_key: str, timestamp: str) -> dict[str, Any] | None:
+    def get(self, image_key: str, timestamp: str) -> Record | None:
         out = self._call("get_item", TableName=self.table, ConsistentRead=True,
                          Key=serialize({"ImageKey": image_key, "FailureTimestamp": timestamp}))
         return deserialize(out["Item"]) if "Item" in out else None
@@ -183,7 +184,7 @@ class Store:
         return int(counter.get("FailureCount", 0)) if counter else 0
 
     def records_by_type(self, record_type: str = FAILED_IMAGE, since: str | None = None,
-                        until: str | None = None, newest_first: bool = False) -> Iterator[dict[str, Any]]:
+                        until: str | None = None, newest_first: bool = False) -> Iterator[Record]:
         """All failures (or results) in time order, optionally within [since, until)."""
         names = {"#p": "RecordType"}
         values: dict[str, Any] = {":p": {"S": record_type}}
@@ -204,7 +205,7 @@ class Store:
                            ScanIndexForward=not newest_first)
 
     def image_records(self, image_key: str, record_type: str | None = None,
-                      ocr_version: str | None = None) -> Iterator[dict[str, Any]]:
+                      ocr_version: str | None = None) -> Iterator[Record]:
         """The records of one image in time order (its attempts, when record_type is FAILED_IMAGE)."""
         names, values, extra = _filters(record_type=record_type, OCRFullVersion=ocr_version)
         names.update({"#k": "ImageKey", "#s": "FailureTimestamp"})
@@ -212,14 +213,14 @@ class Store:
         return self._query(KeyConditionExpression="#k = :k AND #s >= :z", ConsistentRead=True,
                            ExpressionAttributeNames=names, ExpressionAttributeValues=values, **extra)
 
-    def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[dict[str, Any]]:
+    def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]:
         """Every record written under one OCRFullVersion, in time order."""
         names, values, extra = _filters(record_type=record_type)
         names["#v"], values[":v"] = "OCRFullVersion", {"S": ocr_version}
         return self._query(IndexName="ByVersion", KeyConditionExpression="#v = :v",
                            ExpressionAttributeNames=names, ExpressionAttributeValues=values, **extra)
 
-    def latest_outcomes(self, ocr_version: str) -> Iterator[dict[str, Any]]:
+    def latest_outcomes(self, ocr_version: str) -> Iterator[Record]:
         """The latest record of each image under a version, as records (RecordType, FailureTimestamp...)."""
         back = {v: k for k, v in POINTER_RENAMES.items()}
         for pointer in self._query(IndexName="LatestByVersion", KeyConditionExpression="#v = :v",

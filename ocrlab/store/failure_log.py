@@ -1,4 +1,4 @@
-"""The seed's failure logger, with the same function names and meanings, over a SpoolingStore.
+"""The original failure logger's functions, with the same names and meanings, over a SpoolingStore.
 
 Each function takes a table name or an open SpoolingStore. A name is resolved to its store once
 per process (boto3 clients are thread safe; a forked child needs its own). A record DynamoDB
@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any, Iterator, Mapping
 
+from ..domain import Record
 from ..records import FAILED_IMAGE, failure_item
 from ..version import OCRVersionInfo, load_version
 from .export import write_csv
@@ -41,10 +42,10 @@ def _version(ocr_version: OCRVersionInfo | str | os.PathLike[str] | None) -> OCR
 
 def log_failed_image(table_name: TableLike, image_key: str, failure_type: str, error_message: str,
                      ocr_version: OCRVersionInfo | str | None = None,
-                     error_details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                     error_details: Mapping[str, Any] | None = None) -> Record:
     """Log one failure with every detail known; returns the record as written (or spooled).
 
-    `error_details` takes the seed's keys (error_code, processing_time, stack_trace, s3_bucket,
+    `error_details` takes the original keys (error_code, processing_time, stack_trace, s3_bucket,
     s3_region, attempt_number, cloudwatch_log_stream, raw_ocr_output, model_id, input_tokens,
     output_tokens, validation_errors, image_size); other keys are kept as extra attributes.
     AttemptNumber is assigned by the store (1 + failures already logged for the image) unless given.
@@ -59,7 +60,7 @@ def get_attempt_count(table_name: TableLike, image_key: str) -> int:
 
 
 def iter_failed_images(table_name: TableLike, failure_type: str | None = None,
-                       ocr_version: str | None = None, since: str | None = None) -> Iterator[dict[str, Any]]:
+                       ocr_version: str | None = None, since: str | None = None) -> Iterator[Record]:
     """Failures in time order, filtered; streamed page by page."""
     store = store_for(table_name)
     if ocr_version:
@@ -71,7 +72,7 @@ def iter_failed_images(table_name: TableLike, failure_type: str | None = None,
 
 
 def get_all_failed_images(table_name: TableLike, failure_type: str | None = None,
-                          ocr_version: str | None = None, since: str | None = None) -> list[dict[str, Any]]:
+                          ocr_version: str | None = None, since: str | None = None) -> list[Record]:
     """All failures in time order, as a list (use iter_failed_images for large tables)."""
     return list(iter_failed_images(table_name, failure_type, ocr_version, since))
 

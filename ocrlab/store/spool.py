@@ -11,8 +11,9 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
+from ..domain import Record
 from ..errors import StoreUnavailable
 from .dynamodb import deserialize, serialize
 
@@ -46,7 +47,7 @@ class Spool:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def append(self, item: dict[str, Any], reason: str) -> Path:
+    def append(self, item: Record, reason: str) -> Path:
         """Keep one record for later; durable when this returns."""
         line = json.dumps({"table": self.table, "reason": reason, "item": serialize(item)}, ensure_ascii=False)
         with self._locked(), open(self.path, "a", encoding="utf-8") as handle:

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from typing import Any, Callable, Iterator, Protocol, TextIO
 
+from ..domain import Record
 from ..config import settings
 from ..errors import StoreUnavailable
 from ..records import FAILED_IMAGE
@@ -26,16 +27,16 @@ class RecordStore(Protocol):
     table: str
     description: str
 
-    def put_record(self, item: dict[str, Any]) -> dict[str, Any]: ...
-    def update_latest(self, record: dict[str, Any]) -> bool: ...
-    def get(self, image_key: str, timestamp: str) -> dict[str, Any] | None: ...
+    def put_record(self, item: Record) -> Record: ...
+    def update_latest(self, record: Record) -> bool: ...
+    def get(self, image_key: str, timestamp: str) -> Record | None: ...
     def attempt_count(self, image_key: str) -> int: ...
     def records_by_type(self, record_type: str = FAILED_IMAGE, since: str | None = None,
-                        until: str | None = None, newest_first: bool = False) -> Iterator[dict[str, Any]]: ...
+                        until: str | None = None, newest_first: bool = False) -> Iterator[Record]: ...
     def image_records(self, image_key: str, record_type: str | None = None,
-                      ocr_version: str | None = None) -> Iterator[dict[str, Any]]: ...
-    def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[dict[str, Any]]: ...
-    def latest_outcomes(self, ocr_version: str) -> Iterator[dict[str, Any]]: ...
+                      ocr_version: str | None = None) -> Iterator[Record]: ...
+    def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]: ...
+    def latest_outcomes(self, ocr_version: str) -> Iterator[Record]: ...
     def failure_counts(self, ocr_version: str) -> Counter[str]: ...
     def versions(self) -> list[str]: ...
 
@@ -60,7 +61,7 @@ class SpoolingStore:
     def description(self) -> str:
         return self.store.description
 
-    def write(self, item: dict[str, Any]) -> dict[str, Any]:
+    def write(self, item: Record) -> Record:
         """Write a record (completed in place with its timestamp, id and attempt number) or spool it.
 
         Returns the record; `Spooled: True` marks one that waits in the spool for `ocrlab replay`.
@@ -85,27 +86,27 @@ class SpoolingStore:
         return report
 
     # -- reads: straight to the store -----------------------------------------------------------
-    def update_latest(self, record: dict[str, Any]) -> bool:
+    def update_latest(self, record: Record) -> bool:
         return self.store.update_latest(record)
 
-    def get(self, image_key: str, timestamp: str) -> dict[str, Any] | None:
+    def get(self, image_key: str, timestamp: str) -> Record | None:
         return self.store.get(image_key, timestamp)
 
     def attempt_count(self, image_key: str) -> int:
         return self.store.attempt_count(image_key)
 
     def records_by_type(self, record_type: str = FAILED_IMAGE, since: str | None = None,
-                        until: str | None = None, newest_first: bool = False) -> Iterator[dict[str, Any]]:
+                        until: str | None = None, newest_first: bool = False) -> Iterator[Record]:
         return self.store.records_by_type(record_type, since, until, newest_first)
 
     def image_records(self, image_key: str, record_type: str | None = None,
-                      ocr_version: str | None = None) -> Iterator[dict[str, Any]]:
+                      ocr_version: str | None = None) -> Iterator[Record]:
         return self.store.image_records(image_key, record_type, ocr_version)
 
-    def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[dict[str, Any]]:
+    def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]:
         return self.store.version_records(ocr_version, record_type)
 
-    def latest_outcomes(self, ocr_version: str) -> Iterator[dict[str, Any]]:
+    def latest_outcomes(self, ocr_version: str) -> Iterator[Record]:
         return self.store.latest_outcomes(ocr_version)
 
     def failure_counts(self, ocr_version: str) -> Counter[str]:

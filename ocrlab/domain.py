@@ -1,0 +1,69 @@
+"""The shapes of ocrlab's data, as types: the parsed timesheet and the stored records.
+
+docs/design.md describes them in prose; these types are the same contract for the type checker.
+Numbers in records are Decimal (DynamoDB's number type); texts are bounded in UTF-8 bytes
+(ocrlab.records.TEXT_LIMITS); JSON-valued attributes are stored as strings.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal, Required, TypedDict
+
+RecordType = Literal["FAILED_IMAGE", "OCR_RESULT"]
+
+
+class TimesheetEntry(TypedDict):
+    """One row: a date within the week, clock times HH:MM, hours worked. None: present but unreadable."""
+
+    date: str | None
+    time_in: str | None
+    time_out: str | None
+    hours: float | None
+
+
+class Timesheet(TypedDict):
+    """The parsed timesheet: what readers produce, what the Bedrock prompt asks for, and `NAME.json`."""
+
+    employee_name: str | None
+    employee_id: str | None
+    week_ending: str | None
+    entries: list[TimesheetEntry]
+    total_hours: float | None
+
+
+class Record(TypedDict, total=False):
+    """A FAILED_IMAGE or OCR_RESULT item (the original failure log's attribute names, plus ocrlab's own)."""
+
+    ImageKey: Required[str]
+    FailureTimestamp: Required[str]          # ISO-8601 UTC with microseconds, unique per image
+    RecordType: Required[RecordType]
+    RecordId: str                            # makes writes and replays idempotent
+    OCRVersion: str
+    OCRBuildDate: str
+    OCRDescription: str
+    OCRFullVersion: str
+    # failures only
+    FailureType: str
+    ErrorMessage: str
+    ErrorCode: str
+    FailureFingerprint: str
+    ValidationErrors: str
+    StackTrace: str
+    AttemptNumber: Decimal
+    # what the engine and the readers reported
+    ModelId: str
+    Engine: str
+    EngineDetails: str                       # JSON: confidence, request id, retries...
+    ProcessingTimeSeconds: Decimal
+    InputTokens: Decimal
+    OutputTokens: Decimal
+    RawOCROutput: str
+    ParsedTimesheet: str                     # JSON of a Timesheet (results, and validation failures)
+    ParseRepairs: str                        # JSON list of ocrlab.repairs.Repair
+    # where the image came from
+    S3Bucket: str
+    S3Region: str
+    ImageSize: Decimal
+    CloudWatchLogStream: str
+    # set on a record returned by a write that went to the spool, never stored
+    Spooled: bool
