@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(PYTHON) -m ocrlab.demo
+	$(PYTHON) -m ocrlab demo
 
 test: install
 	$(PYTHON) -m pytest -q

@@ -163,6 +163,28 @@ def cmd_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("init")
+def cmd_init(args: argparse.Namespace) -> int:
+    from .project import init_project
+    report = init_project(args.folder)
+    for name in report.created:
+        print(f"created {name}")
+    for name in report.kept:
+        print(f"kept    {name} (already there)")
+    cd = "" if report.folder == Path.cwd().resolve() else f"cd {args.folder} && "
+    print("next:\n"
+          f"  {cd}ocrlab demo                       # sample timesheets, two versions, three reports\n"
+          f"  {cd}ocrlab batch SCANS/ --concurrency 2   # your own images (a folder or s3://bucket/prefix)\n"
+          f"  {cd}ocrlab report failure_patterns     # HTML report into reports/")
+    return 0
+
+
+@command("demo")
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run
+    return run(count=args.count, table=args.table or "ocrlab-demo", reports_dir=args.reports_dir)
+
+
 @command("batch")
 def cmd_batch(args: argparse.Namespace) -> int:
     from .batch import run_batch
@@ -261,6 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports-dir", default=None, help="default: reports/")
     p.add_argument("--notebooks-dir", default=None)
     p.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
+
+    p = sub.add_parser("init", help="a starter project: OCR_VERSION.txt, notebooks/, reports/, .gitignore")
+    p.add_argument("folder", nargs="?", default=".", help="default: the current folder")
+
+    p = sub.add_parser("demo", help="the main job on the embedded defaults: samples, two versions, reports")
+    p.add_argument("--count", type=int, default=10, help="clean samples to generate (broken ones are added)")
+    p.add_argument("--table", default=None, help="default: ocrlab-demo")
+    p.add_argument("--reports-dir", default=None, help="default: reports/")
 
     p = sub.add_parser("samples", help="reference timesheets with ground truth")
     p.add_argument("outdir")

@@ -1,42 +1,62 @@
-"""`make demo`: the main job on the embedded defaults, from a fresh machine, in a few minutes.
+"""`ocrlab demo` (`make demo`): the main job on the embedded defaults, in any folder, in a few minutes.
 
-Starts the local database, generates reference timesheets including broken ones, runs a batch
-under OCR_VERSION.txt and another under a candidate configuration (a second version stamp),
-then writes the failure-patterns, comparison and prompt-tuning reports and prints their paths.
+Starts the local database of the folder's .ocrlab/, generates reference timesheets including
+broken ones, runs a batch under the project's OCR_VERSION.txt (or a demo version when there is
+none) and another under a candidate configuration (a second version stamp), then writes the
+failure-patterns, comparison and prompt-tuning reports and prints their paths.
 """
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import sys
 import time
+from pathlib import Path
 
 from .batch import run_batch
 from .config import settings
+from .errors import VersionFileError
 from .samples import generate_samples
 from .store import localdb, open_store
 from .version import load_version
 
+# Without a project version file the demo runs its base under this one.
+BASE_VERSION = "version: 2.0.0\nbuild_date: 2025-10-25\ndescription: rapidocr, default settings\n"
 # The candidate: the same local engine with a smaller detection input (faster; does it still read?).
 CANDIDATE_VERSION = "version: 2.1.0\nbuild_date: 2025-11-02\ndescription: rapidocr, detection at 736 px (faster)\n"
 CANDIDATE_OPTIONS = {"params": {"Det.limit_side_len": 736}}
 
 
-def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str = "reports", concurrency: int = 2) -> int:
+def _base_version_file(work: Path) -> Path | None:
+    """The project's OCR_VERSION.txt (None: the default lookup finds it), else the demo's own."""
+    try:
+        load_version()
+        return None
+    except VersionFileError:
+        path = work / "base_OCR_VERSION.txt"
+        path.write_text(BASE_VERSION, encoding="utf-8")
+        return path
+
+
+def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str | None = None, concurrency: int = 2) -> int:
     started = time.perf_counter()
+    # The demo always runs on the embedded defaults, its notebook kernels included.
+    os.environ["OCRLAB_STORE"] = "local"
     state = localdb.ensure_running()
     config = settings()
     print(config.store_target().describe(table))
     store = open_store(table)
     work = config.home / "demo"
     samples = work / "samples"
+    work.mkdir(parents=True, exist_ok=True)
+    base_file = _base_version_file(work)
     manifest = generate_samples(samples, count=count, seed=2025, bad=True)
     print(f"samples: {len(manifest)} images in {samples}")
     candidate_file = work / "candidate_OCR_VERSION.txt"
     candidate_file.write_text(CANDIDATE_VERSION, encoding="utf-8")
-    base, candidate = load_version(), load_version(candidate_file)
+    base, candidate = load_version(base_file), load_version(candidate_file)
 
-    for version_file, options, label in ((None, {}, base), (candidate_file, CANDIDATE_OPTIONS, candidate)):
+    for version_file, options, label in ((base_file, {}, base), (candidate_file, CANDIDATE_OPTIONS, candidate)):
         summary = run_batch(str(samples), store, engine="rapidocr", engine_options=options,
                             version_file=version_file, concurrency=concurrency, progress=True)
         print(f"batch {label.full_version}: {summary.processed} processed, {summary.succeeded} succeeded, "
@@ -61,14 +81,6 @@ def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str = "reports
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ocrlab.demo", description=__doc__)
-    parser.add_argument("--count", type=int, default=10, help="clean samples to generate")
-    parser.add_argument("--table", default="ocrlab-demo")
-    parser.add_argument("--reports-dir", default="reports")
-    args = parser.parse_args(argv)
-    return run(args.count, args.table, args.reports_dir)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from .cli import main
+    sys.exit(main(["demo", *sys.argv[1:]]))

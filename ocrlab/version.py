@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import find_upward, settings
 from .errors import VersionFileError
 
 REQUIRED = ("version", "build_date", "description")
@@ -33,16 +34,20 @@ class OCRVersionInfo:
                 "OCRDescription": self.description, "OCRFullVersion": self.full_version}
 
 
+VERSION_FILE = "OCR_VERSION.txt"
+
+
 def default_version_file() -> Path:
-    """OCRLAB_VERSION_FILE, else OCR_VERSION.txt of the project folder, else the repository's."""
-    from .config import project_dir, settings
-    chosen = settings().version_file
-    if chosen is not None:
-        return chosen
-    here = project_dir() / "OCR_VERSION.txt"
-    if here.exists():
-        return here
-    return Path(__file__).resolve().parent.parent / "OCR_VERSION.txt"
+    """OCRLAB_VERSION_FILE, else OCR_VERSION.txt of the project folder (ocrlab.config.project_dir)."""
+    config = settings()
+    if config.version_file is not None:
+        return config.version_file
+    found = find_upward(VERSION_FILE)
+    if found is None:
+        raise VersionFileError(str(Path.cwd() / VERSION_FILE), None,
+                               "not found here or in any folder above (and OCRLAB_VERSION_FILE is not set); "
+                               "create one with `ocrlab init`, or pass --ocr-version-file")
+    return found / VERSION_FILE
 
 
 def load_version(path: str | os.PathLike[str] | None = None) -> OCRVersionInfo:

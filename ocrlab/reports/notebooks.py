@@ -47,10 +47,20 @@ def _project_folder(name: str) -> Path | None:
     return found / name if found else None
 
 
-def default_notebooks_dir() -> Path:
-    """OCRLAB_NOTEBOOKS, else the project's `notebooks/`, else the one beside the installed package."""
-    return (settings().notebooks_dir or _project_folder("notebooks")
-            or Path(__file__).resolve().parents[2] / "notebooks")
+def packaged_notebooks_dir() -> Path:
+    """The notebooks that ship with ocrlab: `ocrlab/notebooks/` when installed, the repository's
+    `notebooks/` in a source checkout."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "notebooks"
+    return installed if installed.is_dir() else package.parent / "notebooks"
+
+
+def notebook_dirs(notebooks_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Where notebooks are looked up, first match wins: the folder given, else OCRLAB_NOTEBOOKS,
+    else the project's `notebooks/`; then the packaged notebooks (a project's own override them)."""
+    first = Path(notebooks_dir) if notebooks_dir is not None else (settings().notebooks_dir
+                                                                    or _project_folder("notebooks"))
+    return list(dict.fromkeys(p for p in (first, packaged_notebooks_dir()) if p is not None))
 
 
 def default_reports_dir() -> Path:
@@ -70,16 +80,17 @@ def report_path(name: str, suffix: str, reports_dir: str | os.PathLike[str] | No
 
 
 def find_notebook(notebook: str | os.PathLike[str], notebooks_dir: str | os.PathLike[str] | None = None) -> Path:
-    """A notebook by name (`failure_patterns`) in the notebooks folder, or by path."""
+    """A notebook by name (`failure_patterns`) from `notebook_dirs`, or by path."""
     given = Path(notebook)
     if given.suffix == ".ipynb" and given.is_file():
         return given
-    folder = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
-    path = folder / f"{given.stem if given.suffix == '.ipynb' else given.name}.ipynb"
-    if path.is_file():
-        return path
-    known = sorted(p.stem for p in folder.glob("*.ipynb")) if folder.is_dir() else []
-    raise UnknownName(f"notebook (in {folder})", str(notebook), known)
+    name = f"{given.stem if given.suffix == '.ipynb' else given.name}.ipynb"
+    folders = notebook_dirs(notebooks_dir)
+    for folder in folders:
+        if (folder / name).is_file():
+            return folder / name
+    known = sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.ipynb")})
+    raise UnknownName(f"notebook (in {', '.join(map(str, folders))})", str(notebook), known)
 
 
 # --- parameters -------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def test_parameter_conversion_errors():
 
 
 def test_unknown_notebook_lists_what_exists(tmp_path):
-    with pytest.raises(UnknownName, match=r"unknown notebook .*'nope'.*broken, typed_parameters"):
+    with pytest.raises(UnknownName, match=r"unknown notebook .*'nope'.*broken, compare_versions.*typed_parameters"):
         run_report("nope", {}, reports_dir=tmp_path, notebooks_dir=FIXTURES)
     assert list(tmp_path.iterdir()) == []
 
@@ -88,3 +88,19 @@ def test_recorded_figures_later_records_win():
     nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data={FIGURES_MIME: {"a": 1, "b": 1}})]
     nb.cells[1].outputs = [nbformat.v4.new_output("display_data", data={FIGURES_MIME: {"b": 2}})]
     assert recorded_figures(nb) == {"a": 1, "b": 2}
+
+
+def test_a_project_notebook_overrides_the_packaged_one_by_name(tmp_path, monkeypatch):
+    from ocrlab.errors import UnknownName
+    from ocrlab.reports.notebooks import find_notebook, packaged_notebooks_dir
+    monkeypatch.delenv("OCRLAB_NOTEBOOKS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    packaged = packaged_notebooks_dir()
+    assert find_notebook("failure_patterns") == packaged / "failure_patterns.ipynb"
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "failure_patterns.ipynb").write_text((FIXTURES / "broken.ipynb").read_text())
+    (tmp_path / "notebooks" / "ours.ipynb").write_text((FIXTURES / "broken.ipynb").read_text())
+    assert find_notebook("failure_patterns") == tmp_path / "notebooks" / "failure_patterns.ipynb"
+    assert find_notebook("export_failures") == packaged / "export_failures.ipynb"
+    with pytest.raises(UnknownName, match="choose one of: .*failure_patterns.*ours"):
+        find_notebook("nope")

@@ -1,0 +1,51 @@
+"""`ocrlab init`: a starter project folder, so a team can start from `pip install` alone.
+
+It writes what a project needs and never overwrites a file that is already there:
+OCR_VERSION.txt with a first version, notebooks/ with copies of the packaged notebooks (a
+project's own notebooks override the packaged ones by name), reports/, and a .gitignore that
+keeps the local database and generated reports out of version control.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .reports.notebooks import packaged_notebooks_dir
+from .version import VERSION_FILE
+
+FIRST_VERSION = "version: 1.0.0\nbuild_date: {today}\ndescription: first version\n"
+GITIGNORE = ".ocrlab/\nreports/*\n!reports/.gitkeep\n.ipynb_checkpoints/\n"
+
+
+@dataclass
+class InitReport:
+    folder: Path
+    created: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)   # already there: left as it was
+
+
+def _write(folder: Path, relative: str, text: str | None, source: Path | None, report: InitReport) -> None:
+    path = folder / relative
+    if path.exists():
+        report.kept.append(relative)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if source is not None:
+        shutil.copyfile(source, path)
+    else:
+        path.write_text(text or "", encoding="utf-8")
+    report.created.append(relative)
+
+
+def init_project(folder: str | Path = ".", today: dt.date | None = None) -> InitReport:
+    """Create the starter files in `folder` (created if missing); existing files are kept."""
+    root = Path(folder).resolve()
+    report = InitReport(root)
+    _write(root, VERSION_FILE, FIRST_VERSION.format(today=(today or dt.date.today()).isoformat()), None, report)
+    for notebook in sorted(packaged_notebooks_dir().glob("*.ipynb")):
+        _write(root, f"notebooks/{notebook.name}", None, notebook, report)
+    _write(root, "reports/.gitkeep", "", None, report)
+    _write(root, ".gitignore", GITIGNORE, None, report)
+    return report
