@@ -10,6 +10,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from .answers import parse_model_json
 from .engines import Engine, EngineResult
 from .errors import ImageFailure
 from .preflight import prepare_image
@@ -18,7 +19,7 @@ from .repairs import Repairs
 from .recorder import write_record
 from .store import Store
 from .taxonomy import classify
-from .timesheet import check, parse_model_json, parse_text
+from .timesheet import check, parse_text
 from .version import OCRVersionInfo
 
 
@@ -97,6 +98,7 @@ class Pipeline:
             "image_size": len(data) if data is not None else None,
             "s3_bucket": context.s3_bucket, "s3_region": context.s3_region,
             "cloudwatch_log_stream": context.log_stream, "Engine": self.engine.name,
+            "EngineConfig": self.engine.identity(),  # stored as JSON: which prompt, schema, answer path
         }
         details.update(context.extra)
         return details

@@ -1,0 +1,238 @@
+"""The JSON object in a model's text answer, its syntax repaired where that loses nothing.
+
+Models wrap the object in prose or code fences and write JSON loosely. A small scanner walks
+each `{...}` candidate to name what is wrong with it (the repair rules below); the repair
+itself is json-repair's. A strict parse is always tried first, so a well-formed answer is never
+touched.
+
+Truncation is the one repair json-repair would make by guessing (it closes a cut string, drops
+a dangling key, keeps `16.` as 16.0), so it is only accepted when the answer stops right after
+a complete value and only closing brackets are missing: the model ended its turn there (a
+`max_tokens` stop never reaches this reader). Anything else cut short is a PARSING_ERROR.
+
+Repair rules (field `answer`; `before` is an excerpt at the first occurrence):
+  json_extracted       prose or code fences around the object dropped
+  json_single_quotes   'strings' quoted with single quotes
+  json_trailing_comma  a comma before a closing bracket
+  json_comment         // line, /* block */ or # comments
+  json_unquoted_key    a key without quotes
+  json_python_literal  True / False / None
+  json_missing_comma   two items with no comma between them
+  json_unclosed        closing brackets missing after a complete last value (`after`: those added)
+  json_syntax          any other defect json-repair mended
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from json_repair import repair_json
+
+from .errors import ParsingError
+from .repairs import Repairs
+from .schema import REQUIRED_FIELDS
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d*)?(?:[eE][-+]?\d*)?")
+_COMPLETE_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_WORD = re.compile(r"[A-Za-z_$][\w$-]*")
+_LITERALS = {"true", "false", "null"}
+_PYTHON_LITERALS = {"True", "False", "None"}
+_FIX = {"json_single_quotes": "double quotes", "json_trailing_comma": "comma removed",
+        "json_comment": "comment removed", "json_unquoted_key": "key quoted",
+        "json_python_literal": "true/false/null", "json_missing_comma": "comma added",
+        "json_syntax": "repaired by json-repair"}
+
+
+@dataclass
+class _Candidate:
+    """One `{...}` span: where it starts and stops, and what the scanner found wrong in it."""
+
+    start: int
+    stop: int                       # index after the closing brace, or where the text ran out
+    closed: bool
+    complete: bool = True           # an unclosed span that ends right after a complete value
+    closers: str = ""               # what closes an unclosed span
+    defects: dict[str, int] = field(default_factory=dict)  # rule -> first position
+
+    def note(self, rule: str, at: int) -> None:
+        self.defects.setdefault(rule, at)
+
+
+def _string_end(text: str, i: int) -> int | None:
+    """Index of the quote closing the string opened at i, None if the text ends first."""
+    quote, j = text[i], i + 1
+    while j < len(text):
+        if text[j] == "\\":
+            j += 2
+            continue
+        if text[j] == quote:
+            return j
+        j += 1
+    return None
+
+
+def _scan(text: str, start: int) -> _Candidate:
+    """Walk the object opened at `start` token by token, noting defects, until it closes."""
+    stack: list[str] = []   # open brackets
+    expect = ""             # key | colon | value | comma
+    after_comma = just_opened = False
+    last_value = ""         # the last scalar token, to tell a complete number from a cut one
+    i, n = start, len(text)
+    cand = _Candidate(start, n, closed=False)
+    while i < n:
+        c = text[i]
+        if c.isspace():
+            i += 1
+            continue
+        if c == "`":  # the closing code fence of an answer cut short
+            cand.stop = i
+            break
+        if text.startswith("/*", i):
+            cand.note("json_comment", i)
+            end = text.find("*/", i + 2)
+            i = n if end == -1 else end + 2
+            continue
+        if text.startswith("//", i) or c == "#":
+            cand.note("json_comment", i)
+            end = text.find("\n", i)
+            i = n if end == -1 else end
+            continue
+        token_at, opened = i, just_opened
+        just_opened = False
+        if c in "{[":
+            if expect == "comma":
+                cand.note("json_missing_comma", i)
+            stack.append(c)
+            expect, after_comma, just_opened = ("key" if c == "{" else "value"), False, True
+            i += 1
+            continue
+        if c in "}]":
+            if after_comma:
+                cand.note("json_trailing_comma", i)
+            elif expect in ("colon", "value") and not opened:
+                cand.note("json_syntax", i)
+            if stack:
+                stack.pop()
+            i += 1
+            expect, after_comma, last_value = "comma", False, c
+            if not stack:
+                cand.stop, cand.closed = i, True
+                return cand
+            continue
+        if c in ",:":
+            if expect != ("comma" if c == "," else "colon"):
+                cand.note("json_syntax", i)
+            in_object = bool(stack) and stack[-1] == "{"
+            expect = ("key" if in_object else "value") if c == "," else "value"
+            after_comma = c == ","
+            i += 1
+            continue
+        # a scalar: string, number or bare word
+        if c in "\"'":
+            end = _string_end(text, i)
+            if end is None:  # cut inside a string: its value is lost
+                cand.complete = False
+                break
+            if c == "'":
+                cand.note("json_single_quotes", i)
+            token = text[i:end + 1]
+            i = end + 1
+        elif (m := _NUMBER.match(text, i)) or (m := _WORD.match(text, i)):
+            token = m.group(0)
+            i = m.end()
+            if expect == "key" and _WORD.fullmatch(token):
+                cand.note("json_unquoted_key", token_at)
+            elif token in _PYTHON_LITERALS:
+                cand.note("json_python_literal", token_at)
+            elif _WORD.fullmatch(token) and token not in _LITERALS:
+                cand.note("json_syntax", token_at)
+            elif _NUMBER.fullmatch(token) and not _COMPLETE_NUMBER.fullmatch(token):
+                cand.note("json_syntax", token_at)
+        else:
+            cand.note("json_syntax", i)
+            i += 1
+            continue
+        if expect == "comma":
+            cand.note("json_missing_comma", token_at)
+            expect = "key" if stack and stack[-1] == "{" else "value"
+        elif expect == "colon":
+            cand.note("json_syntax", token_at)
+        expect = "colon" if expect == "key" else "comma"
+        after_comma, last_value = False, token
+    # The text ran out (or a fence began) before the object closed.
+    last_complete = not _NUMBER.fullmatch(last_value) or bool(_COMPLETE_NUMBER.fullmatch(last_value))
+    cand.complete = cand.complete and expect == "comma" and last_complete
+    cand.closers = "".join("}" if b == "{" else "]" for b in reversed(stack))
+    return cand
+
+
+def _candidates(text: str) -> Iterator[_Candidate]:
+    i = text.find("{")
+    while i != -1:
+        cand = _scan(text, i)
+        yield cand
+        if not cand.closed:
+            return
+        i = text.find("{", cand.stop)
+
+
+def _excerpt(text: str, at: int, width: int = 24) -> str:
+    return re.sub(r"\s+", " ", text[max(0, at - width // 2):at + width // 2]).strip()
+
+
+def _is_timesheet_like(value: Any) -> bool:
+    """An object that holds a timesheet field, or wraps one (the reader unwraps it)."""
+    return isinstance(value, dict) and (any(k in value for k in REQUIRED_FIELDS) or any(
+        isinstance(v, dict) and any(k in v for k in REQUIRED_FIELDS) for v in value.values()))
+
+
+def _pick(objects: list[tuple[_Candidate, dict[str, Any]]]) -> tuple[_Candidate, dict[str, Any]] | None:
+    """The first object that looks like a timesheet, else the first object (the reader names
+    what it lacks)."""
+    return next((o for o in objects if _is_timesheet_like(o[1])), objects[0] if objects else None)
+
+
+def _strict(text: str, cand: _Candidate) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text[cand.start:cand.stop])
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _repaired(text: str, cand: _Candidate) -> dict[str, Any] | None:
+    value = repair_json(text[cand.start:cand.stop] + cand.closers, return_objects=True)
+    return value if isinstance(value, dict) else None
+
+
+def find_object(text: str, repairs: Repairs) -> dict[str, Any]:
+    """The timesheet object in a model's answer; each repair made to read it goes to `repairs`.
+
+    Raises ParsingError (code JSONDecodeError) when there is no object, when it is cut off where
+    a value would be lost, or when even repaired it is not an object.
+    """
+    candidates = list(_candidates(text))
+    chosen = _pick([(c, o) for c in candidates if c.closed and (o := _strict(text, c)) is not None])
+    if chosen is None:
+        cut = next((c for c in candidates if not c.closed and not c.complete), None)
+        if cut is not None:
+            raise ParsingError(f"truncated JSON: the object opened at char {cut.start} is cut off "
+                               f"before its last value ends", code="JSONDecodeError", raw_output=text)
+        # Repaired, only an object that holds timesheet fields counts: json-repair makes an
+        # object of almost anything, "{as asked}" included.
+        chosen = next(((c, o) for c in candidates if _is_timesheet_like(o := _repaired(text, c))), None)
+        if chosen is None:
+            raise ParsingError("no JSON object in the answer", code="JSONDecodeError", raw_output=text)
+        cand = chosen[0]
+        defects = cand.defects if cand.defects or not cand.closed else {"json_syntax": cand.start}
+        for rule, at in sorted(defects.items(), key=lambda d: d[1]):
+            repairs.add(rule, "answer", _excerpt(text, at), _FIX[rule])
+        if not cand.closed:
+            repairs.add("json_unclosed", "answer", _excerpt(text, cand.stop, 16), cand.closers)
+    cand, obj = chosen
+    outside = (text[:cand.start] + " " + text[cand.stop:]).strip()
+    if outside:
+        repairs.add("json_extracted", "answer", _excerpt(outside, 0, 60), "")
+    return obj
