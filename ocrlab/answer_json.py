@@ -8,7 +8,9 @@ touched.
 Truncation is the one repair json-repair would make by guessing (it closes a cut string, drops
 a dangling key, keeps `16.` as 16.0), so it is only accepted when the answer stops right after
 a complete value and only closing brackets are missing: the model ended its turn there (a
-`max_tokens` stop never reaches this reader). Anything else cut short is a PARSING_ERROR.
+`max_tokens` stop never reaches this reader). A number that ends the answer could still have
+lost digits ("8" of "8.5"); the last number is always an hours value or the total, so the total
+rule of validation catches that. Anything else cut short is a PARSING_ERROR.
 
 Repair rules (field `answer`; `before` is an excerpt at the first occurrence):
   json_extracted       prose or code fences around the object dropped

@@ -29,15 +29,15 @@ from .answer_json import find_object
 from .errors import ParsingError
 from .repairs import Repairs
 from .schema import REQUIRED_FIELDS, TIMESHEET_SCHEMA
-from .values import Read, in_week, read_date, read_number, read_time
+from .values import Read, date_candidates, in_week, read_date, read_number, read_time
 
 # How a string field is read beyond trimming; the others are free text (names, ids).
 _STRING_READERS = {"time_in": "time", "time_out": "time", "date": "date", "week_ending": "date"}
 
 
-def _iso(value: Any) -> date | None:
+def _iso_date(value: str) -> date | None:
     try:
-        return date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+        return date.fromisoformat(value) if len(value) == 10 else None
     except ValueError:
         return None
 
@@ -67,9 +67,12 @@ class _Reader:
         self.repairs = repairs
         self.problems: list[str] = []
         self.week: date | None = None
-        # Rows already in ISO form tell which reading of an ambiguous week ending is meant.
         rows = raw_entries if isinstance(raw_entries, list) else []
-        self.row_dates = [d for row in rows if isinstance(row, dict) and (d := _iso(row.get("date")))]
+        self.row_dates = [row["date"].strip() for row in rows if isinstance(row, dict) and isinstance(row.get("date"), str)]
+
+    def rows_in_week(self, week: date) -> int:
+        """How many rows can be read as a date within `week`: which reading of a week ending fits."""
+        return sum(any(in_week(week)(d) for d in date_candidates(row, week)) for row in self.row_dates)
 
     def record(self, path: str, before: Any, read: Read) -> Any:
         for rule in read.rules:
@@ -133,11 +136,8 @@ class _Reader:
         if reader == "time":
             return self.record(path, text, read_time(text))
         if reader == "date" and key == "week_ending":
-            # Two readings: the one whose week holds every row already dated in ISO form.
-            fits = (lambda d: all(in_week(d)(row) for row in self.row_dates)) if self.row_dates else \
-                (lambda d: False)
-            text = self.record(path, text, read_date(text, fits=fits))
-            self.week = _iso(text)
+            text = self.record(path, text, read_date(text, score=self.rows_in_week))
+            self.week = _iso_date(text)
         elif reader == "date":
             text = self.record(path, text, read_date(text, self.week, in_week(self.week)))
         return text

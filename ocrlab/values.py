@@ -120,34 +120,48 @@ def _dated(reading: _Reading, week: date | None) -> date | None:
     return min(dates, key=lambda d: abs((d - week).days)) if dates else None
 
 
-def read_date(raw: str, week: date | None = None, fits: Callable[[date], bool] = lambda d: False) -> Read:
-    """'YYYY-MM-DD' from the date forms models write; see the module's rules.
-
-    `week` gives a missing year; `fits` decides between two readings (for a row: within the
-    week). A date with one reading is taken even outside the week: validation reports that.
-    """
-    text, weekday, rules = raw, None, []
+def _parse_date(raw: str) -> tuple[list[_Reading], int | None] | None:
+    """The readings of a written date and the weekday written before it; None if not a date form."""
+    text, weekday = raw, None
     if m := _WEEKDAY.match(raw):
         text, weekday = raw[m.end():], _WEEKDAYS.index(m.group(1).lower())
-        rules.append("date_weekday")
     if _ISO.fullmatch(text):
-        if weekday is None:
-            return Read(raw)  # the asked form; if it is no real date, validation says so
-        readings: list[_Reading] = [("", *map(int, text.split("-")))]  # type: ignore[list-item]
-    elif not (readings := _readings(text)):
-        return Read(raw)
+        return [("", *map(int, text.split("-")))], weekday  # type: ignore[list-item]
+    return (readings, weekday) if (readings := _readings(text)) else None
+
+
+def date_candidates(raw: str, week: date | None = None) -> dict[date, str]:
+    """Every real date `raw` can be read as (a missing year taken from `week`), with its rule."""
+    parsed = _parse_date(raw)
     found: dict[date, str] = {}
-    for reading in readings:
+    for reading in parsed[0] if parsed else []:
         day = _dated(reading, week)
-        if day and (weekday is None or day.weekday() == weekday):
+        if day and (parsed[1] is None or day.weekday() == parsed[1]):  # type: ignore[index]
             found.setdefault(day, reading[0])
+    return found
+
+
+def read_date(raw: str, week: date | None = None, score: Callable[[date], int] = lambda d: 0) -> Read:
+    """'YYYY-MM-DD' from the date forms models write; see the module's rules.
+
+    `week` gives a missing year. Of two readings, the one `score` rates above the other and
+    above 0 is taken (for a row: the one within the week). A date with one reading is taken
+    even outside the week: validation reports that.
+    """
+    parsed = _parse_date(raw)
+    if parsed is None or (parsed[1] is None and _ISO.fullmatch(raw)):
+        return Read(raw)  # not a date form, or the asked one (validation checks it is a real date)
+    found = date_candidates(raw, week)
     if len(found) > 1:
-        found = {d: rule for d, rule in found.items() if fits(d)}
+        scores = {d: score(d) for d in found}
+        best = max(scores.values())
+        found = {d: rule for d, rule in found.items() if scores[d] == best > 0}
     if len(found) != 1:
         return Read(raw, ("date_unresolved",))
     [(day, rule)] = found.items()
+    rules = ["date_weekday"] if parsed[1] is not None else []
     rules += [rule] if rule else []
-    rules += ["date_year_from_week"] if readings[0][1] is None else []
+    rules += ["date_year_from_week"] if parsed[0][0][1] is None else []
     return Read(day.isoformat(), tuple(rules))
 
 

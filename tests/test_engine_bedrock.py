@@ -15,7 +15,7 @@ from PIL import Image
 
 from ocrlab.engines import PreparedImage, get_engine
 from ocrlab.engines.bedrock import BedrockEngine, load_prompt, prompt_names
-from ocrlab.errors import ImageFailure, OCRError, ParsingError, ThrottlingError, UnknownName
+from ocrlab.errors import ImageFailure, ParsingError, ThrottlingError, UnknownName
 from ocrlab.schema import TIMESHEET_SCHEMA, TOOL_NAME, digest
 from ocrlab.taxonomy import FailureType, classify
 
