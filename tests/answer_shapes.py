@@ -137,7 +137,7 @@ MARCH = changed(TIMESHEET, week_ending="2025-03-07", entries=[
 
 SHAPES: list[Shape] = [
     # --- text around the object, JSON syntax (text path only) ---
-    shape("plain JSON", text, generic=True),
+    shape("the answer as asked", lambda t: t, generic=True),  # as JSON text, or as the tool's input
     shape("pretty-printed JSON", lambda t: json.dumps(t, indent=2), generic=True),
     shape("fenced block", lambda t: f"```json\n{json.dumps(t, indent=2)}\n```", rules="json_extracted", generic=True),
     shape("prose before and after", lambda t: f"Here is the timesheet:\n{text(t)}\nLet me know if you need more.",
