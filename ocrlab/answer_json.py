@@ -53,7 +53,7 @@ class _Candidate:
 
     start: int
     stop: int                       # index after the closing brace, or where the text ran out
-    closed: bool
+    closed: bool = False
     complete: bool = True           # an unclosed span that ends right after a complete value
     closers: str = ""               # what closes an unclosed span
     defects: dict[str, int] = field(default_factory=dict)  # rule -> first position
@@ -68,112 +68,131 @@ def _string_end(text: str, i: int) -> int | None:
     while j < len(text):
         if text[j] == "\\":
             j += 2
-            continue
-        if text[j] == quote:
+        elif text[j] == quote:
             return j
-        j += 1
+        else:
+            j += 1
     return None
 
 
-def _scan(text: str, start: int) -> _Candidate:
-    """Walk the object opened at `start` token by token, noting defects, until it closes."""
-    stack: list[str] = []   # open brackets
-    expect = ""             # key | colon | value | comma
-    after_comma = just_opened = False
-    last_value = ""         # the last scalar token, to tell a complete number from a cut one
-    i, n = start, len(text)
-    cand = _Candidate(start, n, closed=False)
-    while i < n:
-        c = text[i]
-        if c.isspace():
-            i += 1
-            continue
-        if c == "`":  # the closing code fence of an answer cut short
-            cand.stop = i
-            break
-        if text.startswith("/*", i):
-            cand.note("json_comment", i)
-            end = text.find("*/", i + 2)
-            i = n if end == -1 else end + 2
-            continue
-        if text.startswith("//", i) or c == "#":
-            cand.note("json_comment", i)
-            end = text.find("\n", i)
-            i = n if end == -1 else end
-            continue
-        token_at, opened = i, just_opened
-        just_opened = False
-        if c in "{[":
-            if expect == "comma":
-                cand.note("json_missing_comma", i)
-            stack.append(c)
-            expect, after_comma, just_opened = ("key" if c == "{" else "value"), False, True
-            i += 1
-            continue
-        if c in "}]":
-            if after_comma:
-                cand.note("json_trailing_comma", i)
-            elif expect in ("colon", "value") and not opened:
-                cand.note("json_syntax", i)
-            if stack:
-                stack.pop()
-            i += 1
-            expect, after_comma, last_value = "comma", False, c
-            if not stack:
-                cand.stop, cand.closed = i, True
-                return cand
-            continue
-        if c in ",:":
-            if expect != ("comma" if c == "," else "colon"):
-                cand.note("json_syntax", i)
-            in_object = bool(stack) and stack[-1] == "{"
-            expect = ("key" if in_object else "value") if c == "," else "value"
-            after_comma = c == ","
-            i += 1
-            continue
-        # a scalar: string, number or bare word
-        if c in "\"'":
-            end = _string_end(text, i)
-            if end is None:  # cut inside a string: its value is lost
-                cand.complete = False
+class _Scanner:
+    """Walks the object opened at `start` token by token until it closes or the text ends,
+    noting each defect. It only names what is wrong: json-repair does the repairing."""
+
+    def __init__(self, text: str, start: int) -> None:
+        self.text, self.i = text, start
+        self.cand = _Candidate(start, len(text))
+        self.stack: list[str] = []   # open brackets
+        self.expect = ""             # key | colon | value | comma
+        self.after_comma = self.just_opened = False
+        self.last = ""               # the last scalar token, to tell a complete number from a cut one
+
+    def run(self) -> _Candidate:
+        text, n = self.text, len(self.text)
+        while self.i < n:
+            c = text[self.i]
+            if c.isspace():
+                self.i += 1
+            elif c == "`":  # the closing code fence of an answer cut short
+                self.cand.stop = self.i
                 break
-            if c == "'":
-                cand.note("json_single_quotes", i)
-            token = text[i:end + 1]
-            i = end + 1
-        elif (m := _NUMBER.match(text, i)) or (m := _WORD.match(text, i)):
-            token = m.group(0)
-            i = m.end()
-            if expect == "key" and _WORD.fullmatch(token):
-                cand.note("json_unquoted_key", token_at)
+            elif text.startswith(("/*", "//"), self.i) or c == "#":
+                self.comment()
+            elif c in "{[":
+                self.open(c)
+            elif c in "}]":
+                if self.close():
+                    return self.cand
+            elif c in ",:":
+                self.separator(c)
+            elif not self.scalar():
+                self.cand.complete = False  # cut inside a string: its value is lost
+                break
+        return self.unclosed()
+
+    def _in_object(self) -> bool:
+        return bool(self.stack) and self.stack[-1] == "{"
+
+    def comment(self) -> None:
+        self.cand.note("json_comment", self.i)
+        block = self.text.startswith("/*", self.i)
+        end = self.text.find("*/" if block else "\n", self.i + 2)
+        self.i = len(self.text) if end == -1 else end + (2 if block else 0)
+
+    def open(self, bracket: str) -> None:
+        if self.expect == "comma":
+            self.cand.note("json_missing_comma", self.i)
+        self.stack.append(bracket)
+        self.expect = "key" if bracket == "{" else "value"
+        self.after_comma, self.just_opened = False, True
+        self.i += 1
+
+    def close(self) -> bool:
+        """Close a bracket; True when that closes the object."""
+        if self.after_comma:
+            self.cand.note("json_trailing_comma", self.i)
+        elif self.expect in ("colon", "value") and not self.just_opened:
+            self.cand.note("json_syntax", self.i)
+        if self.stack:
+            self.stack.pop()
+        self.i += 1
+        self.expect, self.last = "comma", "}"
+        self.after_comma = self.just_opened = False
+        if not self.stack:
+            self.cand.stop, self.cand.closed = self.i, True
+        return not self.stack
+
+    def separator(self, c: str) -> None:
+        if self.expect != ("comma" if c == "," else "colon"):
+            self.cand.note("json_syntax", self.i)
+        self.expect = ("key" if self._in_object() else "value") if c == "," else "value"
+        self.after_comma, self.just_opened = c == ",", False
+        self.i += 1
+
+    def scalar(self) -> bool:
+        """Read a string, number or bare word; False when the text ends inside a string."""
+        text, at = self.text, self.i
+        if text[at] in "\"'":
+            end = _string_end(text, at)
+            if end is None:
+                return False
+            if text[at] == "'":
+                self.cand.note("json_single_quotes", at)
+            token, self.i = text[at:end + 1], end + 1
+        elif m := (_NUMBER.match(text, at) or _WORD.match(text, at)):
+            token, self.i = m.group(0), m.end()
+            if self.expect == "key" and _WORD.fullmatch(token):
+                self.cand.note("json_unquoted_key", at)
             elif token in _PYTHON_LITERALS:
-                cand.note("json_python_literal", token_at)
-            elif _WORD.fullmatch(token) and token not in _LITERALS:
-                cand.note("json_syntax", token_at)
-            elif _NUMBER.fullmatch(token) and not _COMPLETE_NUMBER.fullmatch(token):
-                cand.note("json_syntax", token_at)
+                self.cand.note("json_python_literal", at)
+            elif token not in _LITERALS and not _COMPLETE_NUMBER.fullmatch(token):
+                self.cand.note("json_syntax", at)  # a stray word, or a number such as 08 or 16.
         else:
-            cand.note("json_syntax", i)
-            i += 1
-            continue
-        if expect == "comma":
-            cand.note("json_missing_comma", token_at)
-            expect = "key" if stack and stack[-1] == "{" else "value"
-        elif expect == "colon":
-            cand.note("json_syntax", token_at)
-        expect = "colon" if expect == "key" else "comma"
-        after_comma, last_value = False, token
-    # The text ran out (or a fence began) before the object closed.
-    last_complete = not _NUMBER.fullmatch(last_value) or bool(_COMPLETE_NUMBER.fullmatch(last_value))
-    cand.complete = cand.complete and expect == "comma" and last_complete
-    cand.closers = "".join("}" if b == "{" else "]" for b in reversed(stack))
-    return cand
+            self.cand.note("json_syntax", at)
+            self.i += 1
+            return True
+        if self.expect == "comma":
+            self.cand.note("json_missing_comma", at)
+            self.expect = "key" if self._in_object() else "value"
+        elif self.expect == "colon":
+            self.cand.note("json_syntax", at)
+        self.expect = "colon" if self.expect == "key" else "comma"
+        self.after_comma = self.just_opened = False
+        self.last = token
+        return True
+
+    def unclosed(self) -> _Candidate:
+        """The text ran out (or a fence began) before the object closed."""
+        cut_number = bool(_NUMBER.fullmatch(self.last)) and not _COMPLETE_NUMBER.fullmatch(self.last)
+        self.cand.complete = self.cand.complete and self.expect == "comma" and not cut_number
+        self.cand.closers = "".join("}" if b == "{" else "]" for b in reversed(self.stack))
+        return self.cand
 
 
 def _candidates(text: str) -> Iterator[_Candidate]:
     i = text.find("{")
     while i != -1:
-        cand = _scan(text, i)
+        cand = _Scanner(text, i).run()
         yield cand
         if not cand.closed:
             return
@@ -236,5 +255,5 @@ def find_object(text: str, repairs: Repairs) -> dict[str, Any]:
     cand, obj = chosen
     outside = (text[:cand.start] + " " + text[cand.stop:]).strip()
     if outside:
-        repairs.add("json_extracted", "answer", _excerpt(outside, 0, 60), "")
+        repairs.add("json_extracted", "answer", re.sub(r"\s+", " ", outside)[:60], "")
     return obj

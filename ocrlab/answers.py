@@ -68,7 +68,8 @@ class _Reader:
         self.problems: list[str] = []
         self.week: date | None = None
         rows = raw_entries if isinstance(raw_entries, list) else []
-        self.row_dates = [row["date"].strip() for row in rows if isinstance(row, dict) and isinstance(row.get("date"), str)]
+        self.row_dates = [row["date"].strip() for row in rows
+                          if isinstance(row, dict) and isinstance(row.get("date"), str)]
 
     def rows_in_week(self, week: date) -> int:
         """How many rows can be read as a date within `week`: which reading of a week ending fits."""

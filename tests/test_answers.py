@@ -194,7 +194,8 @@ def _plan(folder: Path, manifest: list[dict[str, str]], path: str) -> dict[str, 
         truth_file = (folder / item["file"]).with_suffix(".json")
         digest = hashlib.sha256(sent.data).hexdigest()
         if not truth_file.exists():  # no timesheet on it: the model says so in its way
-            plan[digest] = (None, None, item["expected"] + ":" + ("NoTimesheet" if path == "tool" else "JSONDecodeError"))
+            code = "NoTimesheet" if path == "tool" else "JSONDecodeError"
+            plan[digest] = (None, None, f"{item['expected']}:{code}")
             continue
         truth = json.loads(truth_file.read_text())
         broken = sorted({e.split(":")[0] for e in validate(truth)})
