@@ -1,6 +1,8 @@
 """Benchmarks: each target is a ratio against a baseline measured in the same process.
 
-    python -m benchmarks.run [--quick]      (or: make bench)
+    python -m benchmarks.run [--quick] [--only NAME ...]      (or: make bench)
+
+`--only` runs the named benchmarks and updates just their entries in the results file.
 
 Writes benchmarks/results.json; the README summarises it. Uses its own OCRLAB_HOME and
 dynalite port so it never touches your data.
@@ -19,6 +21,8 @@ import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
+
+from .answers import bench_answers
 
 HERE = Path(__file__).resolve().parent
 SROIE = HERE.parent.parent / "shared" / "datasets" / "sroie-sample"
@@ -130,6 +134,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller sizes, to check the script runs")
     parser.add_argument("--out", default=str(HERE / "results.json"))
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these benchmarks")
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="ocrlab-bench-")
     os.environ.update(OCRLAB_HOME=home, OCRLAB_STORE="local", OCRLAB_DB_PORT=str(_free_port()))
@@ -143,12 +148,17 @@ def main() -> int:
         for name, fn in (("export_memory", lambda: bench_export_memory(small, small * 5)),
                          ("log_throughput", lambda: bench_log_throughput(50 if args.quick else 300)),
                          ("batch_rapidocr", lambda: bench_batch(4 if args.quick else 12)),
-                         ("sroie_rapidocr", bench_sroie if not args.quick else lambda: {"skipped": "--quick"})):
+                         ("sroie_rapidocr", bench_sroie if not args.quick else lambda: {"skipped": "--quick"}),
+                         ("answers", bench_answers)):
+            if args.only and name not in args.only:
+                continue
             print(f"{name} ...", file=sys.stderr, flush=True)
             results[name] = fn()
             print(json.dumps(results[name]), file=sys.stderr, flush=True)
     finally:
         localdb.stop()
+    if args.only and Path(args.out).exists():  # keep the other benchmarks' last figures
+        results = {**json.loads(Path(args.out).read_text(encoding="utf-8")), **results}
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0

@@ -17,6 +17,7 @@ variables; boto3 reads the standard AWS ones itself.
 | OCRLAB_CACHE (or XDG_CACHE_HOME) | where dynalite is installed (once) | `~/.cache` |
 | OCRLAB_ENGINE_THREADS | onnxruntime threads of one local engine | all cores |
 | OCRLAB_BEDROCK_MODEL_ID | the Bedrock model | `amazon.nova-lite-v1:0` |
+| OCRLAB_BEDROCK_ANSWER_PATH | `tool` (structured output) or `text` (JSON in prose) | `tool` |
 | OCRLAB_ENGINE | the Lambda handler's engine | `bedrock` |
 
 AWS counts as configured when OCRLAB_STORE=aws, or AWS_ENDPOINT_URL_DYNAMODB (or
@@ -95,6 +96,7 @@ class Settings:
     cache_dir: Path
     engine_threads: int
     bedrock_model_id: str | None
+    bedrock_answer_path: str
     handler_engine: str
     aws_endpoint: str | None
     aws_configured: bool
@@ -120,6 +122,7 @@ class Settings:
             cache_dir=Path(env.get("OCRLAB_CACHE") or env.get("XDG_CACHE_HOME") or Path.home() / ".cache"),
             engine_threads=_int(env, "OCRLAB_ENGINE_THREADS", 0, 0, 1024),
             bedrock_model_id=env.get("OCRLAB_BEDROCK_MODEL_ID") or None,
+            bedrock_answer_path=env.get("OCRLAB_BEDROCK_ANSWER_PATH") or "tool",
             handler_engine=env.get("OCRLAB_ENGINE") or "bedrock",
             aws_endpoint=endpoint,
             aws_configured=bool(endpoint or env.get("AWS_PROFILE") or env.get("AWS_ACCESS_KEY_ID")),

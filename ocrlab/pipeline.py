@@ -10,6 +10,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from .answers import parse_model_json
 from .domain import Record, Timesheet
 from .engines import Engine, EngineResult
 from .errors import ImageFailure
@@ -18,7 +19,7 @@ from .records import failure_item, result_item, timesheet_json
 from .repairs import Repairs
 from .store.spooling import SpoolingStore
 from .taxonomy import classify
-from .timesheet import check, parse_model_json, parse_text
+from .timesheet import check, parse_text
 from .version import OCRVersionInfo
 
 
@@ -97,6 +98,7 @@ class Pipeline:
             "s3_bucket": context.s3_bucket, "s3_region": context.s3_region,
             "cloudwatch_log_stream": context.log_stream, "Engine": self.engine.name,
             "EngineDetails": result.details if result and result.details else None,
+            "EngineConfig": self.engine.identity(),  # stored as JSON: which prompt, schema, answer path
         }
         details.update(context.extra)
         return details

@@ -2,7 +2,7 @@
 
 Two readers produce the same parsed form:
 - `parse_text` reads the lines a local OCR engine printed, tolerant of OCR noise;
-- `parse_model_json` reads a model's JSON answer, tolerant of fences and prose, strict on shape.
+- `parse_model_json` (in `ocrlab.answers`, re-exported here) reads a model's answer.
 `validate` names every broken rule; `check` raises `ValidationFailure` when any rule is broken.
 
 A timesheet that cannot be read raises `ParsingError` (PARSING_ERROR); one that was read but
@@ -12,7 +12,6 @@ as `missing_field` in validation.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from datetime import date, datetime, timedelta
@@ -20,10 +19,9 @@ from typing import Any
 
 from .errors import ParsingError, ValidationFailure
 from .repairs import Repairs
+from .schema import ENTRY_FIELDS, REQUIRED_FIELDS
 
 TOTAL_TOLERANCE = 0.05
-REQUIRED_FIELDS = ("employee_name", "employee_id", "week_ending", "entries", "total_hours")
-ENTRY_FIELDS = ("date", "time_in", "time_out", "hours")
 
 # --- OCR-noise tolerant patterns -------------------------------------------------------------
 # Characters OCR engines print for a digit: O/o for 0, l/I/| for 1.
@@ -211,127 +209,6 @@ def parse_text(text: str, repairs: Repairs | None = None) -> dict[str, Any]:
     return {"employee_name": name, "employee_id": emp_id,
             "week_ending": week_ending.isoformat() if week_ending else None,
             "entries": entries, "total_hours": _norm_number(total) if total else None}
-
-
-# --- the model's JSON answer -------------------------------------------------------------------
-
-def _object_spans(text: str):
-    """(start, end) of each top-level {...} span, string-aware; end is None if it never closes."""
-    i, n = text.find("{"), len(text)
-    while i != -1:
-        depth, in_str, esc, j = 0, False, False, i
-        while j < n:
-            c = text[j]
-            if in_str:
-                esc, in_str = (False, in_str) if esc else (c == "\\", c != '"')
-            elif c == '"':
-                in_str = True
-            elif c == "{":
-                depth += 1
-            elif c == "}":
-                depth -= 1
-                if depth == 0:
-                    break
-            j += 1
-        if j >= n:
-            yield i, None
-            return
-        yield i, j + 1
-        i = text.find("{", j + 1)
-
-
-def _find_json_object(text: str) -> dict[str, Any]:
-    """The first JSON object in text; code fences and prose around it are ignored.
-
-    An object that is opened but never closed is a truncated answer (max tokens reached):
-    that is a JSONDecodeError even if a complete object is nested inside it.
-    """
-    last: json.JSONDecodeError | None = None
-    for start, end in _object_spans(text):
-        if end is None:
-            raise ParsingError(f"truncated JSON: the object opened at char {start} never closes",
-                               code="JSONDecodeError", raw_output=text)
-        try:
-            return json.loads(text[start:end])
-        except json.JSONDecodeError as exc:
-            last = exc  # prose in braces before the answer: try the next span
-    detail = f": {last.msg}" if last else ""
-    raise ParsingError(f"no JSON object in the answer{detail}", code="JSONDecodeError",
-                       raw_output=text)
-
-
-_NUMERIC_STRING = re.compile(r"\s*-?\d+(?:\.\d+)?\s*")
-
-
-def _as_number(value: Any, where: str, problems: list[str]) -> float | None:
-    """Numbers may be JSON numbers or numeric strings ("8.5", models sometimes quote them);
-    null stays None (reported later by validate as missing); anything else is a schema error."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        problems.append(f"{where} must be a number, got {type(value).__name__}")
-        return None
-    if isinstance(value, str):
-        if not _NUMERIC_STRING.fullmatch(value):
-            problems.append(f"{where} must be a number, got {value!r}")
-            return None
-        return float(value)
-    if not math.isfinite(value):
-        problems.append(f"{where} must be a finite number")
-        return None
-    return float(value)
-
-
-def _as_text(value: Any, where: str, problems: list[str]) -> str | None:
-    if value is None or isinstance(value, str):
-        return value.strip() if isinstance(value, str) else None
-    problems.append(f"{where} must be a string, got {type(value).__name__}")
-    return None
-
-
-def parse_model_json(text: str, repairs: Repairs | None = None) -> dict[str, Any]:
-    """The parsed timesheet from a model's JSON answer.
-
-    Structure is strict: every key of SPEC 4 present, `entries` a list of objects with every
-    entry key, strings where strings belong, numbers (JSON numbers or numeric strings) for
-    hours and total_hours. A value may be null where the model could not read it: that is
-    reported by `validate` as a missing field, not as a parsing failure.
-    Raises ParsingError with code "JSONDecodeError" (no complete object) or "SchemaError".
-    """
-    if not text or not text.strip():
-        raise ParsingError("empty answer", code="JSONDecodeError", raw_output=text)
-    obj = _find_json_object(text)
-    problems: list[str] = []
-    absent = [k for k in REQUIRED_FIELDS if k not in obj]
-    if absent:
-        problems.append(f"missing keys: {', '.join(absent)}")
-    out: dict[str, Any] = {
-        "employee_name": _as_text(obj.get("employee_name"), "employee_name", problems),
-        "employee_id": _as_text(obj.get("employee_id"), "employee_id", problems),
-        "week_ending": _as_text(obj.get("week_ending"), "week_ending", problems),
-        "entries": [],
-        "total_hours": _as_number(obj.get("total_hours"), "total_hours", problems),
-    }
-    entries = obj.get("entries")
-    if "entries" in obj and not isinstance(entries, list):
-        problems.append(f"entries must be a list, got {type(entries).__name__}")
-    for i, entry in enumerate(entries if isinstance(entries, list) else [], start=1):
-        if not isinstance(entry, dict):
-            problems.append(f"entry {i} must be an object, got {type(entry).__name__}")
-            continue
-        absent = [k for k in ENTRY_FIELDS if k not in entry]
-        if absent:
-            problems.append(f"entry {i} missing keys: {', '.join(absent)}")
-        out["entries"].append({
-            "date": _as_text(entry.get("date"), f"entry {i} date", problems),
-            "time_in": _as_text(entry.get("time_in"), f"entry {i} time_in", problems),
-            "time_out": _as_text(entry.get("time_out"), f"entry {i} time_out", problems),
-            "hours": _as_number(entry.get("hours"), f"entry {i} hours", problems),
-        })
-    if problems:
-        raise ParsingError("the answer is not a timesheet: " + "; ".join(problems),
-                           code="SchemaError", raw_output=text)
-    return out
 
 
 # --- validation ----------------------------------------------------------------------------------

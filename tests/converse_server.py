@@ -4,6 +4,12 @@ Real boto3 clients talk to it over real HTTP, so botocore's serializer, retries,
 error parser all run as they do against AWS. Errors follow botocore's rest-json parser: the
 code comes from the `x-amzn-ErrorType` header (anything after ':' is dropped), the message
 from the JSON body's `message`.
+
+Answers take the service's shapes: text content blocks with stopReason `end_turn`, or, for a
+request that declares a tool, a `<thinking>` text block then a `toolUse` block (`toolUseId`,
+`name`, `input`) with stopReason `tool_use`. The failure shapes are scripted the same way:
+text instead of the tool call (`ok("...")` to a tool request), input that breaks the schema
+(`tool_use({...})`), and a stop at `max_tokens` in the middle of the input.
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import unquote
 
 import boto3
@@ -37,38 +43,75 @@ ERROR_STATUS = {
 }
 
 
+# Nova reasons in a text block before it calls a tool.
+THINKING = "<thinking>I read the timesheet's header, rows and total, then record them.</thinking>"
+
+
 @dataclass
 class Reply:
     """One scripted answer. `truncate` promises the whole body in Content-Length, sends half, closes."""
 
     status: int = 200
-    body: Any = None                 # dict/list -> JSON; str/bytes sent as is
+    body: Any = None                 # dict/list -> JSON; str/bytes sent as is; callable(Received) -> body
     error_type: str | None = None    # x-amzn-ErrorType header
     delay: float = 0.0               # seconds to wait before answering
     truncate: bool = False
     headers: dict[str, str] = field(default_factory=dict)
 
-    def payload(self) -> bytes:
-        if isinstance(self.body, bytes):
-            return self.body
-        if isinstance(self.body, str):
-            return self.body.encode()
-        return json.dumps(self.body if self.body is not None else {}).encode()
+    def payload(self, received: Received | None = None) -> bytes:
+        body = self.body(received) if callable(self.body) else self.body
+        if isinstance(body, bytes):
+            return body
+        if isinstance(body, str):
+            return body.encode()
+        return json.dumps(body if body is not None else {}).encode()
 
 
-def ok(text: str | None = None, *, stop_reason: str = "end_turn", input_tokens: int = 1200,
-       output_tokens: int = 180, usage: bool = True, delay: float = 0.0) -> Reply:
-    """A Converse success answer holding `text` (default: the reference timesheet as JSON)."""
+def converse_body(content: list[dict[str, Any]], stop_reason: str, *, input_tokens: int = 1200,
+                  output_tokens: int = 180, usage: bool = True) -> dict[str, Any]:
+    """A Converse response body with these assistant content blocks."""
     body: dict[str, Any] = {
-        "output": {"message": {"role": "assistant",
-                               "content": [{"text": json.dumps(TIMESHEET) if text is None else text}]}},
+        "output": {"message": {"role": "assistant", "content": content}},
         "stopReason": stop_reason,
         "metrics": {"latencyMs": 321},
     }
     if usage:
         body["usage"] = {"inputTokens": input_tokens, "outputTokens": output_tokens,
                          "totalTokens": input_tokens + output_tokens}
+    return body
+
+
+def tool_block(name: str, tool_input: Any) -> dict[str, Any]:
+    return {"toolUse": {"toolUseId": "tooluse_test0123456789", "name": name, "input": tool_input}}
+
+
+def ok(answer: str | dict[str, Any] | None = None, *, stop_reason: str | None = None, input_tokens: int = 1200,
+       output_tokens: int = 180, usage: bool = True, delay: float = 0.0) -> Reply:
+    """A Converse success. Text is sent as a text block, whatever the request asked (to a tool
+    request: the model ignoring the tool). An object (default: the reference timesheet) is
+    answered as the request asked: a call of its declared tool, else the object as JSON text."""
+    answer = TIMESHEET if answer is None else answer
+
+    def body(received: Received) -> dict[str, Any]:
+        if isinstance(answer, str) or not received.tool_name:
+            text = answer if isinstance(answer, str) else json.dumps(answer)
+            content, stop = [{"text": text}], "end_turn"
+        else:
+            content, stop = [{"text": THINKING}, tool_block(received.tool_name, answer)], "tool_use"
+        return converse_body(content, stop_reason or stop, input_tokens=input_tokens,
+                             output_tokens=output_tokens, usage=usage)
     return Reply(200, body, delay=delay)
+
+
+def tool_use(*inputs: Any, stop_reason: str = "tool_use", name: str | None = None,
+             preamble: str | None = THINKING, input_tokens: int = 1200, output_tokens: int = 180) -> Reply:
+    """A tool call with exactly these inputs (any JSON value: a partial object at `max_tokens`,
+    one that breaks the schema, a string), of the request's tool unless `name` is given."""
+    def body(received: Received) -> dict[str, Any]:
+        tool = name or received.tool_name or "record_timesheet"
+        content = ([{"text": preamble}] if preamble else []) + [tool_block(tool, i) for i in inputs]
+        return converse_body(content, stop_reason, input_tokens=input_tokens, output_tokens=output_tokens)
+    return Reply(200, body)
 
 
 def error(code: str, message: str | None = None, *, status: int | None = None) -> Reply:
@@ -101,12 +144,19 @@ class Received:
     def texts(self) -> list[str]:
         return [b["text"] for b in self.content() if "text" in b]
 
+    @property
+    def tool_name(self) -> str | None:
+        """The tool the request declared, if any."""
+        tools = (self.body.get("toolConfig") or {}).get("tools") or [{}]
+        return (tools[0].get("toolSpec") or {}).get("name")
+
 
 class ConverseServer:
-    """ThreadingHTTPServer on 127.0.0.1, ephemeral port. Queue replies with `push`; else `default`."""
+    """ThreadingHTTPServer on 127.0.0.1, ephemeral port. Queue replies with `push`; else `default`,
+    a Reply or a function choosing one for each request."""
 
     def __init__(self) -> None:
-        self.default: Reply = ok()
+        self.default: Reply | Callable[[Received], Reply] = ok()
         self.requests: list[Received] = []
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -142,7 +192,9 @@ class ConverseServer:
     def _next(self, received: Received) -> Reply:
         with self._lock:
             self.requests.append(received)
-            return self._queue.popleft() if self._queue else self.default
+            if self._queue:
+                return self._queue.popleft()
+        return self.default(received) if callable(self.default) else self.default
 
     def client(self, **config: Any) -> Any:
         return make_client(self.url, **config)
@@ -175,12 +227,12 @@ def _handler_for(server: ConverseServer) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 body = raw
             received = Received(unquote(parts[2]), self.path, dict(self.headers.items()), body)
-            self._send(server._next(received))
+            self._send(server._next(received), received)
 
-        def _send(self, reply: Reply) -> None:
+        def _send(self, reply: Reply, received: Received | None = None) -> None:
             if reply.delay:
                 time.sleep(reply.delay)
-            payload = reply.payload()
+            payload = reply.payload(received)
             try:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")

@@ -16,9 +16,10 @@ from PIL import Image
 from ocrlab.engines import PreparedImage, get_engine
 from ocrlab.engines.bedrock import BedrockEngine, load_prompt, prompt_names
 from ocrlab.errors import ImageFailure, ParsingError, ThrottlingError, UnknownName
+from ocrlab.schema import TIMESHEET_SCHEMA, TOOL_NAME, digest
 from ocrlab.taxonomy import FailureType, classify
 
-from converse_server import TIMESHEET, ConverseServer, Reply, error, ok
+from converse_server import THINKING, TIMESHEET, ConverseServer, Reply, converse_body, error, ok, tool_use
 
 MODEL = "amazon.nova-lite-v1:0"
 SESSION = boto3.session.Session()  # one botocore data load for the module: clients come cheap
@@ -60,28 +61,48 @@ def failure_of(engine: BedrockEngine) -> ImageFailure:
 
 # --- success ------------------------------------------------------------------------------
 
-def test_success_sends_image_prompt_and_config(converse_server: ConverseServer) -> None:
+def test_tool_path_forces_the_schema_tool_with_greedy_decoding(converse_server: ConverseServer) -> None:
     image = png_image()
-    result = engine_for(converse_server, max_tokens=777, temperature=0).run(image)
+    result = engine_for(converse_server, max_tokens=777).run(image)
 
-    assert json.loads(result.raw_output) == TIMESHEET
-    assert (result.model_id, result.stop_reason) == (MODEL, "end_turn")
+    assert json.loads(result.raw_output) == TIMESHEET  # the tool's input; the <thinking> text dropped
+    assert THINKING not in result.raw_output
+    assert (result.model_id, result.stop_reason) == (MODEL, "tool_use")
     assert (result.input_tokens, result.output_tokens) == (1200, 180)
     assert result.processing_time > 0
     [sent] = converse_server.requests
     assert sent.model_id == MODEL
     assert sent.images == [image.data] and sent.image_formats == ["png"]
-    assert sent.texts == [load_prompt("timesheet_v1")]
+    assert sent.texts == [load_prompt("timesheet_tool_v1")]
     assert sent.body["inferenceConfig"] == {"maxTokens": 777, "temperature": 0}
+    assert sent.body["additionalModelRequestFields"] == {"inferenceConfig": {"topK": 1}}
+    [tool] = sent.body["toolConfig"]["tools"]
+    assert tool["toolSpec"]["name"] == TOOL_NAME
+    assert tool["toolSpec"]["inputSchema"] == {"json": TIMESHEET_SCHEMA}
+    assert sent.body["toolConfig"]["toolChoice"] == {"tool": {"name": TOOL_NAME}}
     assert sent.body["messages"][0]["role"] == "user"
     assert sent.headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=testing/")
 
 
+def test_text_path_sends_the_plain_prompt_and_no_tool(converse_server: ConverseServer) -> None:
+    result = engine_for(converse_server, answer_path="text", max_tokens=777).run(png_image())
+    assert json.loads(result.raw_output) == TIMESHEET
+    assert result.stop_reason == "end_turn"
+    [sent] = converse_server.requests
+    assert sent.texts == [load_prompt("timesheet_v1")]
+    assert sent.body["inferenceConfig"] == {"maxTokens": 777, "temperature": 0}
+    assert "toolConfig" not in sent.body and "additionalModelRequestFields" not in sent.body
+
+
+def test_top_k_is_sent_to_nova_models_only(converse_server: ConverseServer) -> None:
+    engine_for(converse_server, model_id="anthropic.claude-3-haiku-20240307-v1:0").run(png_image())
+    assert "additionalModelRequestFields" not in converse_server.requests[0].body
+    assert converse_server.requests[0].tool_name == TOOL_NAME
+
+
 def test_text_blocks_are_concatenated(converse_server: ConverseServer) -> None:
-    body = ok().body
-    body["output"]["message"]["content"] = [{"text": '{"a": '}, {"text": "1}"}]
-    converse_server.default = Reply(200, body)
-    assert engine_for(converse_server).run(png_image()).raw_output == '{"a": 1}'
+    converse_server.default = Reply(200, converse_body([{"text": '{"a": '}, {"text": "1}"}], "end_turn"))
+    assert engine_for(converse_server, answer_path="text").run(png_image()).raw_output == '{"a": 1}'
 
 
 def test_missing_usage_gives_no_tokens(converse_server: ConverseServer) -> None:
@@ -132,6 +153,33 @@ def test_prompt_by_file_and_by_name(converse_server: ConverseServer, tmp_path: P
     assert engine.prompt_name == "timesheet_v2"
     with pytest.raises(UnknownName, match="timesheet_v1"):
         BedrockEngine(prompt_name="timesheet_v0", endpoint_url=converse_server.url)
+
+
+# --- the answer path switch and the engine's identity --------------------------------------------
+
+def test_answer_path_from_option_or_environment(converse_server: ConverseServer,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = get_engine("bedrock", endpoint_url=converse_server.url, answer_path="text")  # -E answer_path=text
+    assert (engine.answer_path, engine.prompt_name) == ("text", "timesheet_v1")
+    monkeypatch.setenv("OCRLAB_BEDROCK_ANSWER_PATH", "text")
+    assert BedrockEngine(endpoint_url=converse_server.url).answer_path == "text"
+    assert BedrockEngine(endpoint_url=converse_server.url, answer_path="tool").answer_path == "tool"
+    with pytest.raises(UnknownName, match="tool, text|text, tool"):
+        BedrockEngine(endpoint_url=converse_server.url, answer_path="json")
+
+
+def test_identity_names_path_prompt_and_schema(converse_server: ConverseServer, tmp_path: Path) -> None:
+    tool, text = engine_for(converse_server), engine_for(converse_server, answer_path="text")
+    assert tool.identity() == {"engine": "bedrock", "model_id": MODEL, "answer_path": "tool",
+                               "prompt": "timesheet_tool_v1",
+                               "prompt_sha256": digest(load_prompt("timesheet_tool_v1")),
+                               "schema_sha256": digest(TIMESHEET_SCHEMA)}
+    assert text.identity()["answer_path"] == "text" and text.identity()["prompt"] == "timesheet_v1"
+    assert text.identity()["schema_sha256"] == tool.identity()["schema_sha256"]
+    candidate = tmp_path / "timesheet_tool_v1.txt"  # same name, one word changed: the digest tells
+    candidate.write_text(load_prompt("timesheet_tool_v1").replace("once", "exactly once"))
+    changed = engine_for(converse_server, prompt_file=candidate).identity()
+    assert changed["prompt"] == "timesheet_tool_v1" and changed["prompt_sha256"] != tool.identity()["prompt_sha256"]
 
 
 def test_one_engine_shared_by_threads(converse_server: ConverseServer) -> None:
@@ -237,12 +285,86 @@ def test_max_tokens_is_a_parsing_error_keeping_raw_output(converse_server: Conve
         MODEL, 1200, 2048)
 
 
-@pytest.mark.parametrize("reason", ["guardrail_intervened", "content_filtered", "something_new"])
-def test_other_stop_reasons_are_parsing_errors(converse_server: ConverseServer, reason: str) -> None:
+@pytest.mark.parametrize("path", ["tool", "text"])
+@pytest.mark.parametrize("reason", ["guardrail_intervened", "content_filtered", "malformed_tool_use",
+                                    "something_new"])
+def test_other_stop_reasons_are_parsing_errors(converse_server: ConverseServer, reason: str, path: str) -> None:
     converse_server.default = ok("Sorry, I can't help with that.", stop_reason=reason)
-    failure = failure_of(engine_for(converse_server))
+    failure = failure_of(engine_for(converse_server, answer_path=path))
     assert classify(failure) == (FailureType.PARSING_ERROR, f"StopReason:{reason}")
     assert "stopReason=" + reason in str(failure)
+    assert failure.raw_output == "Sorry, I can't help with that."
+
+
+@pytest.mark.parametrize("path, reply, outcome", [
+    ("tool", tool_use(TIMESHEET), "tool_use"),
+    ("tool", tool_use(TIMESHEET, stop_reason="end_turn"), "end_turn"),  # a call is a call
+    ("tool", ok("Here is the timesheet: " + json.dumps(TIMESHEET)), "ToolNotCalled"),
+    ("tool", tool_use(TIMESHEET, stop_reason="max_tokens"), "StopReason:max_tokens"),
+    ("tool", tool_use(TIMESHEET, stop_reason="content_filtered"), "StopReason:content_filtered"),
+    ("tool", tool_use(TIMESHEET, stop_reason="guardrail_intervened"), "StopReason:guardrail_intervened"),
+    ("text", ok(json.dumps(TIMESHEET)), "end_turn"),
+    ("text", ok(json.dumps(TIMESHEET), stop_reason="max_tokens"), "StopReason:max_tokens"),
+    ("text", ok(json.dumps(TIMESHEET), stop_reason="content_filtered"), "StopReason:content_filtered"),
+    ("text", ok(json.dumps(TIMESHEET), stop_reason="guardrail_intervened"), "StopReason:guardrail_intervened"),
+    ("text", ok(json.dumps(TIMESHEET), stop_reason="tool_use"), "StopReason:tool_use"),  # no tool was offered
+])
+def test_stop_reason_decides_whether_the_answer_is_complete(converse_server: ConverseServer, path: str,
+                                                            reply: Reply, outcome: str) -> None:
+    """Even a whole timesheet counts only when the model ended as the path expects."""
+    converse_server.default = reply
+    engine = engine_for(converse_server, answer_path=path)
+    if outcome in ("tool_use", "end_turn"):
+        result = engine.run(png_image())
+        assert result.stop_reason == outcome and json.loads(result.raw_output) == TIMESHEET
+    else:
+        assert classify(failure_of(engine)) == (FailureType.PARSING_ERROR, outcome)
+
+
+# --- the tool path's failure shapes ------------------------------------------------------------
+
+def test_text_instead_of_the_tool_call_keeps_the_text(converse_server: ConverseServer) -> None:
+    converse_server.default = ok("I cannot find a timesheet in this image.")
+    failure = failure_of(engine_for(converse_server))
+    assert classify(failure) == (FailureType.PARSING_ERROR, "ToolNotCalled")
+    assert failure.raw_output == "I cannot find a timesheet in this image."
+    assert (failure.model_id, failure.input_tokens) == (MODEL, 1200)  # type: ignore[attr-defined]
+
+
+def test_another_tools_call_is_not_an_answer(converse_server: ConverseServer) -> None:
+    converse_server.default = tool_use(TIMESHEET, name="get_weather")
+    assert classify(failure_of(engine_for(converse_server))) == (FailureType.PARSING_ERROR, "ToolNotCalled")
+
+
+def test_max_tokens_in_the_middle_of_the_input_keeps_what_arrived(converse_server: ConverseServer) -> None:
+    partial = {k: TIMESHEET[k] for k in ("employee_name", "employee_id", "week_ending")}
+    partial["entries"] = [TIMESHEET["entries"][0]]
+    converse_server.default = tool_use(partial, stop_reason="max_tokens", output_tokens=2048)
+    failure = failure_of(engine_for(converse_server))
+    assert classify(failure) == (FailureType.PARSING_ERROR, "StopReason:max_tokens")
+    assert json.loads(failure.raw_output or "") == partial
+    assert failure.output_tokens == 2048  # type: ignore[attr-defined]
+
+
+def test_two_different_calls_are_not_one_answer(converse_server: ConverseServer) -> None:
+    other = dict(TIMESHEET, total_hours=17.0)
+    converse_server.push(tool_use(TIMESHEET, other), tool_use(TIMESHEET, TIMESHEET))
+    engine = engine_for(converse_server)
+    failure = failure_of(engine)
+    assert classify(failure) == (FailureType.PARSING_ERROR, "ToolCalledMoreThanOnce")
+    assert [json.loads(line) for line in (failure.raw_output or "").splitlines()] == [TIMESHEET, other]
+    assert json.loads(engine.run(png_image()).raw_output) == TIMESHEET  # the same call twice is one answer
+
+
+def test_input_that_breaks_the_schema_is_handed_to_the_reader(converse_server: ConverseServer) -> None:
+    broken = dict(TIMESHEET, total_hours="16,5", entries="not a list")
+    converse_server.default = tool_use(broken)
+    assert json.loads(engine_for(converse_server).run(png_image()).raw_output) == broken
+
+
+def test_input_given_as_a_json_string_is_its_own_raw_output(converse_server: ConverseServer) -> None:
+    converse_server.default = tool_use(json.dumps(TIMESHEET))
+    assert engine_for(converse_server).run(png_image()).raw_output == json.dumps(TIMESHEET)
 
 
 # --- transport failures ------------------------------------------------------------------------
@@ -282,19 +404,20 @@ def test_unreachable_endpoint(converse_server: ConverseServer) -> None:
 # --- the engine's raw output handed to the timesheet parser --------------------------------------
 
 def test_fenced_json_answer_parses(converse_server: ConverseServer) -> None:
-    from ocrlab.timesheet import parse_model_json
+    from ocrlab.answers import parse_model_json
     fenced = "Here is the timesheet:\n```json\n" + json.dumps(TIMESHEET, indent=2) + "\n```\n"
     converse_server.default = ok(fenced)
-    result = engine_for(converse_server).run(png_image())
+    result = engine_for(converse_server, answer_path="text").run(png_image())
     assert result.raw_output == fenced  # the engine hands over the answer untouched
     parsed = parse_model_json(result.raw_output)
     assert (parsed["employee_id"], parsed["total_hours"], len(parsed["entries"])) == ("E-10472", 16.5, 2)
 
 
-def test_wrong_shape_answer_is_a_parsing_error(converse_server: ConverseServer) -> None:
-    from ocrlab.timesheet import parse_model_json
-    converse_server.default = ok(json.dumps({"name": "Maria Gonzalez", "rows": [], "total": 16.5}))
-    result = engine_for(converse_server).run(png_image())
+@pytest.mark.parametrize("path", ["tool", "text"])
+def test_wrong_shape_answer_is_a_parsing_error(converse_server: ConverseServer, path: str) -> None:
+    from ocrlab.answers import parse_model_json
+    converse_server.default = ok({"name": "Maria Gonzalez", "rows": [], "total": 16.5})
+    result = engine_for(converse_server, answer_path=path).run(png_image())
     with pytest.raises(ParsingError) as info:
         parse_model_json(result.raw_output)
     assert classify(info.value)[0] == FailureType.PARSING_ERROR

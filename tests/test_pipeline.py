@@ -33,6 +33,7 @@ def test_success_is_an_ocr_result_with_tokens_and_parsed_timesheet(pipeline, sto
     assert record["ModelId"] == "amazon.nova-lite-v1:0" and record["S3Bucket"] == "bucket"
     assert json.loads(record["ParsedTimesheet"]) == TIMESHEET
     assert json.loads(record["RawOCROutput"]) == TIMESHEET
+    assert json.loads(record["EngineConfig"]) == pipeline.engine.identity()
     [latest] = list(store.latest_outcomes(V.full_version))
     assert latest["RecordType"] == "OCR_RESULT"
 
@@ -54,7 +55,7 @@ def test_truncated_answer_is_a_parsing_error_with_every_known_field(pipeline, st
 def test_invalid_timesheet_names_every_broken_rule(pipeline, store, converse_server):
     bad = dict(TIMESHEET, total_hours=20.0,
                entries=[dict(TIMESHEET["entries"][0], time_in="17:00"), TIMESHEET["entries"][1]])
-    converse_server.push(ok(json.dumps(bad)))
+    converse_server.push(ok(bad))  # answered as the engine asks: a tool call by default
     outcome = pipeline.process("s/invalid.png", png())
     assert outcome.failure_type == "VALIDATION_ERROR"
     r = only(store, "s/invalid.png")

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
 from ocrlab.errors import ParsingError, ValidationFailure
 from ocrlab.taxonomy import FailureType, classify
-from ocrlab.timesheet import check, parse_model_json, parse_text, validate
+from ocrlab.timesheet import check, parse_text, validate
 
 REFERENCE = """WEEKLY TIMESHEET
 Employee: Maria Gonzalez    ID: E-10472
@@ -118,52 +117,6 @@ def test_text_that_is_not_a_timesheet_is_a_parsing_error():
     with pytest.raises(ParsingError) as info:
         parse_text("MEMO\nThe loading dock will be closed on 10/25 from 08:00 to 12:00.\nThank you.")
     assert info.value.code == "NoTimesheet"
-
-
-# --- parse_model_json ------------------------------------------------------------------------
-
-def test_model_json_plain_fenced_and_in_prose():
-    body = json.dumps(PARSED)
-    assert parse_model_json(body) == PARSED
-    assert parse_model_json(f"```json\n{json.dumps(PARSED, indent=2)}\n```") == PARSED
-    assert parse_model_json(f"Here is the timesheet {{as asked}}:\n{body}\nLet me know!") == PARSED
-
-
-def test_model_json_numeric_strings_become_numbers_and_null_is_missing():
-    raw = sheet(total_hours="16.5")
-    raw["entries"][0] = {**raw["entries"][0], "hours": "8", "time_out": None}
-    ts = parse_model_json(json.dumps(raw))
-    assert ts["total_hours"] == 16.5 and ts["entries"][0]["hours"] == 8.0
-    assert validate(ts) == ["missing_field: entry 1 time_out"]
-
-
-@pytest.mark.parametrize("answer", [
-    json.dumps(PARSED)[:60],                                   # cut off mid-object
-    '```json\n{"employee_name": "Maria", "entries": [{"date": "2025-10-20"}, ',  # nested object inside
-    "I cannot read this image.",
-    "",
-])
-def test_half_or_no_json_object_is_a_decode_error(answer):
-    with pytest.raises(ParsingError) as info:
-        parse_model_json(answer)
-    assert info.value.code == "JSONDecodeError"
-    assert classify(info.value)[0] is FailureType.PARSING_ERROR
-
-
-@pytest.mark.parametrize("raw, named", [
-    ({"name": "Maria Gonzalez", "rows": [], "total": 16.5}, "missing keys"),
-    (sheet(entries={"date": "2025-10-20"}), "entries must be a list"),
-    (sheet(entries=["Mon 10/20 8h"]), "entry 1 must be an object"),
-    (sheet(total_hours="sixteen"), "total_hours must be a number"),
-    (sheet(total_hours=True), "total_hours must be a number"),
-    (sheet(employee_id=10472), "employee_id must be a string"),
-    (sheet(entries=[{"date": "2025-10-20", "time_in": "08:00", "hours": 8}]), "entry 1 missing keys: time_out"),
-])
-def test_wrong_shape_is_a_schema_error_naming_the_problem(raw, named):
-    with pytest.raises(ParsingError) as info:
-        parse_model_json(json.dumps(raw))
-    assert info.value.code == "SchemaError"
-    assert named in str(info.value)
 
 
 # --- validate / check ------------------------------------------------------------------------

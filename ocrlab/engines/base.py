@@ -53,6 +53,10 @@ class Engine(ABC):
     limits: ImageLimits = ImageLimits()
     model_id: str = ""
 
+    def identity(self) -> dict[str, str]:
+        """What identifies this engine's configuration on every record (`EngineConfig`)."""
+        return {"engine": self.name, "model_id": self.model_id}
+
     def run(self, image: PreparedImage) -> EngineResult:
         start = time.perf_counter()
         try:

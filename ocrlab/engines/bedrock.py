@@ -1,6 +1,16 @@
-"""Amazon Bedrock (Nova Lite) through the Converse API; AWS errors become ocrlab failures."""
+"""Amazon Bedrock (Nova Lite) through the Converse API; AWS errors become ocrlab failures.
+
+Two answer paths:
+- `tool` (default): structured output. The request declares one tool whose input schema is the
+  timesheet's (`ocrlab.schema`) and forces it with `toolChoice`; the model answers with a
+  `toolUse` block and its `input` object, which becomes the raw output as JSON. Decoding is
+  greedy (temperature 0, and top-k 1 for Nova), as Nova's tool-use guidance advises.
+- `text`: the prompt asks for JSON in plain text; the raw output is the model's text.
+Both are read by `ocrlab.answers`; `identity()` records which path, prompt and schema were used.
+"""
 from __future__ import annotations
 
+import json
 import os
 import time
 from importlib import resources
@@ -14,12 +24,17 @@ from botocore.parsers import ResponseParserError
 
 from ..config import settings
 from ..errors import ImageFailure, OCRError, ParsingError, ThrottlingError, UnknownName
+from ..schema import SCHEMA_DIGEST, TIMESHEET_SCHEMA, TOOL_DESCRIPTION, TOOL_NAME, digest
 from ..taxonomy import THROTTLING_CODES, aws_error_code
 from .base import Engine, EngineResult, ImageLimits, PreparedImage
 
 DEFAULT_MODEL_ID = "amazon.nova-lite-v1:0"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_PROMPT = "timesheet_v1"
+# The packaged prompt each answer path uses unless a prompt is named or given as a file.
+PATH_PROMPTS = {"tool": "timesheet_tool_v1", "text": DEFAULT_PROMPT}
+# The stop reasons after which the answer is complete, per path; any other is a PARSING_ERROR.
+COMPLETE_STOPS = {"tool": frozenset({"tool_use", "end_turn"}), "text": frozenset({"end_turn"})}
 
 # Transient model failures that botocore's standard mode does not retry (408/424 are neither
 # transient statuses nor modeled as retryable): we retry them a bounded number of times.
@@ -68,13 +83,18 @@ class BedrockEngine(Engine):
         client: Any = None,
         session: boto3.session.Session | None = None,
         prompt_file: str | os.PathLike[str] | None = None,
-        prompt_name: str = DEFAULT_PROMPT,
+        prompt_name: str | None = None,
+        answer_path: str | None = None,
     ) -> None:
         self.model_id = model_id or settings().bedrock_model_id or DEFAULT_MODEL_ID
+        self.answer_path = answer_path or settings().bedrock_answer_path
+        if self.answer_path not in PATH_PROMPTS:
+            raise UnknownName("answer path", self.answer_path, list(PATH_PROMPTS))
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.model_retries = max(0, model_retries)
         self.model_retry_backoff = model_retry_backoff
+        prompt_name = prompt_name or PATH_PROMPTS[self.answer_path]
         self.prompt_name = Path(prompt_file).stem if prompt_file is not None else prompt_name
         self.prompt = load_prompt(prompt_name, prompt_file)
         if client is None:
@@ -96,8 +116,13 @@ class BedrockEngine(Engine):
         # One client per engine, shared by the batch threads: boto3 clients are thread safe.
         self.client = client
 
+    def identity(self) -> dict[str, str]:
+        """Model, answer path, prompt and schema: what a prompt comparison must tell apart."""
+        return {**super().identity(), "answer_path": self.answer_path, "prompt": self.prompt_name,
+                "prompt_sha256": digest(self.prompt), "schema_sha256": SCHEMA_DIGEST}
+
     def _request(self, image: PreparedImage) -> dict[str, Any]:
-        return {
+        request: dict[str, Any] = {
             "modelId": self.model_id,
             "messages": [{"role": "user", "content": [
                 {"image": {"format": image.format, "source": {"bytes": image.data}}},
@@ -105,6 +130,15 @@ class BedrockEngine(Engine):
             ]}],
             "inferenceConfig": {"maxTokens": self.max_tokens, "temperature": self.temperature},
         }
+        if self.answer_path == "tool":
+            request["toolConfig"] = {
+                "tools": [{"toolSpec": {"name": TOOL_NAME, "description": TOOL_DESCRIPTION,
+                                        "inputSchema": {"json": TIMESHEET_SCHEMA}}}],
+                "toolChoice": {"tool": {"name": TOOL_NAME}},
+            }
+            if "amazon.nova-" in self.model_id:  # Nova's own field; other models reject it
+                request["additionalModelRequestFields"] = {"inferenceConfig": {"topK": 1}}
+        return request
 
     def _recognize(self, image: PreparedImage) -> EngineResult:
         request = self._request(image)
@@ -136,28 +170,39 @@ class BedrockEngine(Engine):
 
     def _result(self, response: dict[str, Any]) -> EngineResult:
         message = (response.get("output") or {}).get("message") or {}
-        text = "".join(block["text"] for block in message.get("content") or []
-                       if isinstance(block.get("text"), str))
+        content = message.get("content") or []
+        text = "".join(block["text"] for block in content if isinstance(block.get("text"), str))
+        # Tool inputs as JSON text: what the model answered on the tool path, stored as raw output.
+        # An input the model gave as a string (some models stringify it) is its text already.
+        calls = [tool["input"] if isinstance(tool["input"], str) else json.dumps(tool["input"], ensure_ascii=False)
+                 for block in content if isinstance(tool := block.get("toolUse"), dict)
+                 and tool.get("name") == TOOL_NAME and "input" in tool]
         usage = response.get("usage") or {}
-        input_tokens, output_tokens = usage.get("inputTokens"), usage.get("outputTokens")
+        tokens = {"input_tokens": usage.get("inputTokens"), "output_tokens": usage.get("outputTokens")}
         stop_reason = response.get("stopReason")
         if stop_reason is None and not message:
             # botocore turns a 200 whose body is not JSON into an empty dict instead of raising:
             # no answer from the model arrived, so this is a call failure, not a parse failure.
             raise self._failure(OCRError, f"Bedrock returned no Converse output for {self.model_id}",
-                                "MalformedResponse", input_tokens=input_tokens, output_tokens=output_tokens)
-        if stop_reason != "end_turn":
+                                "MalformedResponse", **tokens)
+        calls = list(dict.fromkeys(calls))  # the same input twice needs no choosing
+        raw = calls[0] if calls else text
+        if stop_reason not in COMPLETE_STOPS[self.answer_path]:
             # A cut-off, filtered or guarded answer is never a timesheet, even if it parses.
             raise self._failure(ParsingError, f"model stopped with stopReason={stop_reason}",
-                                f"StopReason:{stop_reason}", raw_output=text,
-                                input_tokens=input_tokens, output_tokens=output_tokens)
+                                f"StopReason:{stop_reason}", raw_output=raw, **tokens)
+        if self.answer_path == "tool" and len(calls) != 1:
+            # Forced to call the tool once, the model did not: its text is no structured answer.
+            what = "answered in text instead of calling" if not calls else f"called {len(calls)} times"
+            raise self._failure(ParsingError, f"model {what} the {TOOL_NAME} tool",
+                                "ToolNotCalled" if not calls else "ToolCalledMoreThanOnce",
+                                raw_output=text if not calls else "\n".join(calls), **tokens)
         metadata = response.get("ResponseMetadata") or {}
         return EngineResult(
-            raw_output=text,
+            raw_output=raw,
             model_id=self.model_id,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
             stop_reason=stop_reason,
+            **tokens,
             details={
                 "prompt": self.prompt_name,
                 "latency_ms": (response.get("metrics") or {}).get("latencyMs"),

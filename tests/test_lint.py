@@ -1,0 +1,14 @@
+"""The code has no undefined names, unused imports or syntax errors (pyflakes rules, through ruff)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_pyflakes_rules_hold():
+    out = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "F,E9", "--output-format", "concise",
+                          "ocrlab", "tests", "benchmarks"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
