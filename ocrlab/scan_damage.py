@@ -41,16 +41,16 @@ def apply(level: str, rng: random.Random, img: Image.Image, paper: int, table: B
     if rng.random() < 0.7:
         img = _lighting(rng, img, notes)
     img = _geometry(rng, img, paper, notes)
-    radius = rng.uniform(0.4, 1.3)
+    radius = rng.uniform(0.4, 1.1)
     img = img.filter(ImageFilter.GaussianBlur(radius))
     notes.append(f"blur {radius:.1f} px")
-    if rng.random() < 0.6:
-        scale = rng.uniform(0.5, 0.75)
+    if rng.random() < 0.5:
+        scale = rng.uniform(0.6, 0.85)
         img = img.resize((int(img.width * scale), int(img.height * scale)), Image.Resampling.BILINEAR)
         notes.append(f"low resolution x{scale:.2f}")
     img = _noise(rng, img, rng.uniform(5.0, 14.0), rng.randint(20, 120))
     if rng.random() < 0.7:
-        quality = rng.randint(18, 45)
+        quality = rng.randint(25, 50)
         buf = io.BytesIO()
         img.save(buf, "JPEG", quality=quality)
         img = Image.open(io.BytesIO(buf.getvalue())).convert("L")
@@ -89,7 +89,7 @@ def _stamp(rng: random.Random, img: Image.Image, table: Box,
     w, h = int(f.getlength(word)) + 40, int(f.size * 1.6) + 30
     layer = Image.new("L", (w, h), 255)
     draw = ImageDraw.Draw(layer)
-    ink = rng.randint(120, 175)
+    ink = rng.randint(165, 210)  # a red or blue stamp is pale in grayscale: the print shows through
     draw.rectangle((3, 3, w - 4, h - 4), outline=ink, width=4)
     draw.text((20, 12), word, font=f, fill=ink)
     angle = rng.uniform(-25, 25)
@@ -104,27 +104,31 @@ def _stamp(rng: random.Random, img: Image.Image, table: Box,
 
 
 def _pen_marks(rng: random.Random, img: Image.Image, table: Box, notes: list[str]) -> Image.Image:
-    """Ticks beside rows, a scribbled initial and a circled cell: a pen over the printed table."""
+    """Ticks at row ends, circled cells and scribbled initials: a reviewer's pen on the table.
+
+    A reviewer marks around the figures, not through them: a mark that struck a digit out
+    would make the truth unreadable for any reader.
+    """
     left, top, right, bottom = table
     layer = Image.new("L", img.size, 255)
     draw = ImageDraw.Draw(layer)
     ink = rng.randint(30, 110)
-    width = rng.randint(2, 4)
+    width = rng.randint(2, 3)
     marks = rng.randint(2, 5)
     for _ in range(marks):
         kind = rng.choice(("tick", "scribble", "circle"))
-        x, y = rng.randint(left, right), rng.randint(top, bottom)
-        if kind == "tick":
-            s = rng.randint(12, 24)
+        y = rng.randint(top, bottom)
+        if kind == "tick":  # beside the hours column
+            x, s = right + rng.randint(-10, 30), rng.randint(12, 22)
             draw.line([(x, y), (x + s // 2, y + s // 2), (x + s * 2, y - s)], fill=ink, width=width)
-        elif kind == "scribble":
-            points = [(x, y)]
+        elif kind == "scribble":  # initials in the table's right margin
+            points = [(right + rng.randint(0, 40), y)]
             for _ in range(rng.randint(4, 9)):
                 px, py = points[-1]
-                points.append((px + rng.randint(6, 22), py + rng.randint(-14, 14)))
+                points.append((px + rng.randint(6, 18), py + rng.randint(-14, 14)))
             draw.line(points, fill=ink, width=width, joint="curve")
-        else:
-            rx, ry = rng.randint(40, 90), rng.randint(16, 28)
+        else:  # a loose ring around a cell
+            x, rx, ry = rng.randint(left + 60, right), rng.randint(60, 90), rng.randint(24, 32)
             draw.ellipse((x - rx, y - ry, x + rx, y + ry), outline=ink, width=width)
     notes.append(f"{marks} pen marks over the table")
     return _darken(img, layer)
@@ -149,8 +153,8 @@ def _lighting(rng: random.Random, img: Image.Image, notes: list[str]) -> Image.I
 
 def _geometry(rng: random.Random, img: Image.Image, paper: int, notes: list[str]) -> Image.Image:
     """Rotation by a few degrees, either way, and a slight shear (a page fed askew)."""
-    angle = rng.choice((-1, 1)) * rng.uniform(1.5, 4.5)
-    shear = rng.uniform(-0.03, 0.03)
+    angle = rng.choice((-1, 1)) * rng.uniform(1.0, 4.0)
+    shear = rng.uniform(-0.02, 0.02)
     img = img.transform(img.size, Image.Transform.AFFINE, (1, shear, -shear * img.height / 2, 0, 1, 0),
                         resample=Image.Resampling.BICUBIC, fillcolor=paper)
     img = img.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=paper)
