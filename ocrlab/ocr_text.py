@@ -62,7 +62,7 @@ def label_pattern(label: str) -> re.Pattern[str]:
         out, k = [], 0
         for n, w in enumerate(words):
             if n:
-                out.append(r"\s*")
+                out.append(r"[-,._]?\s*")
             for c in w:
                 out.append(r"[^\s:;.,]" if k == wild else _letter_class(c))
                 k += 1

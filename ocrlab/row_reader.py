@@ -27,9 +27,11 @@ MAX_READINGS = 400      # a row is ~20 characters: more readings than this is no
 MAX_COMBINATIONS = 4096
 TOTAL_TOLERANCE = 0.05
 _JUNK_BETWEEN = re.compile(r"[\s.,;:'\"`/\\_=~\-]*")
-_DATE = re.compile(r"(\d{1,2})(\s?/\s?[.,'`]?\s?|[-.]|)(\d{1,2})")
-_TIME = re.compile(r"(\d{1,2})(\s?[:.;,]{1,2}\s?|)(\d{2})")
-_HOURS = re.compile(r"(\d{1,2})(?:(\s?[.,:;]{1,2}\s?)(\d{1,2}))?")
+# A date's slash may be read as 7 or 1 ("06727"); a tick or grid line before a time as a 1
+# ("107:00", which no clock shows); an hours point as a slash ("4/25").
+_DATE = re.compile(r"(\d{1,2})(\s?/\s?[.,'`]?\s?|[-.71]|)(\d{1,2})")
+_TIME = re.compile(r"(1(?=\d{2}[:.;,]))?(\d{1,2})(\s?[:.;,]{1,2}\s?|)(\d{2})")
+_HOURS = re.compile(r"(\d{1,2})(?:(\s?[.,:;/]{1,2}\s?)(\d{1,2}))?")
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def clean(segment: str) -> tuple[list[str], str, list[str]]:
     """
     words, printed, dropped = [], [], []
     for word in segment.split():
-        core = word.strip("()[]{}'\"`_=~")
+        core = word.strip("()[]{}'\"`_=~-\u2010\u2011\u2012\u2013\u2014\u2015")
         if not any(ch.isdigit() for ch in core):
             if core.strip(".,;:/-|"):
                 dropped.append(word)
@@ -120,7 +122,9 @@ def _match_date(text: str, printed: str, pos: int, ctx: RowContext) -> Iterator[
         if iso is None:
             continue
         sep, raw = m.group(2), printed[m.start():m.end()]
-        rules = list(_rules(raw, sep, "/"))
+        rules = list(_rules(raw if sep not in "71" else raw.replace(sep, "/", 1), sep, "/"))
+        if sep in ("7", "1"):
+            rules.append("separator_confusion")
         if re.search(r"[.,'`]", sep) and "/" in sep:
             rules = [r for r in rules if r != "separator_confusion"] + ["stray_punctuation"]
         yield Cell(iso, raw, tuple(rules)), m.end()
@@ -128,11 +132,12 @@ def _match_date(text: str, printed: str, pos: int, ctx: RowContext) -> Iterator[
 
 def _match_time(text: str, printed: str, pos: int) -> Iterator[tuple[Cell, int]]:
     for m in _iter_prefixes(_TIME, text, pos):
-        h, mi = int(m.group(1)), int(m.group(3))
+        h, mi = int(m.group(2)), int(m.group(4))
         if h > 23 or mi > 59:
             continue
         raw = printed[m.start():m.end()]
-        yield Cell(f"{h:02d}:{mi:02d}", raw, _rules(raw, m.group(2), ":")), m.end()
+        stray = ("noise_skipped",) if m.group(1) else ()
+        yield Cell(f"{h:02d}:{mi:02d}", raw, _rules(raw[len(m.group(1) or ""):], m.group(3), ":") + stray), m.end()
 
 
 def _match_hours(text: str, printed: str, pos: int) -> Iterator[tuple[Cell, int]]:
@@ -195,7 +200,7 @@ def _readings(text: str, printed: str, ctx: RowContext) -> Iterator[Reading]:
     matchers = {"date": lambda t, o, p: _match_date(t, o, p, ctx), "time_in": _match_time,
                 "time_out": _match_time, "hours": _match_hours}
 
-    def step(i: int, pos: int, cells: dict[str, Cell]) -> Iterator[Reading]:
+    def step(i: int, pos: int, cells: dict[str, Cell], noise: tuple[str, ...] = ()) -> Iterator[Reading]:
         if i == len(fields):
             yield Reading(dict(cells), printed[pos:].strip(" .,;:'\"`/\\_=~-"))
             return
@@ -203,10 +208,13 @@ def _readings(text: str, printed: str, ctx: RowContext) -> Iterator[Reading]:
         start = gap.end() if gap else pos
         merged = i > 0 and start == pos and pos < len(text) and cells[fields[i - 1]].value is not None
         name = fields[i]
+        if name != "date" and not noise and re.match(r"\S(?=\s)", text[start:]):
+            # a lone character between cells (a tick read as "7"): skipped, if the rest reads
+            yield from step(i, start + 1, cells, ("noise_skipped",))
         found = False
         for cell, end in matchers[name](text, printed, start):
             found = True
-            rules = cell.rules + (("merged_tokens",) if merged else ())
+            rules = cell.rules + (("merged_tokens",) if merged else ()) + noise
             yield from step(i + 1, end, {**cells, name: Cell(cell.value, cell.text, rules)})
         token = re.match(r"\S+", text[start:])
         if token and name != "date":  # an unreadable cell: one word taken, no value
