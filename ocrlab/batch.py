@@ -21,6 +21,7 @@ from typing import Any, Collection, Iterable, Iterator
 from .engines import REGISTRY, get_engine
 from .errors import StoreUnavailable, UnknownName
 from .pipeline import ImageContext, Pipeline
+from .preprocess import Preprocess
 from .records import FAILED_IMAGE, OCR_RESULT
 from .recorder import get_store
 from .sources import Listing, SourceItem, open_source
@@ -39,6 +40,7 @@ class Job:
     version: OCRVersionInfo
     table: str
     force: bool = False  # run images that already have a result under this version
+    preprocess: Preprocess | None = None
 
 
 @dataclass
@@ -68,7 +70,7 @@ def _pipeline(job: Job) -> Pipeline:
     # One engine per job and process: engines are costly to build (models, clients).
     if job not in _pipelines:
         engine = get_engine(job.engine, **json.loads(job.engine_options))
-        _pipelines[job] = Pipeline(engine, job.version, job.table)
+        _pipelines[job] = Pipeline(engine, job.version, job.table, job.preprocess)
     return _pipelines[job]
 
 
@@ -157,14 +159,16 @@ def run_batch(source: str, *, engine: str = "rapidocr", engine_options: dict[str
               concurrency: int = 1, max_attempts: int | None = None, force: bool = False,
               retry_failed: bool = False, summary_json: str | os.PathLike[str] | None = None,
               scheduler: str | None = None, progress: bool = True,
-              keys: Collection[str] | None = None) -> BatchSummary:
-    """OCR every image of `source` (only those named in `keys`, if given) and account for each."""
+              keys: Collection[str] | None = None, preprocess: Preprocess | None = None) -> BatchSummary:
+    """OCR every image of `source` (only those named in `keys`, if given) and account for each.
+
+    `preprocess` turns on image preprocessing between preflight and the engine (off: None)."""
     started = time.perf_counter()
     version = load_version(version_file)
     options = dict(engine_options or {})
     if engine == "bedrock":
         options.setdefault("concurrency", concurrency)
-    job = Job(engine, json.dumps(options, sort_keys=True), version, table, force)
+    job = Job(engine, json.dumps(options, sort_keys=True), version, table, force, preprocess)
     if engine not in REGISTRY:  # fail before listing the source or touching the store
         raise UnknownName("engine", engine, list(REGISTRY))
     listing = open_source(source)

@@ -1,25 +1,27 @@
 """`make demo`: the main job on the embedded defaults, from a fresh machine, in a few minutes.
 
-Starts the local database, generates reference timesheets including broken ones, runs a batch
-under OCR_VERSION.txt and another under a candidate configuration (a second version stamp),
-then writes the failure-patterns, comparison and prompt-tuning reports and prints their paths.
+Starts the local database, generates reference timesheets with heavy scan damage including broken
+ones, runs a batch under OCR_VERSION.txt and another under a candidate configuration (a second
+version stamp: the same engine with image preprocessing), then writes the failure-patterns,
+comparison and prompt-tuning reports and prints their paths.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 from . import config, localdb
 from .batch import run_batch
+from .preprocess import Preprocess
 from .samples import generate_samples
 from .version import load_version
 
-# The candidate: the same local engine with a smaller detection input (faster; does it still read?).
-CANDIDATE_VERSION = "version: 2.1.0\nbuild_date: 2025-11-02\ndescription: rapidocr, detection at 736 px (faster)\n"
-CANDIDATE_OPTIONS = {"params": {"Det.limit_side_len": 736}}
+# The candidate: the same local engine with image preprocessing (does it read damaged scans better,
+# and what does it break?).
+CANDIDATE_VERSION = "version: 2.1.0\nbuild_date: 2025-11-02\ndescription: rapidocr + image preprocessing\n"
+CANDIDATE_PREPROCESS = Preprocess(contrast=True, denoise=True, deskew=True, upscale_min_height=24)
 
 
 def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str = "reports", concurrency: int = 2) -> int:
@@ -28,15 +30,15 @@ def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str = "reports
     print(config.store_target().describe(table))
     work = config.home() / "demo"
     samples = work / "samples"
-    manifest = generate_samples(samples, count=count, seed=2025, bad=True)
+    manifest = generate_samples(samples, count=count, seed=2025, bad=True, damage="heavy")
     print(f"samples: {len(manifest)} images in {samples}")
     candidate_file = work / "candidate_OCR_VERSION.txt"
     candidate_file.write_text(CANDIDATE_VERSION, encoding="utf-8")
     base, candidate = load_version(), load_version(candidate_file)
 
-    for version_file, options, label in ((None, {}, base), (candidate_file, CANDIDATE_OPTIONS, candidate)):
-        summary = run_batch(str(samples), engine="rapidocr", engine_options=options, version_file=version_file,
-                            table=table, concurrency=concurrency, progress=True)
+    for version_file, preprocess, label in ((None, None, base), (candidate_file, CANDIDATE_PREPROCESS, candidate)):
+        summary = run_batch(str(samples), engine="rapidocr", version_file=version_file, table=table,
+                            concurrency=concurrency, progress=True, preprocess=preprocess)
         print(f"batch {label.full_version}: {summary.processed} processed, {summary.succeeded} succeeded, "
               f"{summary.failed} failed {summary.failure_types}, {summary.skipped} skipped")
 
@@ -47,7 +49,7 @@ def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str = "reports
                               "ground_truth": str(samples)}),
         ("prompt_tuning", {"table": table, "source": str(samples), "base_version": base.full_version,
                            "candidate_version_file": str(candidate_file), "engine": "rapidocr",
-                           "engine_options": json.dumps(CANDIDATE_OPTIONS),
+                           "preprocess": CANDIDATE_PREPROCESS.to_json(),
                            "image_set": "failures"}),
     ]
     print("reports:")
@@ -61,7 +63,7 @@ def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str = "reports
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ocrlab.demo", description=__doc__)
-    parser.add_argument("--count", type=int, default=10, help="clean samples to generate")
+    parser.add_argument("--count", type=int, default=10, help="damaged samples to generate")
     parser.add_argument("--table", default="ocrlab-demo")
     parser.add_argument("--reports-dir", default="reports")
     args = parser.parse_args(argv)

@@ -13,6 +13,7 @@ from typing import Any
 from .engines import Engine, EngineResult
 from .errors import ImageFailure
 from .preflight import prepare_image
+from .preprocess import Preprocess, apply as preprocess_image
 from .records import failure_item, result_item, timesheet_json, utc_timestamp
 from .repairs import Repairs
 from .recorder import write_record
@@ -51,10 +52,12 @@ class ImageContext:
 class Pipeline:
     """Runs one engine under one version stamp and records into one table."""
 
-    def __init__(self, engine: Engine, version: OCRVersionInfo, table: str | Store) -> None:
+    def __init__(self, engine: Engine, version: OCRVersionInfo, table: str | Store,
+                 preprocess: Preprocess | None = None) -> None:
         self.engine = engine
         self.version = version
         self.table = table
+        self.preprocess = preprocess if preprocess and preprocess.enabled else None
 
     def parse(self, raw: str, repairs: Repairs | None = None) -> dict[str, Any]:
         if self.engine.output_kind == "json":
@@ -74,6 +77,8 @@ class Pipeline:
                 raise read_error
             assert data is not None
             prepared = prepare_image(data, self.engine.limits, name=image_key)
+            if self.preprocess:
+                prepared = preprocess_image(prepared, self.preprocess, self.engine.limits)
             result = self.engine.run(prepared)
             parsed = self.parse(result.raw_output, repairs)
             timesheet = check(parsed)
@@ -97,6 +102,7 @@ class Pipeline:
             "image_size": len(data) if data is not None else None,
             "s3_bucket": context.s3_bucket, "s3_region": context.s3_region,
             "cloudwatch_log_stream": context.log_stream, "Engine": self.engine.name,
+            "Preprocessing": self.preprocess.to_json() if self.preprocess else None,
         }
         details.update(context.extra)
         return details
