@@ -76,6 +76,6 @@ def label_rule(seen: str, label: str) -> str | None:
     squashed = re.sub(r"\s+", " ", seen.strip())
     if squashed == label:
         return None
-    if squashed.replace(" ", "").lower() == label.replace(" ", "").lower():
+    if re.sub(r"[^a-z]", "", squashed.lower()) == label.replace(" ", "").lower():
         return "label_spacing"
     return "label_confusion"

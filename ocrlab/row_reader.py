@@ -26,6 +26,7 @@ STANDARD_ORDER = ("time_in", "time_out", "hours")
 MAX_READINGS = 400      # a row is ~20 characters: more readings than this is noise, not a row
 MAX_COMBINATIONS = 4096
 TOTAL_TOLERANCE = 0.05
+TIME_LIKE = re.compile(r"\d{1,2}\s?[:.;]\s?\d{2}")
 _JUNK_BETWEEN = re.compile(r"[\s.,;:'\"`/\\_=~\-]*")
 # A date's slash may be read as 7 or 1 ("06727"); a tick or grid line before a time as a 1
 # ("107:00", which no clock shows); an hours point as a slash ("4/25").
@@ -247,7 +248,7 @@ def _minutes(hhmm: str) -> int:
 def fits(reading: Reading, ctx: RowContext) -> bool:
     """The row's rules (SPEC 4) plus the printed weekday; a reading with a lost cell never fits."""
     c = {k: v.value for k, v in reading.cells.items()}
-    if any(v is None for v in c.values()) or reading.tail:
+    if any(v is None for v in c.values()):
         return False
     day = date.fromisoformat(c["date"])
     if ctx.week_ending and not ctx.week_ending - timedelta(days=6) <= day <= ctx.week_ending:
@@ -262,9 +263,18 @@ def choose(readings: list[Reading], ctx: RowContext) -> RowChoice | None:
     """The reading of one row that its own rules allow, or the candidates left for the total."""
     if not readings:
         return None
-    fitting = [r for r in readings if fits(r, ctx)]
+    # Digits left after the last cell are a row whose date was lost (they hold a time) or part
+    # of a cell: a reading that leaves them is taken only when no reading takes every digit, and
+    # never when they are part of a number ("9.5" is not "9" and noise).
+    fitting = ([r for r in readings if fits(r, ctx) and not r.tail]
+               or [r for r in readings if fits(r, ctx) and TIME_LIKE.search(r.tail)])
     if not fitting:
-        return RowChoice(min(readings, key=lambda r: (bool(r.tail), r.cost)), False)
+        plain = min(readings, key=lambda r: (bool(r.tail), r.cost))
+        date_cell = plain.cells["date"]
+        if ctx.weekday and date_cell.rules and DAYS[date.fromisoformat(date_cell.value).weekday()] != ctx.weekday:
+            # a date read only by a repair, on another weekday than the one printed: not a reading
+            plain = Reading({**plain.cells, "date": Cell(None, date_cell.text)}, plain.tail)
+        return RowChoice(plain, False)
     by_value: dict[tuple[Any, ...], Reading] = {}
     for r in sorted(fitting, key=lambda r: r.cost):
         by_value.setdefault(r.values(), r)

@@ -38,7 +38,8 @@ from typing import Any
 from .errors import ParsingError
 from .ocr_text import LOOKALIKE_CLASS, fold, has_lookalike, label_pattern, label_rule, to_digits
 from .repairs import Repairs
-from .row_reader import DAYS, STANDARD_ORDER, Reading, RowChoice, RowContext, choose, choose_by_total, read_row
+from .row_reader import (DAYS, STANDARD_ORDER, TIME_LIKE, Reading, RowChoice, RowContext, choose, choose_by_total,
+                         read_row)
 
 _L = f"[{LOOKALIKE_CLASS}]"
 _EMPLOYEE = label_pattern("Employee")
@@ -53,7 +54,6 @@ _ID_VALUE = re.compile(rf"{_JUNK}([A-Za-z]{{1,3}})(\s?[-\u2010-\u2015~.]?\s?)({_
 _TOTAL_VALUE = re.compile(rf"{_JUNK}({_L}{{1,3}})(?:(\s?[.,:;]{{1,2}}\s?)({_L}{{1,2}}))?(?![0-9])")
 _ROW_DATE = re.compile(rf"(?<![0-9])({_L}{{1,2}})\s?[/\\]\s?[.,'`]?\s?(?={_L})")
 _DAY_WORD = re.compile(r"([A-Za-z0-9|]{2,4})[.,:]?\s?$")
-_TIME_LIKE = re.compile(r"\d{1,2}\s?[:.;]\s?\d{2}")
 _LETTERS_FROM_DIGITS = str.maketrans({"0": "o", "1": "i", "l": "i", "|": "i", "5": "s"})
 
 
@@ -78,7 +78,7 @@ def _label(pattern: re.Pattern[str], folded: str, canonical: str, field: str, re
 
 
 def _name(raw: str, repairs: Repairs) -> str | None:
-    name = re.sub(r"\s+", " ", raw).strip(" :;.,~_=|-\u2014'`\"")
+    name = re.sub(r"\s+", " ", raw).strip(" :;.,~_=|-\u2014'`\"\u00b7")
     cleaned = re.sub(r"(?<=[A-Za-z])[.,;:_\u00b7]+(?=[A-Za-z])", " ", name)
     # "David'Petrova": an apostrophe after a word of 3+ letters, before a capital, was a space
     # (O'Brien and D'Angelo keep theirs).
@@ -199,7 +199,7 @@ def _in_week(ctx: RowContext, month: int, day: int) -> bool:
 
 def _unread(text: str) -> bool:
     """Text between rows that holds a time: a row whose date was lost, not noise."""
-    return bool(_TIME_LIKE.search(to_digits(text)))
+    return bool(TIME_LIKE.search(to_digits(text)))
 
 
 def _empty_entry() -> dict[str, Any]:
@@ -321,9 +321,12 @@ def _rows(region: str, printed: str, week_ending: date | None, order: tuple[str,
         texts.append(raw.replace("\n", " "))
         for word in dropped:
             repairs.add("noise_skipped", f"entries[{i}]", word, "")
-        if choice and choice.reading.tail and _unread(choice.reading.tail):
+        tail = choice.reading.tail if choice and not choice.alternatives else ""
+        if tail and _unread(tail):
             entries.append(_empty_entry())  # a row whose date was lost, run into this one
-            texts.append(choice.reading.tail)
+            texts.append(tail)
+        elif tail:
+            repairs.add("noise_skipped", f"entries[{i}]", tail, "")
     return entries, texts
 
 
