@@ -26,7 +26,8 @@ STANDARD_ORDER = ("time_in", "time_out", "hours")
 MAX_READINGS = 400      # a row is ~20 characters: more readings than this is noise, not a row
 MAX_COMBINATIONS = 4096
 TOTAL_TOLERANCE = 0.05
-TIME_LIKE = re.compile(r"\d{1,2}\s?[:.;]\s?\d{2}")
+# A clock time as engines print it; hours ("8.75") have a point, so a point does not count.
+TIME_LIKE = re.compile(r"\d{1,2}\s?[:;]\s?\d{2}")
 _JUNK_BETWEEN = re.compile(r"[\s.,;:'\"`/\\_=~\-]*")
 # A date's slash may be read as 7 or 1 ("06727"); a tick or grid line before a time as a 1
 # ("107:00", which no clock shows); an hours point as a slash ("4/25").

@@ -43,7 +43,8 @@ from .row_reader import (DAYS, STANDARD_ORDER, TIME_LIKE, Reading, RowChoice, Ro
 
 _L = f"[{LOOKALIKE_CLASS}]"
 _EMPLOYEE = label_pattern("Employee")
-_ID = re.compile(r"(?<![A-Za-z])[Il1|i][Dd](?![A-Za-z])")
+# "ID", also as engines misread it ("lD", "1D", "10") when an ID-shaped value follows.
+_ID = re.compile(r"(?<![A-Za-z0-9])(?:[Il1|i][Dd]|[Il1|][0O](?=\s*[:;.]?\s*[A-Za-z]{1,3}\s?-?\s?\d))(?![A-Za-z0-9])")
 _WEEK = label_pattern("Week ending")
 _DATE_HEADER = label_pattern("Date")
 _HOURS_HEADER = label_pattern("Hours")
