@@ -126,6 +126,11 @@ def bench_sroie() -> dict[str, Any]:
             "seconds_per_image": round(seconds / len(images), 3)}
 
 
+def bench_quality(count: int, invalid: int) -> dict[str, Any]:
+    from benchmarks.quality import bench_quality as run
+    return run(count, invalid)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller sizes, to check the script runs")
@@ -143,7 +148,8 @@ def main() -> int:
         for name, fn in (("export_memory", lambda: bench_export_memory(small, small * 5)),
                          ("log_throughput", lambda: bench_log_throughput(50 if args.quick else 300)),
                          ("batch_rapidocr", lambda: bench_batch(4 if args.quick else 12)),
-                         ("sroie_rapidocr", bench_sroie if not args.quick else lambda: {"skipped": "--quick"})):
+                         ("sroie_rapidocr", bench_sroie if not args.quick else lambda: {"skipped": "--quick"}),
+                         ("quality", lambda: bench_quality(*((6, 3) if args.quick else (60, 12))))):
             print(f"{name} ...", file=sys.stderr, flush=True)
             results[name] = fn()
             print(json.dumps(results[name]), file=sys.stderr, flush=True)

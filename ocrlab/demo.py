@@ -20,8 +20,8 @@ from .version import load_version
 
 # The candidate: the same local engine with image preprocessing (does it read damaged scans better,
 # and what does it break?).
-CANDIDATE_VERSION = "version: 2.1.0\nbuild_date: 2025-11-02\ndescription: rapidocr + image preprocessing\n"
-CANDIDATE_PREPROCESS = Preprocess(contrast=True, denoise=True, deskew=True, upscale_min_height=24)
+CANDIDATE_VERSION = "version: 2.1.0\nbuild_date: 2025-11-02\ndescription: rapidocr + contrast preprocessing\n"
+CANDIDATE_PREPROCESS = Preprocess(contrast=True)
 
 
 def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str = "reports", concurrency: int = 2) -> int:
