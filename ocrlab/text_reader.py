@@ -180,12 +180,8 @@ def _anchors(region: str, week_ending: date | None) -> list[tuple[int, int, str 
         line_start = region.rfind("\n", 0, m.start()) + 1
         day, offset = _weekday(region[max(line_start, m.start() - 8):m.start()])
         start = max(line_start, m.start() - 8) + offset if day else m.start()
-        month = int(to_digits(m.group(1)))
         days = re.match(rf"{_L}{{1,2}}", region[m.end():])
-        plausible = days and any(ctx.resolve(month, int(to_digits(days.group(0)[:n]))) and
-                                 (week_ending is None or day or _in_week(ctx, month, int(to_digits(days.group(0)[:n]))))
-                                 for n in (1, 2) if n <= len(days.group(0)))
-        if plausible:
+        if days and _plausible(ctx, int(to_digits(m.group(1))), to_digits(days.group(0)), day):
             found[m.start()] = (start, m.start(), day)
     for m in re.finditer(r"(?<![A-Za-z])(mon|tue|wed|thu|fri|sat|sun)[.,:]?\s?(?=\d{3})", region, re.IGNORECASE):
         if not any(s <= m.end() + 2 and d >= m.start() for s, d, _ in found.values()):
@@ -193,9 +189,17 @@ def _anchors(region: str, week_ending: date | None) -> list[tuple[int, int, str 
     return sorted(found.values())
 
 
-def _in_week(ctx: RowContext, month: int, day: int) -> bool:
-    iso = ctx.resolve(month, day)
-    return bool(iso and ctx.week_ending and 0 <= (ctx.week_ending - date.fromisoformat(iso)).days <= 6)
+def _plausible(ctx: RowContext, month: int, day_digits: str, weekday: str | None) -> bool:
+    """A row starts here if the month/day (the day may run into the next cell) is a real date,
+    inside the week unless a weekday is printed beside it: a row dated outside its week is still
+    a row, to be reported, but a bare "10/25" in a stamp is not one."""
+    if ctx.week_ending is None:  # no year to date it by: any month/day starts a row, read as undated
+        return 1 <= month <= 12 and 1 <= int(day_digits) <= 31
+    for n in range(1, len(day_digits) + 1):
+        iso = ctx.resolve(month, int(day_digits[:n]))
+        if iso and (weekday or 0 <= (ctx.week_ending - date.fromisoformat(iso)).days <= 6):
+            return True
+    return False
 
 
 def _unread(text: str) -> bool:
