@@ -121,9 +121,11 @@ def _rules(printed: str, sep: str, standard_sep: str) -> tuple[str, ...]:
 def _match_date(text: str, printed: str, pos: int, ctx: RowContext) -> Iterator[tuple[Cell, int]]:
     for m in _iter_prefixes(_DATE, text, pos):
         iso = ctx.resolve(int(m.group(1)), int(m.group(3)))
-        if iso is None:
-            continue
         sep, raw = m.group(2), printed[m.start():m.end()]
+        if iso is None:
+            if ctx.week_ending is None and sep.strip() == "/":  # no year to date it by: the rest still reads
+                yield Cell(None, raw), m.end()
+            continue
         rules = list(_rules(raw if sep not in "71" else raw.replace(sep, "/", 1), sep, "/"))
         if sep in ("7", "1"):
             rules.append("separator_confusion")
@@ -272,7 +274,7 @@ def choose(readings: list[Reading], ctx: RowContext) -> RowChoice | None:
     if not fitting:
         plain = min(readings, key=lambda r: (bool(r.tail), r.cost))
         date_cell = plain.cells["date"]
-        if ctx.weekday and date_cell.rules and DAYS[date.fromisoformat(date_cell.value).weekday()] != ctx.weekday:
+        if ctx.weekday and date_cell.rules and date_cell.value and DAYS[date.fromisoformat(date_cell.value).weekday()] != ctx.weekday:
             # a date read only by a repair, on another weekday than the one printed: not a reading
             plain = Reading({**plain.cells, "date": Cell(None, date_cell.text)}, plain.tail)
         return RowChoice(plain, False)
