@@ -274,7 +274,8 @@ def choose(readings: list[Reading], ctx: RowContext) -> RowChoice | None:
     if not fitting:
         plain = min(readings, key=lambda r: (bool(r.tail), r.cost))
         date_cell = plain.cells["date"]
-        if ctx.weekday and date_cell.rules and date_cell.value and DAYS[date.fromisoformat(date_cell.value).weekday()] != ctx.weekday:
+        weekday = DAYS[date.fromisoformat(date_cell.value).weekday()] if date_cell.value else None
+        if ctx.weekday and date_cell.rules and weekday != ctx.weekday:
             # a date read only by a repair, on another weekday than the one printed: not a reading
             plain = Reading({**plain.cells, "date": Cell(None, date_cell.text)}, plain.tail)
         return RowChoice(plain, False)

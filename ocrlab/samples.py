@@ -176,7 +176,7 @@ def _render(rng: random.Random, sheet: _Sheet, damage: str) -> tuple[Image.Image
             draw.line((margin_x + x - 6, table[1] - 4, margin_x + x - 6, table[3] - pitch // 2), fill=ink + 40, width=2)
     img, notes = scan_damage.apply(damage, rng, img, paper, table, lambda s: sample_fonts.load(style.face, s, True))
     about = {"font": sample_fonts.resolve(style.face).name, "damage": damage,
-             "effects": (["tight columns"] if style.gap[0] < 1 else []) + (["grid lines"] if style.grid else []) + notes}
+             "effects": ["tight columns"] * (style.gap[0] < 1) + ["grid lines"] * style.grid + notes}
     return img, [" ".join(cells) for cells, _ in lines], about
 
 

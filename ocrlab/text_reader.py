@@ -50,7 +50,8 @@ _DATE_HEADER = label_pattern("Date")
 _HOURS_HEADER = label_pattern("Hours")
 _TOTAL = label_pattern("Total hours")
 _JUNK = r"[\s:;.,'\"`~_=|]*"
-_WEEK_DATE = re.compile(rf"{_JUNK}({_L}{{4}})(\s?[-\u2010-\u2015~:.,/;]?\s?)({_L}{{1,2}})(\s?[-\u2010-\u2015~:.,/;]?\s?)({_L}{{1,2}})(?![0-9])")
+_DATE_SEP = r"(\s?[-\u2010-\u2015~:.,/;]?\s?)"
+_WEEK_DATE = re.compile(rf"{_JUNK}({_L}{{4}}){_DATE_SEP}({_L}{{1,2}}){_DATE_SEP}({_L}{{1,2}})(?![0-9])")
 _ID_VALUE = re.compile(rf"{_JUNK}([A-Za-z]{{1,3}})(\s?[-\u2010-\u2015~.]?\s?)({_L}*\d{_L}*)(?![A-Za-z0-9])")
 _TOTAL_VALUE = re.compile(rf"{_JUNK}({_L}{{1,3}})(?:(\s?[.,:;]{{1,2}}\s?)({_L}{{1,2}}))?(?![0-9])")
 _ROW_DATE = re.compile(rf"(?<![0-9])({_L}{{1,2}})\s?[/\\]\s?[.,'`]?\s?(?={_L})")

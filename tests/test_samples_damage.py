@@ -78,8 +78,8 @@ def test_ci_installs_every_font_package_the_catalogue_uses():
 
 
 def test_the_samples_command_takes_a_damage_level(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "ocrlab", "samples", str(tmp_path), "--count", "1", "--damage", "heavy"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-m", "ocrlab", "samples", str(tmp_path), "--count", "1",
+                          "--damage", "heavy"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads((tmp_path / "manifest.json").read_text())[0]["damage"] == "heavy"
     bad = subprocess.run([sys.executable, "-m", "ocrlab", "samples", str(tmp_path), "--damage", "worst"],
