@@ -9,8 +9,9 @@ Per damage level (light, heavy) and configuration, over good timesheets G and in
 - false_successes: I that came out OK (must be 0);
 - raw_cer: character error rate of the engine's raw text against the printed lines (`NAME.txt`),
   weighted by length;
-- parser_loss: of the fields whose printed value is in the raw text verbatim, the share that
-  `parse_text` did not return right (what the reader lost that the engine had read).
+- parser_loss: of the fields whose printed value is in the raw text verbatim (an entry's value
+  on the line that holds its date, a header value anywhere), the share that `parse_text` did
+  not return right: what the reader lost that the engine had read.
 """
 from __future__ import annotations
 
@@ -49,9 +50,15 @@ def _printed(field: str, value: Any) -> str:
     return str(value)
 
 
-def _truth_values(truth: dict[str, Any]) -> list[tuple[str, Any]]:
-    values = [(f, truth[f]) for f in ("employee_name", "employee_id", "week_ending", "total_hours")]
-    return values + [(f"entry.{k}", e[k]) for e in truth["entries"] for k in ("date", "time_in", "time_out", "hours")]
+def _in_raw_text(truth: dict[str, Any], raw: str) -> list[bool]:
+    """For each field `score_fields` scores, whether its printed value is in the raw text."""
+    flat = re.sub(r"[ \t]+", " ", raw)
+    found = [_printed(f, truth[f]) in flat for f in ("employee_name", "employee_id", "week_ending", "total_hours")]
+    for entry in truth["entries"]:
+        date_text = _printed("entry.date", entry["date"])
+        line = next((line for line in flat.splitlines() if date_text in line), "")
+        found += [_printed(f"entry.{k}", entry[k]) in line for k in ("date", "time_in", "time_out", "hours")]
+    return found
 
 
 def _figures(folder: Path, manifest: list[dict[str, Any]], table: str, version: str) -> dict[str, Any]:
@@ -77,11 +84,9 @@ def _figures(folder: Path, manifest: list[dict[str, Any]], table: str, version: 
             parsed = dict(parse_text(raw))
         except ParsingError:
             parsed = None
-        flat = re.sub(r"\s+", " ", raw)
-        for (name, value), (_, hit) in zip(_truth_values(truth), score_fields(truth, parsed)):
-            if _printed(name, value) in flat:
-                present += 1
-                lost += not hit
+        for in_raw, (_, hit) in zip(_in_raw_text(truth, raw), score_fields(truth, parsed)):
+            present += in_raw
+            lost += in_raw and not hit
     return {"good_timesheets": good, "good_read": round(read / good, 4), "field_accuracy": round(right / fields, 4),
             "invalid_timesheets": len(manifest) - good, "false_successes": false_ok,
             "raw_cer": round(raw_cer.rate, 4), "fields_in_raw_text": present,

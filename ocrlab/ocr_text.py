@@ -12,7 +12,7 @@ from functools import lru_cache
 # Letters an engine prints for a digit. Only applied inside a token that is numeric already or
 # shaped like a number, never to words: "PAID" stays a word, "O8:3O" becomes 08:30.
 DIGIT_LOOKALIKES = {"O": "0", "o": "0", "D": "0", "Q": "0", "l": "1", "I": "1", "i": "1", "|": "1",
-                    "!": "1", "S": "5", "s": "5", "$": "5", "B": "8", "Z": "2", "z": "2", "G": "6",
+                    "!": "1", "t": "1", "S": "5", "s": "5", "$": "5", "B": "8", "Z": "2", "z": "2", "G": "6",
                     "b": "6", "g": "9", "q": "9", "T": "7"}
 _TO_DIGIT = str.maketrans(DIGIT_LOOKALIKES)
 LOOKALIKE_CLASS = "0-9" + re.escape("".join(DIGIT_LOOKALIKES))
@@ -53,21 +53,23 @@ def _letter_class(c: str) -> str:
 @lru_cache(maxsize=None)
 def label_pattern(label: str) -> re.Pattern[str]:
     """A label as engines print it: any case, look-alike letters, spaces lost or added, and at
-    most one letter misread beyond that ("Total heurs"). Labels of three letters or fewer must
-    match without a misread letter: too many words would."""
+    most one letter misread or lost beyond that ("Total heurs", "Week ening"). Labels of three
+    letters or fewer must match as they are: too many words would."""
     words = label.split()
     letters = [c for w in words for c in w]
 
-    def variant(wild: int | None) -> str:
+    def variant(wild: int | None, replace: str) -> str:
         out, k = [], 0
         for n, w in enumerate(words):
             if n:
                 out.append(r"[-,._]?\s*")
             for c in w:
-                out.append(r"[^\s:;.,]" if k == wild else _letter_class(c))
+                out.append(replace if k == wild else _letter_class(c))
                 k += 1
         return "".join(out)
-    variants = [variant(None)] + ([variant(i) for i in range(1, len(letters))] if len(letters) > 3 else [])
+    variants = [variant(None, "")]
+    if len(letters) > 3:
+        variants += [variant(i, r) for r in (r"[^\s:;.,]", "") for i in range(1, len(letters))]
     return re.compile(r"(?<![A-Za-z])(?:" + "|".join(variants) + r")(?![a-z])", re.IGNORECASE)
 
 

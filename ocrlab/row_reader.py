@@ -23,7 +23,7 @@ from .ocr_text import DIGIT_LOOKALIKES, to_digits
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 STANDARD_ORDER = ("time_in", "time_out", "hours")
-MAX_READINGS = 400      # a row is ~20 characters: more readings than this is noise, not a row
+MAX_READINGS = 400      # per variant; a row is ~20 characters: more readings than this is noise
 MAX_COMBINATIONS = 4096
 TOTAL_TOLERANCE = 0.05
 # A clock time as engines print it; hours ("8.75") have a point, so a point does not count.
@@ -34,6 +34,7 @@ _JUNK_BETWEEN = re.compile(r"[\s.,;:'\"`/\\_=~\-]*")
 _DATE = re.compile(r"(\d{1,2})(\s?/\s?[.,'`]?\s?|[-.71]|)(\d{1,2})")
 _TIME = re.compile(r"(1(?=\d{2}[:.;,]))?(\d{1,2})(\s?[:.;,]{1,2}\s?|)(\d{2})")
 _HOURS = re.compile(r"(\d{1,2})(?:(\s?[.,:;/]{1,2}\s?)(\d{1,2}))?")
+_STRAY_ONE_HOURS = re.compile(r"1(?=\d[.,:;]\d)")  # "17.75": a tick before 7.75 (or 17.75 itself)
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,8 @@ def clean(segment: str) -> tuple[list[str], str, list[str]]:
             words.append(to_digits(core.replace("|", "\x00")).replace("\x00", "|"))
     text, original = " ".join(words), " ".join(printed)
     variants = [text]
-    for i in [m.start() for m in re.finditer(r"\|", text)][:3]:
-        variants = [v[:i] + rep + v[i + 1:] for v in variants for rep in ("1", " ")]
+    for i in [m.start() for m in re.finditer(r"\|", text)][:4]:
+        variants = [v[:i] + rep + v[i + 1:] for v in variants for rep in (" ", "1")]  # grid lines first
     return variants, original, dropped
 
 
@@ -145,6 +146,13 @@ def _match_time(text: str, printed: str, pos: int) -> Iterator[tuple[Cell, int]]
 
 
 def _match_hours(text: str, printed: str, pos: int) -> Iterator[tuple[Cell, int]]:
+    yield from _match_plain_hours(text, printed, pos)
+    if _STRAY_ONE_HOURS.match(text, pos):
+        for cell, end in _match_plain_hours(text, printed, pos + 1):
+            yield Cell(cell.value, printed[pos:end], cell.rules + ("noise_skipped",)), end
+
+
+def _match_plain_hours(text: str, printed: str, pos: int) -> Iterator[tuple[Cell, int]]:
     for m in _iter_prefixes(_HOURS, text, pos):
         raw = printed[m.start():m.end()]
         if m.group(3) is not None:
@@ -212,8 +220,9 @@ def _readings(text: str, printed: str, ctx: RowContext) -> Iterator[Reading]:
         start = gap.end() if gap else pos
         merged = i > 0 and start == pos and pos < len(text) and cells[fields[i - 1]].value is not None
         name = fields[i]
-        if name != "date" and not noise and re.match(r"\S(?=\s)", text[start:]):
-            # a lone character between cells (a tick read as "7"): skipped, if the rest reads
+        if name != "date" and not noise and text[start - 1:start] == " " and re.match(r"\S(?=\s)", text[start:]):
+            # a lone character between cells (a tick read as "7"): skipped, if the rest reads;
+            # never the end of a token a cell was cut from ("0045" is not 00:04 and noise)
             yield from step(i, start + 1, cells, ("noise_skipped",))
         found = False
         for cell, end in matchers[name](text, printed, start):
@@ -235,10 +244,10 @@ def read_row(segment: str, ctx: RowContext) -> tuple[list[Reading], list[str]]:
     variants, printed, dropped = clean(segment)
     out: list[Reading] = []
     for variant in variants:
-        for reading in _readings(variant, printed, ctx):
+        for n, reading in enumerate(_readings(variant, printed, ctx)):
+            if n == MAX_READINGS:
+                break
             out.append(reading)
-            if len(out) >= MAX_READINGS:
-                return out, dropped
     return out, dropped
 
 

@@ -44,7 +44,8 @@ from .row_reader import (DAYS, STANDARD_ORDER, TIME_LIKE, Reading, RowChoice, Ro
 _L = f"[{LOOKALIKE_CLASS}]"
 _EMPLOYEE = label_pattern("Employee")
 # "ID", also as engines misread it ("lD", "1D", "10") when an ID-shaped value follows.
-_ID = re.compile(r"(?<![A-Za-z0-9])(?:[Il1|i][Dd]|[Il1|][0O](?=\s*[:;.]?\s*[A-Za-z]{1,3}\s?-?\s?\d))(?![A-Za-z0-9])")
+_ID = re.compile(r"(?:(?<![A-Za-z0-9])(?:[Il1|i][Dd]|[Il1|][0O](?=\s*[:;.]?\s*[A-Za-z]{1,3}\s?-?\s?\d))"
+                 r"|(?<=[a-z])ID(?=\s*[:;.]))(?![A-Za-z0-9])")  # also run into the name: "MartinID:"
 _WEEK = label_pattern("Week ending")
 _DATE_HEADER = label_pattern("Date")
 _HOURS_HEADER = label_pattern("Hours")
@@ -263,6 +264,8 @@ def parse_text(text: str, repairs: Repairs | None = None) -> dict[str, Any]:
     if id_m:
         if id_m.group(0) != "ID":
             repairs.add("label_confusion", "employee_id", id_m.group(0), "ID")
+        elif folded[id_m.start() - 1:id_m.start()].isalpha():
+            repairs.add("label_spacing", "employee_id", folded[id_m.start() - 1:id_m.end()], "ID")
         emp_id = _employee_id(folded[id_m.end():week.start() if week else len(folded)], repairs)
     week_ending, table_start = _week_ending(folded, week.end(), repairs) if week else (None, 0)
 
