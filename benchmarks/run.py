@@ -1,6 +1,6 @@
 """Benchmarks: each target is a ratio against a baseline measured in the same process.
 
-    python -m benchmarks.run [--quick]      (or: make bench)
+    python -m benchmarks.run [--quick] [--only NAME]      (or: make bench)
 
 Writes benchmarks/results.json; the README summarises it. Uses its own OCRLAB_HOME and
 dynalite port so it never touches your data.
@@ -135,6 +135,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller sizes, to check the script runs")
     parser.add_argument("--out", default=str(HERE / "results.json"))
+    parser.add_argument("--only", default=None, help="run one benchmark and update its entry in --out, e.g. quality")
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="ocrlab-bench-")
     os.environ.update(OCRLAB_HOME=home, OCRLAB_STORE="local", OCRLAB_DB_PORT=str(_free_port()))
@@ -150,11 +151,15 @@ def main() -> int:
                          ("batch_rapidocr", lambda: bench_batch(4 if args.quick else 12)),
                          ("sroie_rapidocr", bench_sroie if not args.quick else lambda: {"skipped": "--quick"}),
                          ("quality", lambda: bench_quality(*((6, 3) if args.quick else (60, 12))))):
+            if args.only and name != args.only:
+                continue
             print(f"{name} ...", file=sys.stderr, flush=True)
             results[name] = fn()
             print(json.dumps(results[name]), file=sys.stderr, flush=True)
     finally:
         localdb.stop()
+    if args.only and Path(args.out).exists():  # keep the other benchmarks' last figures
+        results = {**json.loads(Path(args.out).read_text(encoding="utf-8")), **results}
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
