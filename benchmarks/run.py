@@ -130,6 +130,11 @@ def bench_sroie() -> dict[str, Any]:
             "seconds_per_image": round(seconds / len(images), 3)}
 
 
+def bench_quality(count: int, invalid: int) -> dict[str, Any]:
+    from benchmarks.quality import bench_quality as run
+    return run(count, invalid)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller sizes, to check the script runs")
@@ -149,7 +154,8 @@ def main() -> int:
                          ("log_throughput", lambda: bench_log_throughput(50 if args.quick else 300)),
                          ("batch_rapidocr", lambda: bench_batch(4 if args.quick else 12)),
                          ("sroie_rapidocr", bench_sroie if not args.quick else lambda: {"skipped": "--quick"}),
-                         ("answers", bench_answers)):
+                         ("answers", bench_answers),
+                         ("quality", lambda: bench_quality(*((6, 3) if args.quick else (60, 12))))):
             if args.only and name not in args.only:
                 continue
             print(f"{name} ...", file=sys.stderr, flush=True)

@@ -28,6 +28,7 @@ from .engines import REGISTRY, get_engine
 from .errors import MissingDependency, OcrlabError, StoreUnavailable, UnknownName
 from .files import write_json
 from .pipeline import ImageContext, Pipeline
+from .preprocess import Preprocess
 from .records import FAILED_IMAGE, OCR_RESULT
 from .sources import Listing, SourceItem, open_source
 from .store.spooling import SpoolingStore, open_store
@@ -46,9 +47,11 @@ class Job:
     version: OCRVersionInfo
     table: str
     force: bool = False  # run images that already have a result under this version
+    preprocess: Preprocess | None = None
 
     def pipeline(self, store: SpoolingStore) -> Pipeline:
-        return Pipeline(get_engine(self.engine, **json.loads(self.engine_options)), self.version, store)
+        return Pipeline(get_engine(self.engine, **json.loads(self.engine_options)), self.version, store,
+                        self.preprocess)
 
 
 @dataclass
@@ -176,8 +179,11 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
               version_file: str | os.PathLike[str] | None = None, concurrency: int = 1,
               max_attempts: int | None = None, force: bool = False, retry_failed: bool = False,
               summary_json: str | os.PathLike[str] | None = None, scheduler: str | None = None,
-              progress: bool = True, keys: Collection[str] | None = None) -> BatchSummary:
-    """OCR every image of `source` (only those named in `keys`, if given) and account for each."""
+              progress: bool = True, keys: Collection[str] | None = None,
+              preprocess: Preprocess | None = None) -> BatchSummary:
+    """OCR every image of `source` (only those named in `keys`, if given) and account for each.
+
+    `preprocess` turns on image preprocessing between preflight and the engine (off: None)."""
     started = time.perf_counter()
     version = load_version(version_file)
     options = dict(engine_options or {})
@@ -185,7 +191,7 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
         options.setdefault("concurrency", concurrency)
     if engine not in REGISTRY:  # fail before listing the source or touching the store
         raise UnknownName("engine", engine, list(REGISTRY))
-    job = Job(engine, json.dumps(options, sort_keys=True), version, store.table, force)
+    job = Job(engine, json.dumps(options, sort_keys=True), version, store.table, force, preprocess)
     listing = open_source(source)
     if keys is not None:
         wanted = set(keys)

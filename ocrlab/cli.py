@@ -156,7 +156,10 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
 @command("samples")
 def cmd_samples(args: argparse.Namespace) -> int:
     from .samples import generate_samples
-    manifest = generate_samples(Path(args.outdir), count=args.count, seed=args.seed, bad=args.bad)
+    from .sample_fonts import missing
+    for note in missing():
+        say(f"note: {note}")
+    manifest = generate_samples(Path(args.outdir), count=args.count, seed=args.seed, bad=args.bad, damage=args.damage)
     expected = {m["expected"] for m in manifest}
     print(f"wrote {len(manifest)} images to {args.outdir} (expected outcomes: {', '.join(sorted(expected))}); "
           f"see {Path(args.outdir) / 'manifest.json'}")
@@ -188,14 +191,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 @command("batch")
 def cmd_batch(args: argparse.Namespace) -> int:
     from .batch import run_batch
+    from .preprocess import Preprocess
     from .version import load_version
     version = load_version(args.ocr_version_file)
+    preprocess = Preprocess.from_json(args.preprocess) if args.preprocess else None
     store = _store(args)
-    say(f"engine: {args.engine}; OCR version {version.full_version}")
+    say(f"engine: {args.engine}; OCR version {version.full_version}; preprocessing: "
+        + (preprocess.to_json() if preprocess and preprocess.enabled else "off"))
     summary = run_batch(args.source, store, engine=args.engine, engine_options=_engine_options(args),
                         version_file=args.ocr_version_file, concurrency=args.concurrency,
                         max_attempts=args.max_attempts, force=args.force, retry_failed=args.retry_failed,
-                        summary_json=args.summary_json, scheduler=args.scheduler, progress=not args.no_progress)
+                        summary_json=args.summary_json, scheduler=args.scheduler, progress=not args.no_progress,
+                        preprocess=preprocess)
     types = ", ".join(f"{k} {v}" for k, v in summary.failure_types.items()) or "none"
     print(f"{summary.images} images: {summary.processed} processed ({summary.succeeded} succeeded, "
           f"{summary.failed} failed: {types}), {summary.skipped} skipped"
@@ -297,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bad", action="store_true", help="add broken files and invalid timesheets")
+    p.add_argument("--damage", choices=["none", "light", "heavy"], default="light",
+                   help="scan damage of the timesheet images (default: %(default)s)")
 
     p = sub.add_parser("batch", parents=[common], help="OCR every image of a folder, file or s3://bucket/prefix")
     p.add_argument("source")
@@ -309,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary-json", default=None)
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--preprocess", default=None, metavar="JSON",
+                   help='image preprocessing, e.g. \'{"contrast": true, "denoise": true, "deskew": true, '
+                        '"upscale_min_height": 24}\' (default: off)')
 
     p = sub.add_parser("eval", help="CER/WER of raw OCR text against reference text")
     p.add_argument("source")

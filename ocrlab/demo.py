@@ -1,13 +1,13 @@
 """`ocrlab demo` (`make demo`): the main job on the embedded defaults, in any folder, in a few minutes.
 
-Starts the local database of the folder's .ocrlab/, generates reference timesheets including
-broken ones, runs a batch under the project's OCR_VERSION.txt (or a demo version when there is
-none) and another under a candidate configuration (a second version stamp), then writes the
-failure-patterns, comparison and prompt-tuning reports and prints their paths.
+Starts the local database of the folder's .ocrlab/, generates reference timesheets with heavy
+scan damage including broken ones, runs a batch under the project's OCR_VERSION.txt (or a demo
+version when there is none) and another under a candidate configuration (a second version stamp:
+the same engine with image preprocessing), then writes the failure-patterns, comparison and
+prompt-tuning reports and prints their paths.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -16,15 +16,17 @@ from pathlib import Path
 from .batch import run_batch
 from .config import settings
 from .errors import VersionFileError
+from .preprocess import Preprocess
 from .samples import generate_samples
 from .store import localdb, open_store
 from .version import load_version
 
 # Without a project version file the demo runs its base under this one.
 BASE_VERSION = "version: 2.0.0\nbuild_date: 2025-10-25\ndescription: rapidocr, default settings\n"
-# The candidate: the same local engine with a smaller detection input (faster; does it still read?).
-CANDIDATE_VERSION = "version: 2.1.0\nbuild_date: 2025-11-02\ndescription: rapidocr, detection at 736 px (faster)\n"
-CANDIDATE_OPTIONS = {"params": {"Det.limit_side_len": 736}}
+# The candidate: the same local engine with image preprocessing (does it read damaged scans better,
+# and what does it break?).
+CANDIDATE_VERSION = "version: 2.1.0\nbuild_date: 2025-11-02\ndescription: rapidocr + contrast preprocessing\n"
+CANDIDATE_PREPROCESS = Preprocess(contrast=True)
 
 
 def _base_version_file(work: Path) -> Path | None:
@@ -50,15 +52,15 @@ def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str | None = N
     samples = work / "samples"
     work.mkdir(parents=True, exist_ok=True)
     base_file = _base_version_file(work)
-    manifest = generate_samples(samples, count=count, seed=2025, bad=True)
+    manifest = generate_samples(samples, count=count, seed=2025, bad=True, damage="heavy")
     print(f"samples: {len(manifest)} images in {samples}")
     candidate_file = work / "candidate_OCR_VERSION.txt"
     candidate_file.write_text(CANDIDATE_VERSION, encoding="utf-8")
     base, candidate = load_version(base_file), load_version(candidate_file)
 
-    for version_file, options, label in ((base_file, {}, base), (candidate_file, CANDIDATE_OPTIONS, candidate)):
-        summary = run_batch(str(samples), store, engine="rapidocr", engine_options=options,
-                            version_file=version_file, concurrency=concurrency, progress=True)
+    for version_file, preprocess, label in ((base_file, None, base), (candidate_file, CANDIDATE_PREPROCESS, candidate)):
+        summary = run_batch(str(samples), store, engine="rapidocr", version_file=version_file,
+                            concurrency=concurrency, progress=True, preprocess=preprocess)
         print(f"batch {label.full_version}: {summary.processed} processed, {summary.succeeded} succeeded, "
               f"{summary.failed} failed {summary.failure_types}, {summary.skipped} skipped")
 
@@ -69,7 +71,7 @@ def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str | None = N
                               "ground_truth": str(samples)}),
         ("prompt_tuning", {"table": table, "source": str(samples), "base_version": base.full_version,
                            "candidate_version_file": str(candidate_file), "engine": "rapidocr",
-                           "engine_options": json.dumps(CANDIDATE_OPTIONS),
+                           "preprocess": CANDIDATE_PREPROCESS.to_json(),
                            "image_set": "failures"}),
     ]
     print("reports:")

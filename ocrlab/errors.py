@@ -62,6 +62,10 @@ class UnknownName(OcrlabError):
         super().__init__(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(known))}")
 
 
+class PreprocessError(OcrlabError):
+    """Image preprocessing settings that are not settings (unknown key, wrong type)."""
+
+
 # --- reports ------------------------------------------------------------------------------
 
 class ReportError(OcrlabError):

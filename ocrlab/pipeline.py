@@ -15,6 +15,8 @@ from .domain import Record, Timesheet
 from .engines import Engine, EngineResult
 from .errors import ImageFailure
 from .preflight import prepare_image
+from .preprocess import Preprocess
+from .preprocess import apply as preprocess_image
 from .records import failure_item, result_item, timesheet_json
 from .repairs import Repairs
 from .store.spooling import SpoolingStore
@@ -52,10 +54,12 @@ class ImageContext:
 class Pipeline:
     """Runs one engine under one version stamp and records into one store."""
 
-    def __init__(self, engine: Engine, version: OCRVersionInfo, store: SpoolingStore) -> None:
+    def __init__(self, engine: Engine, version: OCRVersionInfo, store: SpoolingStore,
+                 preprocess: Preprocess | None = None) -> None:
         self.engine = engine
         self.version = version
         self.store = store
+        self.preprocess = preprocess if preprocess and preprocess.enabled else None
 
     def parse(self, raw: str, repairs: Repairs | None = None) -> dict[str, Any]:
         if self.engine.output_kind == "json":
@@ -75,6 +79,8 @@ class Pipeline:
                 raise read_error
             assert data is not None
             prepared = prepare_image(data, self.engine.limits, name=image_key)
+            if self.preprocess:
+                prepared = preprocess_image(prepared, self.preprocess, self.engine.limits)
             result = self.engine.run(prepared)
             parsed = self.parse(result.raw_output, repairs)
             timesheet = check(parsed)
@@ -99,6 +105,7 @@ class Pipeline:
             "cloudwatch_log_stream": context.log_stream, "Engine": self.engine.name,
             "EngineDetails": result.details if result and result.details else None,
             "EngineConfig": self.engine.identity(),  # stored as JSON: which prompt, schema, answer path
+            "Preprocessing": self.preprocess.to_json() if self.preprocess else None,
         }
         details.update(context.extra)
         return details

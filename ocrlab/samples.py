@@ -1,13 +1,15 @@
-"""Synthetic reference timesheets (SPEC 4) with ground truth, and a set of broken inputs.
+"""Synthetic reference timesheets with ground truth, and a set of broken inputs.
 
-Output is a pure function of the seed: fonts come from matplotlib's bundled DejaVu files (never
-the system's), randomness from `random.Random` seeded per file, so the same seed gives the same
-bytes on every machine with the same package versions. Each sample is seeded by its own name,
-so `timesheet-003.png` is identical whatever `count` is.
+Output is a pure function of the seed and the damage level: randomness comes from
+`random.Random` seeded per file, so the same seed gives the same bytes on every machine with
+the same package versions and fonts (`sample_fonts`: a face that is not installed is replaced,
+with a note). Each sample is seeded by its own name, so `timesheet-003.png` is identical
+whatever `count` is. Scan damage (`scan_damage`): `none`, `light` (the default) or `heavy`.
 
-Beside every timesheet image `NAME.<ext>`: `NAME.json` (the parsed form, SPEC 4) and `NAME.txt`
+Beside every timesheet image `NAME.<ext>`: `NAME.json` (the parsed form) and `NAME.txt`
 (the printed lines, cells joined by one space, for CER/WER). `manifest.json` lists every image
-file with the outcome expected from a batch ("OK" or a FailureType) and why.
+file with the outcome expected from a batch ("OK" or a FailureType) and why; a timesheet's
+entry also names its typeface, damage level and each effect applied to it.
 """
 from __future__ import annotations
 
@@ -22,11 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
-from .errors import MissingDependency
+from . import sample_fonts, scan_damage
 
-FONTS = {"sans": "DejaVuSans", "mono": "DejaVuSansMono", "serif": "DejaVuSerif"}
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 FIRST_NAMES = ("Maria", "James", "Aisha", "Wei", "Olga", "Carlos", "Priya", "Tom", "Fatima",
                "Lukas", "Grace", "Mateo", "Hannah", "Kenji", "Sofia", "David", "Amara", "Noah",
@@ -88,25 +89,36 @@ def _make_sheet(rng: random.Random, span_new_year: bool = False) -> _Sheet:
 
 # --- rendering -------------------------------------------------------------------------------
 
-def _font(family: str, size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
-    """A DejaVu font from matplotlib's own data: the same file on every machine."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise MissingDependency("matplotlib", "local") from None
-    path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / f"{FONTS[family]}{'-Bold' if bold else ''}.ttf"
-    return ImageFont.truetype(str(path), size)
+@dataclass(frozen=True)
+class _Style:
+    """How one form is printed: typeface, size, line pitch, cell gaps and table rules."""
+
+    face: sample_fonts.Face
+    size: int
+    pitch: int
+    gap: tuple[float, float]  # cell gap range, in font sizes
+    grid: bool                # rules between rows and columns, as on a printed form
 
 
-def _render(rng: random.Random, sheet: _Sheet) -> tuple[Image.Image, list[str]]:
-    """The sheet drawn as a mildly damaged scan (grayscale), and the printed lines."""
-    family = rng.choice(tuple(FONTS))
+def _style(rng: random.Random, damage: str) -> _Style:
+    """Heavy damage also prints tighter: cells a third of a letter apart merge under OCR."""
+    face = rng.choice(sample_fonts.CATALOGUE)
     size = rng.randint(22, 30)
-    font, bold = _font(family, size), _font(family, int(size * 1.3), bold=True)
-    pitch = int(size * rng.uniform(1.5, 2.1))  # line spacing
+    pitch = int(size * rng.uniform(1.5, 2.1))
+    tight = damage == "heavy" and rng.random() < 0.5
+    grid = damage == "heavy" and rng.random() < 0.4
+    return _Style(face, size, pitch, (0.35, 0.8) if tight else (1.2, 3.5), grid)
+
+
+def _render(rng: random.Random, sheet: _Sheet, damage: str) -> tuple[Image.Image, list[str], dict[str, Any]]:
+    """The sheet drawn as a scan (grayscale), the printed lines, and what the page is made of."""
+    style = _style(rng, damage)
+    size, pitch = style.size, style.pitch
+    font = sample_fonts.load(style.face, size)
+    bold = sample_fonts.load(style.face, int(size * 1.3), bold=True)
 
     def gap() -> int:  # space between cells, varied per form
-        return int(size * rng.uniform(1.2, 3.5))
+        return int(size * rng.uniform(*style.gap))
     t = sheet.truth
 
     # Each printed line: (cells, font); cells placed left to right (table cells in columns).
@@ -128,6 +140,7 @@ def _render(rng: random.Random, sheet: _Sheet) -> tuple[Image.Image, list[str]]:
         columns.append(columns[-1] + int(widest) + gap())
     margin_x, margin_y = rng.randint(50, 110), rng.randint(50, 110)
     id_gap = gap()
+    table_right = margin_x + columns[-1] + int(font.getlength("00.00"))
     width = margin_x * 2 + int(max(
         max(f.getlength(c[0]) + (id_gap + f.getlength(c[1]) if len(c) == 2 else 0) for c, f in lines),
         columns[-1] + font.getlength("00.00")))
@@ -137,13 +150,18 @@ def _render(rng: random.Random, sheet: _Sheet) -> tuple[Image.Image, list[str]]:
     draw = ImageDraw.Draw(img)
     ink = rng.randint(0, 60)
     y = margin_y
+    table_top, table = 0, (0, 0, width, height)
     for i, (cells, f) in enumerate(lines):
         if i == table_start:
             y += pitch // 2  # a little air above the table
+            table_top = y
         if table_start <= i < table_end:
             for x, cell in zip(columns, cells):
                 draw.text((margin_x + x, y), cell, font=f, fill=ink)
-            if i == table_start and rng.random() < 0.5:  # a rule under the table header
+            if style.grid:  # a rule under every row, and between columns
+                rule_y = y + (pitch + size) // 2
+                draw.line((margin_x - 8, rule_y, table_right + 8, rule_y), fill=ink + 40, width=2)
+            elif i == table_start and rng.random() < 0.5:  # a rule under the table header
                 rule_y = y + int(size * 1.3)
                 draw.line((margin_x, rule_y, margin_x + columns[-1] + size * 3, rule_y), fill=ink + 60)
         else:
@@ -151,20 +169,15 @@ def _render(rng: random.Random, sheet: _Sheet) -> tuple[Image.Image, list[str]]:
             if len(cells) == 2:
                 draw.text((margin_x + f.getlength(cells[0]) + id_gap, y), cells[1], font=f, fill=ink)
         y += pitch
-    return _scan_damage(rng, img, paper), [" ".join(cells) for cells, _ in lines]
-
-
-def _scan_damage(rng: random.Random, img: Image.Image, paper: int) -> Image.Image:
-    """Mild scanner effects: a small skew, blur, sensor noise and a few specks."""
-    img = img.rotate(rng.uniform(-1.0, 1.0), resample=Image.Resampling.BICUBIC, expand=True,
-                     fillcolor=paper)
-    img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.0, 0.7)))
-    noise = np.random.default_rng(rng.getrandbits(64))
-    arr = np.asarray(img, dtype=np.float32) + noise.normal(0.0, rng.uniform(2.0, 8.0), (img.height, img.width))
-    for _ in range(rng.randint(0, 30)):  # dust
-        y, x = noise.integers(0, img.height - 2), noise.integers(0, img.width - 2)
-        arr[y:y + 2, x:x + 2] = rng.randint(40, 140)
-    return Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8), mode="L")
+        if i == table_end - 1:
+            table = (margin_x, table_top, table_right, y)
+    if style.grid:
+        for x in columns[1:]:
+            draw.line((margin_x + x - 6, table[1] - 4, margin_x + x - 6, table[3] - pitch // 2), fill=ink + 40, width=2)
+    img, notes = scan_damage.apply(damage, rng, img, paper, table, lambda s: sample_fonts.load(style.face, s, True))
+    about = {"font": sample_fonts.resolve(style.face).name, "damage": damage,
+             "effects": ["tight columns"] * (style.gap[0] < 1) + ["grid lines"] * style.grid + notes}
+    return img, [" ".join(cells) for cells, _ in lines], about
 
 
 def _encode(img: Image.Image, fmt: str) -> bytes:
@@ -180,19 +193,20 @@ def _encode(img: Image.Image, fmt: str) -> bytes:
 class _Writer:
     """Writes images, their ground truth and the manifest entries into one folder."""
 
-    def __init__(self, outdir: Path) -> None:
+    def __init__(self, outdir: Path, damage: str) -> None:
         self.outdir = outdir
-        self.manifest: list[dict[str, str]] = []
+        self.damage = damage
+        self.manifest: list[dict[str, Any]] = []
 
-    def raw(self, name: str, data: bytes, expected: str, why: str) -> None:
+    def raw(self, name: str, data: bytes, expected: str, why: str, **about: Any) -> None:
         (self.outdir / name).write_bytes(data)
-        self.manifest.append({"file": name, "expected": expected, "why": why})
+        self.manifest.append({"file": name, "expected": expected, "why": why, **about})
 
     def sheet(self, rng: random.Random, name: str, sheet: _Sheet, expected: str, why: str,
               fmt: str = "PNG") -> bytes:
-        img, lines = _render(rng, sheet)
+        img, lines, about = _render(rng, sheet, self.damage)
         data = _encode(img, fmt)
-        self.raw(name, data, expected, why)
+        self.raw(name, data, expected, why, **about)
         stem = self.outdir / Path(name).stem
         stem.with_suffix(".json").write_text(json.dumps(sheet.truth, indent=2) + "\n", encoding="utf-8")
         stem.with_suffix(".txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -212,8 +226,13 @@ def _rng(seed: int, name: str) -> random.Random:
     return random.Random(f"{seed}:{name}")  # str seeds hash with SHA-512: stable across runs
 
 
+INVALID_KINDS = {"total-mismatch": "the entries do not add up to the printed total",
+                 "time-order": "one row's time out is before its time in",
+                 "date-outside-week": "one row is dated nine days before the week ending"}
+
+
 def _broken_sheet(rng: random.Random, kind: str) -> _Sheet:
-    """A timesheet that reads fine but breaks one rule of SPEC 4."""
+    """A timesheet that reads fine but breaks one rule of the reference timesheet."""
     sheet = _make_sheet(rng)
     while len(sheet.rows) < 3:
         sheet = _make_sheet(rng)
@@ -248,12 +267,12 @@ def _not_a_timesheet(rng: random.Random) -> Image.Image:
     text = ["MEMO", "To: All warehouse staff", "From: Facilities",
             "The loading dock will be closed for cleaning", "on the first weekend of next month.",
             "Please park in the east lot.", "Thank you for your patience."]
-    font = _font("sans", 26)
+    font = sample_fonts.load(sample_fonts.DEJAVU["sans"], 26)
     img = Image.new("L", (900, 120 + 48 * len(text)), 250)
     draw = ImageDraw.Draw(img)
     for i, line in enumerate(text):
         draw.text((70, 60 + 48 * i), line, font=font, fill=20)
-    return _scan_damage(rng, img, 250)
+    return scan_damage.light(rng, img, 250)
 
 
 def _bad_set(w: _Writer, seed: int) -> None:
@@ -275,9 +294,7 @@ def _bad_set(w: _Writer, seed: int) -> None:
             ("format-bmp.bmp", "BMP", "a valid BMP: preflight converts it to PNG")):
         w.sheet(_rng(seed, name), name, _make_sheet(_rng(seed, name + "-sheet")), "OK", why, fmt)
 
-    for kind, why in (("total-mismatch", "the entries do not add up to the printed total"),
-                      ("time-order", "one row's time out is before its time in"),
-                      ("date-outside-week", "one row is dated nine days before the week ending")):
+    for kind, why in INVALID_KINDS.items():
         name = f"bad-{kind}.png"
         w.sheet(_rng(seed, name), name, _broken_sheet(_rng(seed, name + "-sheet"), kind),
                 "VALIDATION_ERROR", why)
@@ -288,21 +305,32 @@ def _bad_set(w: _Writer, seed: int) -> None:
           "PARSING_ERROR", "readable text that is not a timesheet")
 
 
-def generate_samples(outdir: str | Path, count: int = 10, seed: int = 0, bad: bool = False) -> list[dict[str, str]]:
+def generate_samples(outdir: str | Path, count: int = 10, seed: int = 0, bad: bool = False,
+                     damage: str = "light", invalid: int = 0) -> list[dict[str, Any]]:
     """Write `count` reference timesheets (plus the broken set if `bad`) and manifest.json.
 
-    Returns the manifest: one {"file", "expected", "why"} per image file written.
+    `damage` is the scan damage of every timesheet image (`scan_damage.LEVELS`); `invalid` adds
+    that many timesheets that each break one rule (kinds in turn), the false successes a
+    tolerant reader must never produce. Returns the manifest: one {"file", "expected", "why",
+    ...} per image file written.
     """
-    if count < 0:
-        raise ValueError("count must be >= 0")
+    if count < 0 or invalid < 0:
+        raise ValueError("count and invalid must be >= 0")
+    if damage not in scan_damage.LEVELS:
+        raise ValueError(f"damage must be one of {', '.join(scan_damage.LEVELS)}, got {damage!r}")
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    w = _Writer(out)
+    w = _Writer(out, damage)
     for i in range(1, count + 1):
         name = f"timesheet-{i:03d}.png"
         # Every fourth sample spans a new year, so dates must resolve to two different years.
         sheet = _make_sheet(_rng(seed, name + "-sheet"), span_new_year=i % 4 == 3)
         w.sheet(_rng(seed, name), name, sheet, "OK", "a valid reference timesheet")
+    kinds = list(INVALID_KINDS)
+    for i in range(1, invalid + 1):
+        name, kind = f"invalid-{i:03d}.png", kinds[(i - 1) % len(kinds)]
+        w.sheet(_rng(seed, name), name, _broken_sheet(_rng(seed, name + "-sheet"), kind),
+                "VALIDATION_ERROR", INVALID_KINDS[kind])
     if bad:
         _bad_set(w, seed)
     (out / "manifest.json").write_text(json.dumps(w.manifest, indent=2) + "\n", encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Timesheet parsing (engine text and model JSON) and the rules of SPEC 4."""
+"""Timesheet parsing (engine text and model JSON) and the rules of the reference timesheet."""
 from __future__ import annotations
 
 import copy

@@ -52,7 +52,7 @@ def test_export_shows_stats_breakdown_and_offers_csv(store, tmp_path):
     rows = list(csv.reader(path.open(encoding="utf-8", newline="")))
     assert rows[0] == COLUMNS + EXTRA_COLUMNS and len(rows) == 4 and panel.last_count == 3
     assert {r[0] for r in rows[1:]} == {f"scans/{SCRIPT}.png", "scans/b.png"}
-    assert "'=HYPERLINK(\"x\")" in {r[3] for r in rows[1:]}  # formula neutralised (SPEC 8)
+    assert "'=HYPERLINK(\"x\")" in {r[3] for r in rows[1:]}  # formula neutralised
 
     link = re.search(r'<a download="([^"]+)" href="data:text/csv;base64,([^"]+)"', panel.download_html.value)
     assert link and link.group(1) == path.name
