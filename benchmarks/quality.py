@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from ocrlab.batch import run_batch
-from ocrlab.fields import score_fields
 from ocrlab.errors import ParsingError
 from ocrlab.evaluate import ErrorCounts, cer
+from ocrlab.fields import score_fields
 from ocrlab.preprocess import Preprocess
 from ocrlab.records import OCR_RESULT
 from ocrlab.samples import generate_samples

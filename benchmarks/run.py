@@ -42,8 +42,8 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def bench_export_memory(n_small: int, n_large: int) -> dict[str, Any]:
     """Peak Python memory of a CSV export of n_large rows over n_small rows: streaming keeps it ~1."""
-    from ocrlab.store.failure_log import export_failed_images_csv, log_failed_image
     from ocrlab.store import open_store
+    from ocrlab.store.failure_log import export_failed_images_csv, log_failed_image
 
     def fill(table: str, n: int) -> None:
         store = open_store(table)
@@ -70,8 +70,8 @@ def bench_export_memory(n_small: int, n_large: int) -> dict[str, Any]:
 
 def bench_log_throughput(n: int) -> dict[str, Any]:
     """Failures logged per second, 8 threads over 1 thread (one shared boto3 client)."""
-    from ocrlab.store.failure_log import log_failed_image
     from ocrlab.store import open_store
+    from ocrlab.store.failure_log import log_failed_image
     store = open_store("bench-log")
     one, _ = timed(lambda: [log_failed_image(store, f"a/{i}.png", "OCR_ERROR", "m") for i in range(n)])
     with ThreadPoolExecutor(8) as pool:

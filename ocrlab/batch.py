@@ -1,13 +1,18 @@
 """`ocrlab batch`: every image of a source through the pipeline, each accounted for exactly once.
 
-Planning reads the store once (latest outcome and failure count of every image under the
-version), so a re-run skips what already succeeded and what reached --max-attempts. Just
-before an image is processed its records are checked again, so a batch killed between
-writing a result and its latest-outcome pointer never writes a second result.
+Planning reads the store once (each image's latest outcome and failure count under the version),
+so a re-run skips what already succeeded and what reached --max-attempts. Each image is then
+claimed in the store before it runs (ocrlab.store.claims): another batch on the same images, a
+Dask worker or a duplicate Lambda event skips what this run holds, and a run killed mid-image
+leaves a claim that the next run takes over, checking first whether the record got written.
 
 One run loop serves every way of running: an executor (threads, worker processes, or a Dask
-cluster through `Client.get_executor()`) and `as_completed` over its futures. Threads share the
-caller's pipeline; worker processes and Dask workers build their own once, from the `Job`.
+cluster through `Client.get_executor()`) fed a bounded window of images, `wait` on their futures.
+Threads share the caller's pipeline; worker processes and Dask workers build their own once. A
+worker process that dies (killed, out of memory) costs only its images: they are retried once,
+each alone in a fresh process, and recorded as OCR_ERROR `WorkerLost` if lost again. A record
+that can be neither stored nor spooled stops the batch: nothing new starts, what runs finishes,
+and the summary accounts for every image.
 """
 from __future__ import annotations
 
@@ -17,37 +22,44 @@ import os
 import sys
 import threading
 import time
-from collections import Counter
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+import uuid
+from collections import Counter, deque
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any, Callable, Collection, Iterable, Iterator
 
 from .engines import REGISTRY, get_engine
-from .errors import MissingDependency, OcrlabError, StoreUnavailable, UnknownName
-from .files import write_json
+from .errors import MissingDependency, OcrlabError, SpoolUnavailable, StoreUnavailable, UnknownName
+from .files import check_writable, json_safe, write_json
 from .pipeline import ImageContext, Pipeline
 from .preprocess import Preprocess
-from .records import FAILED_IMAGE, OCR_RESULT
+from .records import FAILED_IMAGE, OCR_RESULT, failure_item, storage_key
 from .sources import Listing, SourceItem, open_source
+from .store.claims import DEFAULT_LEASE_SECONDS, Ticket, new_owner
 from .store.spooling import SpoolingStore, open_store
 from .version import OCRVersionInfo, load_version
 
 # Engines that spend CPU in this process run in worker processes so that every core works.
 CPU_ENGINES = frozenset({"rapidocr", "tesseract"})
+WORKER_LOST = "WorkerLost"
 
 
 @dataclass(frozen=True)
 class Job:
-    """Everything a worker process needs to build its pipeline; plain data so it pickles."""
+    """Everything a worker needs to build its pipeline and claim images; plain data so it pickles."""
 
     engine: str
     engine_options: str  # JSON with sorted keys: hashable, so a worker can cache its pipeline by job
     version: OCRVersionInfo
     table: str
-    force: bool = False  # run images that already have a result under this version
+    owner: str               # this run, as claims name it
+    since: float             # when the run planned: images another run finished after this are skipped
+    force: bool = False      # run images that already have a result under this version
     preprocess: Preprocess | None = None
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
 
     def pipeline(self, store: SpoolingStore) -> Pipeline:
         return Pipeline(get_engine(self.engine, **json.loads(self.engine_options)), self.version, store,
@@ -64,34 +76,52 @@ class BatchSummary:
     ocr_full_version: str = ""
     images: int = 0
     ignored: list[str] = field(default_factory=list)
+    ignored_reasons: dict[str, int] = field(default_factory=dict)
     skipped_reasons: dict[str, int] = field(default_factory=dict)
     spooled: int = 0
+    rejected: int = 0        # refused by the store for their content: in the dead-letter file
+    not_started: int = 0     # left out because the batch stopped
+    unwritten: int = 0       # records neither stored nor spooled: carried below, in `unwritten_records`
+    stopped: str = ""        # why the batch stopped early, if it did
     engine: str = ""
     source: str = ""
     elapsed_seconds: float = 0.0
+    unwritten_records: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return json_safe(asdict(self))
 
 
-def process_item(pipeline: Pipeline, item: SourceItem, force: bool = False) -> dict[str, Any]:
-    """Run one image; returns a small picklable report. Never raises for a bad image."""
+def process_item(pipeline: Pipeline, job: Job, item: SourceItem) -> dict[str, Any]:
+    """Claim, run and record one image; returns a small picklable report. Never raises for a bad image."""
     store, version = pipeline.store, pipeline.version.full_version
+    key = storage_key(item.key)
+    ticket = Ticket(job.owner, uuid.uuid4().hex)
     try:
-        done = None if force else next(store.image_records(item.key, OCR_RESULT, version), None)
-        if done is not None:  # a result written by a run that died before its pointer: mend, skip
-            store.update_latest(done)
+        claim = store.claim(key, version, job.owner, ticket.record_id, job.lease_seconds, job.since, job.force)
+        if not claim.granted:
+            return {"key": item.key, "status": "skipped", "reason": claim.reason}
+        if claim.previous_record and _written(store, key, version, claim.previous_record):
+            # A run that died after writing this image's result and before letting go of it.
+            store.release(key, version, job.owner, OCR_RESULT, count_failure=False)
             return {"key": item.key, "status": "skipped", "reason": "already succeeded"}
     except StoreUnavailable:
-        pass  # the store went away mid-batch: run the image anyway, its record goes to the spool
+        ticket = None  # the store went away: run the image anyway, its record goes to the spool
     try:
         data, read_error = item.read(), None
     except Exception as exc:  # unreadable file or object: recorded like any other failure
         data, read_error = None, exc
-    outcome = pipeline.process(item.key, data, ImageContext(item.s3_bucket, item.s3_region),
-                               read_error=read_error)
-    return {"key": item.key, "status": "succeeded" if outcome.ok else "failed",
-            "failure_type": outcome.failure_type, "spooled": outcome.spooled}
+    try:
+        outcome = pipeline.process(item.key, data, ImageContext(item.s3_bucket, item.s3_region),
+                                   read_error=read_error, ticket=ticket)
+    except SpoolUnavailable as exc:  # neither the store nor the spool took the record: stop the batch
+        return {"key": item.key, "status": "unwritten", "error": str(exc), "record": exc.record}
+    return {"key": item.key, "status": "succeeded" if outcome.ok else "failed", "failure_type": outcome.failure_type,
+            "spooled": outcome.spooled, "rejected": outcome.rejected}
+
+
+def _written(store: SpoolingStore, key: str, version: str, record_id: str) -> bool:
+    return any(r.get("RecordId") == record_id for r in store.image_records(key, OCR_RESULT, version))
 
 
 # A worker process (or Dask worker) builds one pipeline per job, the first time it sees the job.
@@ -102,25 +132,25 @@ _worker_lock = threading.Lock()
 def process_in_worker(job: Job, item: SourceItem) -> dict[str, Any]:
     with _worker_lock:
         if job not in _worker_pipelines:
-            _worker_pipelines[job] = job.pipeline(open_store(job.table))
-    return process_item(_worker_pipelines[job], item, job.force)
+            _worker_pipelines[job] = job.pipeline(open_store(job.table, create=False))
+    return process_item(_worker_pipelines[job], job, item)
 
 
 def plan(listing: Listing, store: SpoolingStore, version: str, *, max_attempts: int | None, force: bool,
          retry_failed: bool) -> tuple[list[SourceItem], dict[str, str]]:
-    """Which images to run, and why each of the others is skipped."""
-    latest = {r["ImageKey"]: r["RecordType"] for r in store.latest_outcomes(version)}
-    failures = store.failure_counts(version) if max_attempts else Counter()
+    """Which images to run, and why each of the others is skipped (one read of the version's index)."""
+    latest = {r["ImageKey"]: r for r in store.latest_summary(version)}
     todo: list[SourceItem] = []
     skipped: dict[str, str] = {}
     for item in listing.items:
-        outcome = latest.get(item.key)
+        known = latest.get(storage_key(item.key), {})
+        outcome, failures = known.get("RecordType"), int(known.get("Failures", 0))
         if retry_failed and outcome != FAILED_IMAGE:
             skipped[item.key] = "latest outcome is not a failure" if outcome else "never processed"
         elif outcome == OCR_RESULT and not force:
             skipped[item.key] = "already succeeded"
-        elif max_attempts and failures[item.key] >= max_attempts and not force:
-            skipped[item.key] = f"failed {failures[item.key]} times (max attempts {max_attempts})"
+        elif max_attempts and failures >= max_attempts and not force:
+            skipped[item.key] = f"failed {failures} times (max attempts {max_attempts})"
         else:
             todo.append(item)
     return todo, skipped
@@ -129,6 +159,13 @@ def plan(listing: Listing, store: SpoolingStore, version: str, *, max_attempts: 
 def _worker_init(threads: int) -> None:
     # Each worker process gets its share of the cores for onnxruntime (ocrlab.config).
     os.environ["OCRLAB_ENGINE_THREADS"] = str(threads)
+
+
+def _process_pool(workers: int, stack: ExitStack) -> Executor:
+    # spawn, not fork: the parent holds threads (boto3, progress bar) that fork would copy mid-state.
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    return stack.enter_context(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                                   initializer=_worker_init, initargs=(threads,)))
 
 
 def _executor(job: Job, concurrency: int, scheduler: str | None, stack: ExitStack) -> Executor:
@@ -145,26 +182,80 @@ def _executor(job: Job, concurrency: int, scheduler: str | None, stack: ExitStac
         # pure=False: a fresh key per call, since the same image may run again in a later batch.
         return stack.enter_context(client.get_executor(pure=False))
     if job.engine in CPU_ENGINES and concurrency > 1:
-        # spawn, not fork: the parent holds threads (boto3, progress bar) that fork would copy mid-state.
-        threads = max(1, (os.cpu_count() or 1) // concurrency)
-        return stack.enter_context(ProcessPoolExecutor(concurrency, mp_context=multiprocessing.get_context("spawn"),
-                                                       initializer=_worker_init, initargs=(threads,)))
+        return _process_pool(concurrency, stack)
     return stack.enter_context(ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="ocrlab"))
 
 
-def _run(job: Job, store: SpoolingStore, items: list[SourceItem], concurrency: int,
-         scheduler: str | None) -> Iterator[dict[str, Any]]:
-    """Per-image reports as they complete."""
-    with ExitStack() as stack:
-        executor = _executor(job, concurrency, scheduler, stack)
-        task: Callable[[SourceItem], dict[str, Any]]
+class _Run:
+    """The run loop: a bounded window of images in flight, reports as they complete."""
+
+    def __init__(self, job: Job, store: SpoolingStore, concurrency: int, scheduler: str | None) -> None:
+        self.job, self.store, self.concurrency, self.scheduler = job, store, concurrency, scheduler
+        self.stopping = False
+        self.not_started = 0
+
+    def reports(self, items: list[SourceItem]) -> Iterator[dict[str, Any]]:
+        pending = deque(items)
+        lost: list[SourceItem] = []
+        while pending:
+            with ExitStack() as stack:
+                executor = _executor(self.job, self.concurrency, self.scheduler, stack)
+                task = self._task(executor)
+                yield from self._drain(executor, task, pending, lost)
+                if lost:
+                    stack.close()  # the broken pool goes; the lost images run alone, each in a fresh process
+                    for item in lost:
+                        yield self._alone(item)
+                    lost.clear()
+            if self.stopping:
+                self.not_started = len(pending)
+                return
+
+    def _task(self, executor: Executor) -> Callable[[SourceItem], dict[str, Any]]:
         if isinstance(executor, ThreadPoolExecutor):  # threads share one pipeline: one engine, one client
-            task = partial(process_item, job.pipeline(store), force=job.force)
-        else:
-            task = partial(process_in_worker, job)
-        futures: list[Future[dict[str, Any]]] = [executor.submit(task, item) for item in items]
-        for future in as_completed(futures):
-            yield future.result()
+            return partial(process_item, self.job.pipeline(self.store), self.job)
+        return partial(process_in_worker, self.job)
+
+    def _drain(self, executor: Executor, task: Callable[[SourceItem], dict[str, Any]], pending: deque[SourceItem],
+               lost: list[SourceItem]) -> Iterator[dict[str, Any]]:
+        window = max(2, 2 * self.concurrency)
+        in_flight: dict[Future[dict[str, Any]], SourceItem] = {}
+        broken = False
+        while in_flight or (pending and not broken and not self.stopping):
+            while pending and len(in_flight) < window and not broken and not self.stopping:
+                item = pending.popleft()
+                in_flight[executor.submit(task, item)] = item
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                item = in_flight.pop(future)
+                try:
+                    report = future.result()
+                except BrokenProcessPool:
+                    broken = True
+                    lost.append(item)
+                    continue
+                except Exception as exc:  # a worker lost by Dask, or a defect: the image is recorded, the batch goes on
+                    report = self._lost(item, f"{type(exc).__name__}: {exc}")
+                self.stopping |= report["status"] == "unwritten"
+                yield report
+
+    def _alone(self, item: SourceItem) -> dict[str, Any]:
+        with ExitStack() as stack:
+            try:
+                return _process_pool(1, stack).submit(process_in_worker, self.job, item).result()
+            except BrokenProcessPool:
+                return self._lost(item, "the worker process running this image died twice (killed, or out of memory)")
+
+    def _lost(self, item: SourceItem, why: str) -> dict[str, Any]:
+        """Record an image whose worker was lost, as an OCR_ERROR of its own."""
+        record = failure_item(item.key, "OCR_ERROR", why, self.job.version,
+                              {"error_code": WORKER_LOST, "s3_bucket": item.s3_bucket, "Engine": self.job.engine})
+        try:
+            written = self.store.write(record, ticket=Ticket(self.job.owner, uuid.uuid4().hex))
+        except SpoolUnavailable as exc:
+            return {"key": item.key, "status": "unwritten", "error": str(exc), "record": exc.record}
+        return {"key": item.key, "status": "failed", "failure_type": "OCR_ERROR",
+                "spooled": bool(written.get("Spooled")), "rejected": bool(written.get("Rejected"))}
 
 
 def _progress(reports: Iterable[dict[str, Any]], total: int, enabled: bool) -> Iterable[dict[str, Any]]:
@@ -174,49 +265,96 @@ def _progress(reports: Iterable[dict[str, Any]], total: int, enabled: bool) -> I
     return tqdm(reports, total=total, unit="image", desc="OCR", file=sys.stderr)
 
 
+def check_engine(engine: str, options: dict[str, Any]) -> None:
+    """Build the engine once before any image: a wrong option is one error, not a failure per image."""
+    if engine not in REGISTRY:
+        raise UnknownName("engine", engine, list(REGISTRY))
+    get_engine(engine, **options)
+
+
 def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
               engine_options: dict[str, Any] | None = None,
               version_file: str | os.PathLike[str] | None = None, concurrency: int = 1,
               max_attempts: int | None = None, force: bool = False, retry_failed: bool = False,
               summary_json: str | os.PathLike[str] | None = None, scheduler: str | None = None,
               progress: bool = True, keys: Collection[str] | None = None,
-              preprocess: Preprocess | None = None) -> BatchSummary:
+              preprocess: Preprocess | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS,
+              follow_links: bool = False) -> BatchSummary:
     """OCR every image of `source` (only those named in `keys`, if given) and account for each.
 
     `preprocess` turns on image preprocessing between preflight and the engine (off: None)."""
     started = time.perf_counter()
+    if concurrency < 1:
+        raise OcrlabError(f"concurrency must be at least 1, got {concurrency}")
+    if max_attempts is not None and max_attempts < 1:
+        raise OcrlabError(f"max attempts must be at least 1, got {max_attempts}")
+    if summary_json:
+        check_writable(summary_json)
     version = load_version(version_file)
     options = dict(engine_options or {})
     if engine == "bedrock":
         options.setdefault("concurrency", concurrency)
-    if engine not in REGISTRY:  # fail before listing the source or touching the store
-        raise UnknownName("engine", engine, list(REGISTRY))
-    job = Job(engine, json.dumps(options, sort_keys=True), version, store.table, force, preprocess)
-    listing = open_source(source)
+    check_engine(engine, options)  # before listing the source or touching the store
+    job = Job(engine, json.dumps(options, sort_keys=True), version, store.table, new_owner(), time.time(),
+              force, preprocess, lease_seconds)
+    listing = open_source(source, follow_links=follow_links)
     if keys is not None:
         wanted = set(keys)
         listing.items = [item for item in listing.items if item.key in wanted]
     todo, skipped = plan(listing, store, version.full_version, max_attempts=max_attempts, force=force,
                          retry_failed=retry_failed)
     summary = BatchSummary(ocr_full_version=version.full_version, images=len(listing.items),
-                           ignored=listing.ignored, engine=engine, source=listing.description)
+                           ignored=[name for name, _ in listing.ignored],
+                           ignored_reasons=dict(Counter(reason for _, reason in listing.ignored)),
+                           engine=engine, source=listing.description)
     reasons: Counter[str] = Counter(skipped.values())
     types: Counter[str] = Counter()
-    for report in _progress(_run(job, store, todo, concurrency, scheduler), len(todo), progress):
-        if report["status"] == "skipped":
+    run = _Run(job, store, concurrency, scheduler)
+    for report in _progress(run.reports(todo), len(todo), progress):
+        status = report["status"]
+        if status == "skipped":
             reasons[report["reason"]] += 1
+            continue
+        if status == "unwritten":
+            summary.unwritten += 1
+            summary.stopped = report["error"]
+            if report.get("record") is not None:
+                summary.unwritten_records.append(report["record"])
             continue
         summary.processed += 1
         summary.spooled += bool(report.get("spooled"))
-        if report["status"] == "succeeded":
+        summary.rejected += bool(report.get("rejected"))
+        if status == "succeeded":
             summary.succeeded += 1
         else:
             summary.failed += 1
             types[report["failure_type"]] += 1
+    summary.failure_types = dict(types.most_common())
+    _write_held(store, summary)
+    summary.not_started = run.not_started
     summary.skipped = sum(reasons.values())
     summary.skipped_reasons = dict(reasons)
-    summary.failure_types = dict(types.most_common())
     summary.elapsed_seconds = round(time.perf_counter() - started, 3)
     if summary_json:
         write_json(summary.to_dict(), summary_json)
     return summary
+
+
+def _write_held(store: SpoolingStore, summary: BatchSummary) -> None:
+    """One more try for records that neither the store nor the spool took (either may be back)."""
+    held, summary.unwritten_records = summary.unwritten_records, []
+    for record in held:
+        try:
+            written = store.write(record)
+        except SpoolUnavailable:
+            summary.unwritten_records.append(record)
+            continue
+        summary.unwritten -= 1
+        summary.processed += 1
+        summary.spooled += bool(written.get("Spooled"))
+        if record.get("RecordType") == OCR_RESULT:
+            summary.succeeded += 1
+        else:
+            summary.failed += 1
+            summary.failure_types[str(record.get("FailureType"))] = summary.failure_types.get(
+                str(record.get("FailureType")), 0) + 1

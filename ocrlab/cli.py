@@ -25,10 +25,55 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _store(args: argparse.Namespace):
+def _store(args: argparse.Namespace, *, write: bool = False):
+    """The store of --table; read commands never create a table (a mistyped name is an error)."""
     from .store import open_store
     say(settings().store_target().describe(args.table))
-    return open_store(args.table)
+    return open_store(args.table, create=write)
+
+
+def _output(path: str | None) -> str | None:
+    """An output path checked before any work: '-' is standard output."""
+    if path and path != "-":
+        from .files import check_writable
+        check_writable(path)
+    return path
+
+
+# --- argument types: every bad value is one line from argparse, exit 2 ------------------------
+
+def _ranged(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} is out of range ({low} to {high})" if high is not None
+                                             else f"{value} is less than {low}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+def _timestamp(text: str) -> str:
+    from .records import format_timestamp, parse_timestamp
+    try:
+        return format_timestamp(parse_timestamp(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time such as 2025-10-01T00:00:00Z") from None
+
+
+def _folder(text: str) -> str:
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a folder")
+    return text
+
+
+def _file(text: str) -> str:
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"{text!r}: no such file")
+    return text
 
 
 @command("db")
@@ -60,6 +105,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 @command("export")
 def cmd_export(args: argparse.Namespace) -> int:
     from .store.failure_log import export_failed_images_csv
+    _output(args.output)
     count = export_failed_images_csv(_store(args), args.output, args.failure_type, args.ocr_version, args.since)
     if args.output != "-":
         say(f"exported {count} failed image records to {args.output}")
@@ -90,11 +136,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 @command("replay")
 def cmd_replay(args: argparse.Namespace) -> int:
-    report = _store(args).replay()
-    print(f"replayed {report.written} spooled records; {report.remaining} remain"
-          + (f" ({report.unreadable} unreadable)" if report.unreadable else ""))
+    store = _store(args)
+    report = store.replay()
+    print(f"replayed: {report.written} written, {report.waiting} still waiting, {report.rejected} rejected"
+          + (f" (in {store.spool.rejected_path})" if report.rejected else ""))
     if report.error:
-        raise OcrlabError(f"replay stopped: {report.error}")
+        raise OcrlabError(f"replay stopped, the store is unavailable: {report.error}")
     return 0
 
 
@@ -102,7 +149,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare_versions
     from .reports.comparison import write_comparison
-    comparison = compare_versions(_store(args), args.base, args.candidate, args.ground_truth)
+    _output(args.json)
+    _output(args.output)
+    store = _store(args)
+    known = store.versions()
+    unknown = [v for v in dict.fromkeys((args.base, args.candidate)) if v not in known]
+    if unknown:
+        raise OcrlabError(f"no records under {', '.join(map(repr, unknown))} in table {args.table!r}; "
+                          f"versions there: {', '.join(known) or 'none'}")
+    comparison = compare_versions(store, args.base, args.candidate, args.ground_truth)
     write_comparison(comparison, args.json, args.output)
     for warning in comparison.warnings:
         say(f"warning: {warning}")
@@ -115,6 +170,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 @command("results")
 def cmd_results(args: argparse.Namespace) -> int:
     from .analysis import export_results_csv
+    _output(args.output)
     count = export_results_csv(_store(args), args.ocr_version, args.output)
     if args.output != "-":
         say(f"wrote the latest outcome of {count} images to {args.output}")
@@ -140,7 +196,7 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for pair in args.engine_option or []:
         name, sep, value = pair.partition("=")
-        if not sep or not name:
+        if not sep or not name.strip():
             raise OcrlabError(f"--engine-option expects NAME=VALUE, got {pair!r}")
         try:
             options[name.replace("-", "_")] = json.loads(value)
@@ -155,8 +211,8 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
 
 @command("samples")
 def cmd_samples(args: argparse.Namespace) -> int:
-    from .samples import generate_samples
     from .sample_fonts import missing
+    from .samples import generate_samples
     for note in missing():
         say(f"note: {note}")
     manifest = generate_samples(Path(args.outdir), count=args.count, seed=args.seed, bad=args.bad, damage=args.damage)
@@ -190,29 +246,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 @command("batch")
 def cmd_batch(args: argparse.Namespace) -> int:
-    from .batch import run_batch
+    from .batch import check_engine, run_batch
     from .preprocess import Preprocess
     from .version import load_version
     version = load_version(args.ocr_version_file)
     preprocess = Preprocess.from_json(args.preprocess) if args.preprocess else None
-    store = _store(args)
+    _output(args.summary_json)
+    options = _engine_options(args)
+    check_engine(args.engine, options)  # every input checked before the store or any image
+    store = _store(args, write=True)
     say(f"engine: {args.engine}; OCR version {version.full_version}; preprocessing: "
         + (preprocess.to_json() if preprocess and preprocess.enabled else "off"))
-    summary = run_batch(args.source, store, engine=args.engine, engine_options=_engine_options(args),
+    summary = run_batch(args.source, store, engine=args.engine, engine_options=options,
                         version_file=args.ocr_version_file, concurrency=args.concurrency,
                         max_attempts=args.max_attempts, force=args.force, retry_failed=args.retry_failed,
                         summary_json=args.summary_json, scheduler=args.scheduler, progress=not args.no_progress,
-                        preprocess=preprocess)
+                        preprocess=preprocess, lease_seconds=args.claim_lease, follow_links=args.follow_links)
     types = ", ".join(f"{k} {v}" for k, v in summary.failure_types.items()) or "none"
     print(f"{summary.images} images: {summary.processed} processed ({summary.succeeded} succeeded, "
           f"{summary.failed} failed: {types}), {summary.skipped} skipped"
-          + (f", {len(summary.ignored)} files ignored (not image names)" if summary.ignored else "")
+          + (f", {len(summary.ignored)} files ignored" if summary.ignored else "")
           + (f", {summary.spooled} records spooled (run `ocrlab replay`)" if summary.spooled else "")
+          + (f", {summary.rejected} records refused by the store (see `ocrlab replay`)" if summary.rejected else "")
+          + (f", {summary.not_started} not started" if summary.not_started else "")
           + f" in {summary.elapsed_seconds:.1f} s")
     for reason, count in summary.skipped_reasons.items():
         print(f"  skipped {count}: {reason}")
+    for reason, count in summary.ignored_reasons.items():
+        print(f"  ignored {count}: {reason}")
     if args.summary_json:
         say(f"summary: {args.summary_json}")
+    if summary.stopped:
+        held = (f"; {summary.unwritten} records neither stored nor spooled are in the summary"
+                if summary.unwritten else "")
+        raise OcrlabError(f"stopped early, {summary.stopped}{held}")
     return 0
 
 
@@ -221,6 +288,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .engines import get_engine
     from .evaluate import evaluate
     from .sources import open_source
+    _output(args.json)
     listing = open_source(args.source)
     if listing.items and listing.items[0].path is None:
         raise OcrlabError("eval reads local files; download S3 images first")
@@ -242,8 +310,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", default="rapidocr", help="rapidocr (default), tesseract or bedrock")
     p.add_argument("--model-id", default=None, help="Bedrock model id (default amazon.nova-lite-v1:0)")
-    p.add_argument("--prompt-file", default=None, help="Bedrock prompt file (default: the packaged prompt)")
-    p.add_argument("--max-tokens", type=int, default=None, help="Bedrock maxTokens")
+    p.add_argument("--prompt-file", type=_file, default=None, help="Bedrock prompt file (default: the packaged prompt)")
+    p.add_argument("--max-tokens", type=_ranged(1, 300_000), default=None, help="Bedrock maxTokens")
     p.add_argument("-E", "--engine-option", action="append", metavar="NAME=VALUE",
                    help="engine constructor option, VALUE as JSON (e.g. params='{\"Det.limit_side_len\": 960}')")
 
@@ -257,14 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("db", parents=[common], help="start, stop or query the local DynamoDB (dynalite)")
     p.add_argument("action", choices=["start", "stop", "status", "install"])
-    p.add_argument("--port", type=int, default=None, help=f"default {DEFAULT_PORT} (or OCRLAB_DB_PORT)")
+    p.add_argument("--port", type=_ranged(1, 65535), default=None, help=f"default {DEFAULT_PORT} (or OCRLAB_DB_PORT)")
     p.add_argument("--data-dir", default=None, help="default .ocrlab/dynamodb (under OCRLAB_HOME)")
 
     p = sub.add_parser("export", parents=[common], help="failed images as CSV")
     p.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
     p.add_argument("--failure-type", default=None)
     p.add_argument("--ocr-version", default=None, help="an OCRFullVersion, e.g. 2.0.0-2025-10-25")
-    p.add_argument("--since", default=None, help="ISO-8601 UTC time")
+    p.add_argument("--since", type=_timestamp, default=None, help="ISO-8601 UTC time")
 
     p = sub.add_parser("stats", parents=[common], help="failure statistics")
     p.add_argument("--json", action="store_true")
@@ -274,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", parents=[common], help="compare two OCR versions image by image")
     p.add_argument("--base", required=True, help="an OCRFullVersion, e.g. 2.0.0-2025-10-25")
     p.add_argument("--candidate", required=True)
-    p.add_argument("--ground-truth", default=None, help="folder of NAME.json (the parsed timesheet) for field accuracy")
+    p.add_argument("--ground-truth", type=_folder, default=None,
+                   help="folder of NAME.json (the parsed timesheet) for field accuracy")
     p.add_argument("--json", default=None)
     p.add_argument("-o", "--output", default=None, help="HTML report with side-by-side raw-output diffs")
 
@@ -295,14 +364,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", nargs="?", default=".", help="default: the current folder")
 
     p = sub.add_parser("demo", help="the main job on the embedded defaults: samples, two versions, reports")
-    p.add_argument("--count", type=int, default=10, help="clean samples to generate (broken ones are added)")
+    p.add_argument("--count", type=_ranged(1, 10_000), default=10, help="clean samples to generate (broken ones are added)")
     p.add_argument("--table", default=None, help="default: ocrlab-demo")
     p.add_argument("--reports-dir", default=None, help="default: reports/")
 
     p = sub.add_parser("samples", help="reference timesheets with ground truth")
     p.add_argument("outdir")
-    p.add_argument("--count", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--count", type=_ranged(0, 100_000), default=10)
+    p.add_argument("--seed", type=_ranged(0), default=0)
     p.add_argument("--bad", action="store_true", help="add broken files and invalid timesheets")
     p.add_argument("--damage", choices=["none", "light", "heavy"], default="light",
                    help="scan damage of the timesheet images (default: %(default)s)")
@@ -311,20 +380,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source")
     _add_engine_arguments(p)
     p.add_argument("--ocr-version-file", default=None, help="version stamp (default OCR_VERSION.txt)")
-    p.add_argument("--concurrency", type=int, default=1)
-    p.add_argument("--max-attempts", type=int, default=None, help="skip images that failed N times under this version")
+    p.add_argument("--concurrency", type=_ranged(1, 256), default=1)
+    p.add_argument("--max-attempts", type=_ranged(1), default=None,
+                   help="skip images that failed N times under this version")
     p.add_argument("--force", action="store_true", help="run images that already succeeded under this version")
     p.add_argument("--retry-failed", action="store_true", help="only images whose latest outcome is a failure")
     p.add_argument("--summary-json", default=None)
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--follow-links", action="store_true", help="follow links that lead out of the source folder")
+    p.add_argument("--claim-lease", type=_ranged(10, 86_400), default=900, metavar="SECONDS",
+                   help="how long another run waits before taking over an image this run holds "
+                        "(at once if this run's process is gone on this host)")
     p.add_argument("--preprocess", default=None, metavar="JSON",
                    help='image preprocessing, e.g. \'{"contrast": true, "denoise": true, "deskew": true, '
                         '"upscale_min_height": 24}\' (default: off)')
 
     p = sub.add_parser("eval", help="CER/WER of raw OCR text against reference text")
     p.add_argument("source")
-    p.add_argument("--ground-truth", required=True, help="folder of NAME.txt, or the SROIE layout (box/NAME.csv)")
+    p.add_argument("--ground-truth", type=_folder, required=True,
+                   help="folder of NAME.txt, or the SROIE layout (box/NAME.csv)")
     _add_engine_arguments(p)
     p.add_argument("--json", default=None)
     p.add_argument("--fold-case", action="store_true", help="compare case-insensitively (SROIE is upper case)")

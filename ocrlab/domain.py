@@ -65,5 +65,9 @@ class Record(TypedDict, total=False):
     S3Region: str
     ImageSize: Decimal
     CloudWatchLogStream: str
-    # set on a record returned by a write that went to the spool, never stored
+    # set on the record a write returns, never stored: it went to the spool, to the dead-letter
+    # file (refused by DynamoDB for its content), or nowhere (neither store nor spool took it)
     Spooled: bool
+    Rejected: bool
+    Unwritten: bool
+    ImageKeyOriginal: str                    # the image's key when it is too long to be the key itself

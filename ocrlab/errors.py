@@ -43,6 +43,32 @@ class StoreUnavailable(OcrlabError):
         self.code = code
 
 
+class TableMissing(StoreUnavailable):
+    """The table does not exist: a read names it (a write creates it)."""
+
+    def __init__(self, table: str, where: str) -> None:
+        super().__init__(f"table {table!r} does not exist ({where}); check --table or OCRLAB_TABLE "
+                         "(a table is created by the first write, or by `ocrlab db start`)", "ResourceNotFoundException")
+        self.table = table
+
+
+class RecordRejected(OcrlabError):
+    """DynamoDB refused a record for its content (too large, a key too long): retrying cannot help."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SpoolUnavailable(OcrlabError):
+    """A record the store could not take could not be spooled either (full disk, no permission)."""
+
+    def __init__(self, path: str, cause: BaseException) -> None:
+        super().__init__(f"cannot write the spool {path}: {cause.__class__.__name__}: {cause}")
+        self.path = path
+        self.record: dict[str, object] | None = None  # the record that could not be kept, if any
+
+
 class LocalDatabaseError(OcrlabError):
     """The local DynamoDB-compatible server (dynalite) could not be started or stopped."""
 

@@ -47,3 +47,19 @@ def unique_path(folder: str | os.PathLike[str], stem: str, suffix: str, sep: str
         n += 1
         path = root / f"{stem}{sep}{n}{suffix}"
     return path
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Fail before any work when `path` cannot be written: a folder, or a parent that cannot be made."""
+    from .errors import OcrlabError
+    out = Path(path)
+    if out.is_dir():
+        raise OcrlabError(f"{out} is a folder; give a file name")
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OcrlabError(f"cannot create the folder of {out}: {exc.strerror or exc}") from None
+    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise OcrlabError(f"cannot write {out}: permission denied")
+    return out

@@ -7,19 +7,23 @@ the failed items (`batchItemFailures`, the shape Lambda's partial-batch reportin
 """
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from typing import Any
 from urllib.parse import unquote_plus
 
 from .config import settings
 from .engines import get_engine
-from .errors import FailureType
+from .errors import FailureType, StoreUnavailable
 from .pipeline import ImageContext, Pipeline
-from .records import failure_item
+from .records import failure_item, parse_timestamp, storage_key
 from .sources import s3_client
 from .store import open_store
+from .store.claims import DEFAULT_LEASE_SECONDS, Ticket, new_owner
 from .version import load_version
 
 _pipeline: Pipeline | None = None
+_owner = new_owner()  # this container, as claims name it
 
 
 def _get_pipeline() -> Pipeline:
@@ -41,7 +45,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     pipeline = _get_pipeline()
     log_stream = getattr(context, "log_stream_name", None) or "unknown"
     request_id = getattr(context, "aws_request_id", None) or "local"
-    succeeded, failed = 0, []
+    succeeded, skipped, failed = 0, 0, []
     for index, record in enumerate(event.get("Records") or []):
         try:
             bucket = record["s3"]["bucket"]["name"]
@@ -53,19 +57,40 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                            "error": f"malformed S3 event record: missing {exc}"})
             continue
         region = record.get("awsRegion")
+        ticket = _claim(pipeline, key, record.get("eventTime"))
+        if ticket is False:  # a duplicate delivery, or another invocation has it: not a failure
+            skipped += 1
+            continue
         data, read_error = None, None
         try:
             data = s3_client(region).get_object(Bucket=bucket, Key=key)["Body"].read()
         except Exception as exc:  # recorded as this image's failure, then on to the next record
             read_error = exc
-        outcome = pipeline.process(key, data, ImageContext(bucket, region, log_stream), read_error=read_error)
+        outcome = pipeline.process(key, data, ImageContext(bucket, region, log_stream), read_error=read_error,
+                                   ticket=ticket or None)
         if outcome.ok:
             succeeded += 1
         else:
             failed.append({"itemIdentifier": key, "bucket": bucket, "failureType": outcome.failure_type,
                            "error": outcome.error})
     return {"processed": succeeded + len(failed), "succeeded": succeeded, "failed": len(failed),
-            "batchItemFailures": failed}
+            "skipped": skipped, "batchItemFailures": failed}
+
+
+def _claim(pipeline: Pipeline, key: str, event_time: str | None) -> Ticket | bool:
+    """Claim the object for this invocation: a Ticket, False when another run has it or already did
+    it since the event (S3 delivers some events twice), True when the store cannot say (run anyway)."""
+    ticket = Ticket(_owner, uuid.uuid4().hex)
+    try:
+        since = parse_timestamp(event_time).replace(tzinfo=dt.timezone.utc).timestamp() if event_time else 0.0
+    except ValueError:
+        since = 0.0
+    try:
+        claim = pipeline.store.claim(storage_key(key), pipeline.version.full_version, _owner, ticket.record_id,
+                                     DEFAULT_LEASE_SECONDS, since)
+    except StoreUnavailable:
+        return True
+    return ticket if claim.granted else False
 
 
 def _log_malformed(pipeline: Pipeline, item_id: str, exc: Exception, log_stream: str) -> None:

@@ -19,6 +19,7 @@ from .preprocess import Preprocess
 from .preprocess import apply as preprocess_image
 from .records import failure_item, result_item, timesheet_json
 from .repairs import Repairs
+from .store.claims import Ticket
 from .store.spooling import SpoolingStore
 from .taxonomy import classify
 from .timesheet import check, parse_text
@@ -39,6 +40,10 @@ class Outcome:
     @property
     def spooled(self) -> bool:
         return bool(self.record.get("Spooled"))
+
+    @property
+    def rejected(self) -> bool:
+        return bool(self.record.get("Rejected"))
 
 
 @dataclass
@@ -67,8 +72,9 @@ class Pipeline:
         return parse_text(raw, repairs)
 
     def process(self, image_key: str, data: bytes | None, context: ImageContext | None = None,
-                read_error: BaseException | None = None) -> Outcome:
-        """Process one image's bytes. `read_error` records a file that could not even be read."""
+                read_error: BaseException | None = None, ticket: Ticket | None = None) -> Outcome:
+        """Process one image's bytes. `read_error` records a file that could not even be read;
+        `ticket`, the claim the caller holds on the image (released as the record is written)."""
         context = context or ImageContext()
         started = time.perf_counter()
         result: EngineResult | None = None
@@ -86,12 +92,12 @@ class Pipeline:
             timesheet = check(parsed)
         except Exception as exc:  # every failure of one image becomes a record, never a crash
             return self._failure(image_key, data, context, exc, result, parsed, repairs,
-                                 time.perf_counter() - started)
+                                 time.perf_counter() - started, ticket)
         item = result_item(image_key, self.version, result.raw_output, timesheet,
                            self._details(data, context, result, time.perf_counter() - started))
         if repairs:
             item["ParseRepairs"] = repairs.to_json()
-        return Outcome(image_key, True, self.store.write(item), timesheet=timesheet)
+        return Outcome(image_key, True, self.store.write(item, ticket=ticket), timesheet=timesheet)
 
     def _details(self, data: bytes | None, context: ImageContext, result: EngineResult | None,
                  elapsed: float) -> dict[str, Any]:
@@ -112,7 +118,7 @@ class Pipeline:
 
     def _failure(self, image_key: str, data: bytes | None, context: ImageContext, exc: Exception,
                  result: EngineResult | None, parsed: dict[str, Any] | None, repairs: Repairs,
-                 elapsed: float) -> Outcome:
+                 elapsed: float, ticket: Ticket | None) -> Outcome:
         failure_type, code = classify(exc)
         details = self._details(data, context, result, elapsed)
         raw = result.raw_output if result else None
@@ -129,4 +135,4 @@ class Pipeline:
         if repairs:  # what the reader changed, even when the reading then failed
             details["ParseRepairs"] = repairs.to_json()
         item = failure_item(image_key, failure_type.value, str(exc) or type(exc).__name__, self.version, details)
-        return Outcome(image_key, False, self.store.write(item), failure_type.value, str(exc))
+        return Outcome(image_key, False, self.store.write(item, ticket=ticket), failure_type.value, str(exc))

@@ -11,15 +11,22 @@ from decimal import Decimal
 from typing import Any, Mapping, cast
 
 from .domain import Record, Timesheet
-from .text import clean_text, truncate_utf8
+from .text import TRUNCATION_MARK, clean_text, truncate_utf8
 from .version import OCRVersionInfo
 
 FAILED_IMAGE = "FAILED_IMAGE"
 OCR_RESULT = "OCR_RESULT"
 
-# Text limits in UTF-8 bytes (docs/design.md, "Records").
-TEXT_LIMITS = {"ErrorMessage": 5000, "RawOCROutput": 10000, "ValidationErrors": 2000, "StackTrace": 5000}
+# Text limits in UTF-8 bytes (docs/design.md, "Records"); any other text attribute: OTHER_TEXT_LIMIT.
+TEXT_LIMITS = {"ErrorMessage": 5000, "RawOCROutput": 10000, "ValidationErrors": 2000, "StackTrace": 5000,
+               "ParsedTimesheet": 50_000, "ParseRepairs": 20_000, "OCRDescription": 1000, "OCRVersion": 200,
+               "OCRBuildDate": 100, "OCRFullVersion": 400, "ImageKeyOriginal": 10_000, "EngineDetails": 4000,
+               "EngineConfig": 2000, "Preprocessing": 1000}
+OTHER_TEXT_LIMIT = 4000
 RESULT_RAW_LIMIT = 100_000  # results keep more raw text (comparison needs it) but stay far below 400 KB
+# DynamoDB's limits: 400 KB an item; an index's sort key (ImageKey in ByVersionImage) 1024 bytes.
+ITEM_BUDGET = 350_000
+KEY_LIMIT = 1024
 
 # snake_case keys of the original failure logger's error_details -> attribute names.
 DETAIL_ATTRIBUTES = {
@@ -136,6 +143,46 @@ def _details(details: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+def storage_key(image_key: str) -> str:
+    """The ImageKey an image is stored under: itself, or, beyond KEY_LIMIT bytes, its start and a
+    hash of the whole (the same image always gets the same key; the original is kept in
+    ImageKeyOriginal)."""
+    key = clean_text(image_key)
+    if len(key.encode("utf-8")) <= KEY_LIMIT:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+    return f"{truncate_utf8(key, KEY_LIMIT - 64).removesuffix(TRUNCATION_MARK)}…#{digest}"
+
+
+def _storable_number(value: Decimal) -> bool:
+    # DynamoDB numbers: up to 38 significant digits, magnitude between 1e-130 and 1e126.
+    exponent = value.adjusted() if value else 0
+    return len(value.as_tuple().digits) <= 38 and -130 < exponent < 126
+
+
+def make_storable(item: dict[str, Any]) -> dict[str, Any]:
+    """Bound every attribute to what DynamoDB accepts, in place: text by TEXT_LIMITS (others by
+    OTHER_TEXT_LIMIT), numbers DynamoDB cannot hold dropped, the raw output cut further if the
+    item would still exceed ITEM_BUDGET. Records built by failure_item and result_item already
+    comply; this also covers records from elsewhere (the spool, callers' extra attributes)."""
+    for name, value in list(item.items()):
+        if isinstance(value, str) and name not in ("ImageKey", "FailureTimestamp", "RecordType"):
+            limit = RESULT_RAW_LIMIT if name == "RawOCROutput" and item.get("RecordType") == OCR_RESULT else \
+                TEXT_LIMITS.get(name, OTHER_TEXT_LIMIT)
+            item[name] = truncate_utf8(clean_text(value), limit)
+        elif isinstance(value, Decimal) and not _storable_number(value):
+            del item[name]
+    key = item.get("ImageKey")
+    if isinstance(key, str) and storage_key(key) != key:
+        item.setdefault("ImageKeyOriginal", truncate_utf8(key, TEXT_LIMITS["ImageKeyOriginal"]))
+        item["ImageKey"] = storage_key(key)
+    size = sum(len(str(k).encode()) + len(str(v).encode()) for k, v in item.items())
+    raw = item.get("RawOCROutput")
+    if size > ITEM_BUDGET and isinstance(raw, str):
+        item["RawOCROutput"] = truncate_utf8(raw, max(1000, len(raw.encode()) - (size - ITEM_BUDGET)))
+    return item
+
+
 def failure_item(image_key: str, failure_type: str, error_message: str, version: OCRVersionInfo,
                  details: Mapping[str, Any] | None = None) -> Record:
     """A FAILED_IMAGE record stamped with the time of the failure; the store assigns its attempt number."""
@@ -143,11 +190,11 @@ def failure_item(image_key: str, failure_type: str, error_message: str, version:
     item.update(version.stamp())
     message = _attribute("ErrorMessage", error_message or "") or ""
     code = str(item.get("ErrorCode") or failure_type)
-    item.update({"ImageKey": clean_text(image_key), "RecordType": FAILED_IMAGE,
+    item.update({"ImageKey": image_key, "RecordType": FAILED_IMAGE,
                  "FailureType": str(failure_type), "ErrorMessage": message, "ErrorCode": code,
                  "FailureFingerprint": fingerprint(str(failure_type), code, message, clean_text(image_key)),
                  "FailureTimestamp": utc_timestamp()})
-    return cast(Record, item)
+    return cast(Record, make_storable(item))
 
 
 def result_item(image_key: str, version: OCRVersionInfo, raw_output: str, parsed: Timesheet,
@@ -155,10 +202,9 @@ def result_item(image_key: str, version: OCRVersionInfo, raw_output: str, parsed
     """An OCR_RESULT record: same version fields as failures, plus the parsed timesheet as JSON."""
     item = _details(details)
     item.update(version.stamp())
-    item.update({"ImageKey": clean_text(image_key), "RecordType": OCR_RESULT,
-                 "RawOCROutput": truncate_utf8(clean_text(raw_output), RESULT_RAW_LIMIT),
+    item.update({"ImageKey": image_key, "RecordType": OCR_RESULT, "RawOCROutput": raw_output,
                  "ParsedTimesheet": timesheet_json(parsed), "FailureTimestamp": utc_timestamp()})
-    return cast(Record, item)
+    return cast(Record, make_storable(item))
 
 
 def timesheet_json(parsed: Mapping[str, Any]) -> str:

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import json
 
-from PIL.Image import DecompressionBombError
 from PIL import UnidentifiedImageError
+from PIL.Image import DecompressionBombError
 
 from .errors import FailureType, ImageFailure
-
 
 THROTTLING_CODES = frozenset({
     "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException",

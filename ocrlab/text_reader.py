@@ -38,8 +38,17 @@ from typing import Any
 from .errors import ParsingError
 from .ocr_text import LOOKALIKE_CLASS, fold, has_lookalike, label_pattern, label_rule, to_digits
 from .repairs import Repairs
-from .row_reader import (DAYS, STANDARD_ORDER, TIME_LIKE, Reading, RowChoice, RowContext, choose, choose_by_total,
-                         read_row)
+from .row_reader import (
+    DAYS,
+    STANDARD_ORDER,
+    TIME_LIKE,
+    Reading,
+    RowChoice,
+    RowContext,
+    choose,
+    choose_by_total,
+    read_row,
+)
 
 _L = f"[{LOOKALIKE_CLASS}]"
 _EMPLOYEE = label_pattern("Employee")

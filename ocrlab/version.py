@@ -26,7 +26,8 @@ class OCRVersionInfo:
 
     @property
     def full_version(self) -> str:
-        return f"{self.version}-{self.build_date}"
+        """`<version>-<build_date>`; the version alone when the build date is unknown."""
+        return f"{self.version}-{self.build_date}" if self.build_date else self.version
 
     def stamp(self) -> dict[str, str]:
         """The four attributes written on every record."""
@@ -48,6 +49,20 @@ def default_version_file() -> Path:
                                "not found here or in any folder above (and OCRLAB_VERSION_FILE is not set); "
                                "create one with `ocrlab init`, or pass --ocr-version-file")
     return found / VERSION_FILE
+
+
+def version_from(given: OCRVersionInfo | str | os.PathLike[str] | None) -> OCRVersionInfo:
+    """A stamp from what callers pass: a stamp, a version file, None (the project's file), or a
+    version string ("2.0.0"), completed from the project's file when its version matches."""
+    if isinstance(given, OCRVersionInfo):
+        return given
+    if given is None or Path(given).is_file() or not _SEMVER.match(str(given)):
+        return load_version(given)
+    try:
+        project = load_version()
+    except VersionFileError:
+        project = None
+    return project if project and project.version == str(given) else OCRVersionInfo(str(given), "", "")
 
 
 def load_version(path: str | os.PathLike[str] | None = None) -> OCRVersionInfo:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-
 from helpers import free_port
 
 pytest_plugins = ["converse_server", "fault_proxy"]

@@ -6,7 +6,8 @@ import uuid
 from collections import Counter
 from typing import Any, Iterator
 
-from ocrlab.records import FAILED_IMAGE, utc_timestamp
+from ocrlab.records import FAILED_IMAGE, OCR_RESULT, utc_timestamp
+from ocrlab.store.claims import Claim
 
 
 class MemoryStore:
@@ -15,16 +16,35 @@ class MemoryStore:
         self.records: list[dict[str, Any]] = []
         self.latest: dict[tuple[str, str], dict[str, Any]] = {}
         self.failures: Counter[str] = Counter()
+        self.claims: dict[tuple[str, str], str] = {}
+        self.last_run: dict[tuple[str, str], str] = {}
 
-    def put_record(self, item: dict[str, Any]) -> dict[str, Any]:
+    def put_record(self, item: dict[str, Any], *, count_given_attempt: bool = False) -> dict[str, Any]:
         item.setdefault("RecordId", uuid.uuid4().hex)
         item.setdefault("FailureTimestamp", utc_timestamp())
-        if item["RecordType"] == FAILED_IMAGE:
+        if item["RecordType"] == FAILED_IMAGE and (item.get("AttemptNumber") is None or count_given_attempt):
             self.failures[item["ImageKey"]] += 1
             item.setdefault("AttemptNumber", self.failures[item["ImageKey"]])
         self.records.append(dict(item))
         self.update_latest(item)
         return item
+
+    def claim(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
+              since: float | None = None, force: bool = False) -> Claim:
+        if self.claims.get((image_key, version), owner) != owner:
+            return Claim(False, "claimed by another run")
+        if not force and self.last_run.get((image_key, version)) == OCR_RESULT:
+            return Claim(False, "already succeeded")
+        self.claims[(image_key, version)] = owner
+        return Claim(True)
+
+    def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool) -> int | None:
+        self.claims.pop((image_key, version), None)
+        self.last_run[(image_key, version)] = record_type
+        if count_failure:
+            self.failures[image_key] += 1
+            return self.failures[image_key]
+        return None
 
     def update_latest(self, record: dict[str, Any]) -> bool:
         key = (record["ImageKey"], record["OCRFullVersion"])
@@ -57,6 +77,10 @@ class MemoryStore:
 
     def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[dict[str, Any]]:
         return self._ordered(OCRFullVersion=ocr_version, RecordType=record_type)
+
+    def latest_summary(self, ocr_version: str) -> Iterator[dict[str, Any]]:
+        for record in self.latest_outcomes(ocr_version):
+            yield {**record, "Failures": self.failure_counts(ocr_version)[record["ImageKey"]]}
 
     def latest_outcomes(self, ocr_version: str) -> Iterator[dict[str, Any]]:
         return iter(sorted((dict(r) for (_, v), r in self.latest.items() if v == ocr_version),

@@ -10,9 +10,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from ocrlab import analysis, costs
-from ocrlab.reports import charts, render
 from ocrlab.costs import DEFAULT_PRICES, ModelPrice, price_for
 from ocrlab.records import failure_item, result_item
+from ocrlab.reports import charts, render
 from ocrlab.version import OCRVersionInfo
 
 V1 = OCRVersionInfo("1.0.0", "2025-10-01", "base prompt")

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
-
 from answer_shapes import NO_TIMESHEET, SHAPES, Shape, carried_by, invented, judge, shape
 from converse_server import TIMESHEET, ConverseServer, Received, Reply, make_client, ok
+from PIL import Image
+
 from ocrlab.answer_json import find_object
 from ocrlab.answers import parse_model_json, read_answer
 from ocrlab.batch import run_batch

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from converse_server import ok
 from helpers import V2_FILE as VERSION_2
 from helpers import free_port, png
+
 from ocrlab.batch import run_batch
 
 
@@ -164,14 +164,14 @@ def test_batch_killed_with_sigkill_then_rerun_accounts_for_every_image_once(tmp_
 
 
 def test_database_dying_mid_batch_loses_no_record(tmp_path, table_name, converse_server, aws_credentials,
-                                                  monkeypatch, dynalite):
+                                                  store_through, dynalite):
     """Records the dead store cannot take are spooled; `ocrlab replay` writes each exactly once."""
     import time
-    from ocrlab.store import localdb, open_store
+
+    from ocrlab.store import localdb
     port, data_dir = free_port(), tmp_path / "db"
-    monkeypatch.setenv("OCRLAB_DB_PORT", str(port))
     localdb.start(port, data_dir)
-    store = open_store(table_name)
+    store = store_through(f"http://127.0.0.1:{port}", table_name, create=True)
     root = tmp_path / "imgs"
     root.mkdir()
     for i in range(8):
@@ -195,11 +195,12 @@ def test_database_dying_mid_batch_loses_no_record(tmp_path, table_name, converse
 
     localdb.start(port, data_dir)
     try:
-        report = open_store(table_name).replay()
-        assert report.written == s.spooled and report.remaining == 0
-        latest = {r["ImageKey"]: r["RecordType"] for r in open_store(table_name).latest_outcomes("2.0.0-2025-10-25")}
+        store = store_through(f"http://127.0.0.1:{port}", table_name)
+        report = store.replay()
+        assert report.written == s.spooled and report.waiting == 0
+        latest = {r["ImageKey"]: r["RecordType"] for r in store.latest_outcomes("2.0.0-2025-10-25")}
         assert len(latest) == 9 and latest["broken.png"] == "FAILED_IMAGE"
-        results = sorted(r["ImageKey"] for r in open_store(table_name).records_by_type("OCR_RESULT"))
+        results = sorted(r["ImageKey"] for r in store.records_by_type("OCR_RESULT"))
         assert results == [f"img-{i}.png" for i in range(8)]
     finally:
         localdb.stop(data_dir)

@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from converse_server import THINKING, TIMESHEET, ConverseServer, Reply, converse_body, error, ok, tool_use
 from PIL import Image
 
 from ocrlab.engines import PreparedImage, get_engine
@@ -18,8 +19,6 @@ from ocrlab.engines.bedrock import BedrockEngine, load_prompt, prompt_names
 from ocrlab.errors import ImageFailure, ParsingError, ThrottlingError, UnknownName
 from ocrlab.schema import TIMESHEET_SCHEMA, TOOL_NAME, digest
 from ocrlab.taxonomy import FailureType, classify
-
-from converse_server import THINKING, TIMESHEET, ConverseServer, Reply, converse_body, error, ok, tool_use
 
 MODEL = "amazon.nova-lite-v1:0"
 SESSION = boto3.session.Session()  # one botocore data load for the module: clients come cheap

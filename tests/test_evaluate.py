@@ -11,8 +11,19 @@ from PIL import Image
 
 from ocrlab.engines.base import Engine, EngineResult, PreparedImage
 from ocrlab.errors import MissingDependency, OCRError
-from ocrlab.evaluate import (Box, ErrorCounts, align_counts, bag_of_words, boxes_to_text, cer,
-                             evaluate, normalise, read_reference, read_sroie_boxes, wer)
+from ocrlab.evaluate import (
+    Box,
+    ErrorCounts,
+    align_counts,
+    bag_of_words,
+    boxes_to_text,
+    cer,
+    evaluate,
+    normalise,
+    read_reference,
+    read_sroie_boxes,
+    wer,
+)
 
 SROIE = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "sroie-sample"
 

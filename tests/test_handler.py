@@ -4,8 +4,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-
 from helpers import png
+
 from ocrlab import handler
 
 

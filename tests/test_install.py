@@ -10,7 +10,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from helpers import free_port
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,10 +17,10 @@ import nbformat
 import pytest
 
 from ocrlab.costs import NOVA_LITE
-from ocrlab.store.failure_log import log_failed_image, store_for
 from ocrlab.records import result_item
 from ocrlab.reports import ReportResult, recorded_figures, run_report
 from ocrlab.samples import generate_samples
+from ocrlab.store.failure_log import log_failed_image, store_for
 from ocrlab.version import OCRVersionInfo, load_version
 
 REPO = Path(__file__).resolve().parents[1]

@@ -75,7 +75,7 @@ def test_the_cli_refuses_bad_settings_in_one_line(tmp_path):
 
 
 def test_a_batch_job_with_preprocessing_pickles():
-    job = Job("rapidocr", "{}", OCRVersionInfo("2.1.0", "2025-11-02", "t"), "t", preprocess=ALL_ON)
+    job = Job("rapidocr", "{}", OCRVersionInfo("2.1.0", "2025-11-02", "t"), "t", "owner", 0.0, preprocess=ALL_ON)
     assert pickle.loads(pickle.dumps(job)) == job and hash(job) == hash(pickle.loads(pickle.dumps(job)))
 
 

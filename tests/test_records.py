@@ -3,8 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from ocrlab.records import (TEXT_LIMITS, clean_text, failure_item, fingerprint, to_decimal,
-                            truncate_utf8, utc_timestamp)
+from ocrlab.records import TEXT_LIMITS, clean_text, failure_item, fingerprint, to_decimal, truncate_utf8, utc_timestamp
 from ocrlab.version import OCRVersionInfo
 
 V = OCRVersionInfo("2.0.0", "2025-10-25", "test")
@@ -29,7 +28,8 @@ def test_failure_item_applies_every_limit():
     item = failure_item("k", "OCR_ERROR", "é" * 6000, V, {
         "raw_ocr_output": "😀" * 5000, "validation_errors": ["x" * 3000], "stack_trace": "s" * 9000})
     for name, limit in TEXT_LIMITS.items():
-        assert len(item[name].encode("utf-8")) <= limit, name
+        assert name not in item or len(item[name].encode("utf-8")) <= limit, name
+    assert {"ErrorMessage", "RawOCROutput", "ValidationErrors", "StackTrace"} <= set(item)
 
 
 def test_nul_and_lone_surrogates_become_replacement_characters():

@@ -28,7 +28,12 @@ def get_engine(name: str, **options: Any) -> Engine:
         signature(engine_cls).bind(**options)
     except TypeError as exc:  # a wrong --engine-option is the user's to fix, not a traceback
         raise OcrlabError(f"engine {name!r}: {exc}") from None
-    return engine_cls(**options)
+    try:
+        return engine_cls(**options)
+    except OcrlabError:
+        raise
+    except (TypeError, ValueError, OSError) as exc:  # a value the engine (or boto3) cannot take
+        raise OcrlabError(f"engine {name!r}: {type(exc).__name__}: {exc}") from None
 
 
 __all__ = ["Engine", "EngineResult", "ImageLimits", "PreparedImage", "REGISTRY", "get_engine"]

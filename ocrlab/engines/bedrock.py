@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from ..config import settings
-from ..errors import ImageFailure, OCRError, ParsingError, ThrottlingError, UnknownName
+from ..errors import ImageFailure, OCRError, OcrlabError, ParsingError, ThrottlingError, UnknownName
 from ..schema import SCHEMA_DIGEST, TIMESHEET_SCHEMA, TOOL_DESCRIPTION, TOOL_NAME, digest
 from ..taxonomy import THROTTLING_CODES, aws_error_code
 from .base import Engine, EngineResult, ImageLimits, PreparedImage
@@ -86,6 +86,13 @@ class BedrockEngine(Engine):
         prompt_name: str | None = None,
         answer_path: str | None = None,
     ) -> None:
+        for option, value, low in (("max_tokens", max_tokens, 1), ("max_attempts", max_attempts, 1),
+                                   ("connect_timeout", connect_timeout, 0.001), ("read_timeout", read_timeout, 0.001),
+                                   ("max_pool_connections", max_pool_connections, 1), ("concurrency", concurrency, 1),
+                                   ("model_retries", model_retries, 0), ("model_retry_backoff", model_retry_backoff, 0),
+                                   ("temperature", temperature, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+                raise OcrlabError(f"engine 'bedrock': {option} must be a number of at least {low:g}, got {value!r}")
         self.model_id = model_id or settings().bedrock_model_id or DEFAULT_MODEL_ID
         self.answer_path = answer_path or settings().bedrock_answer_path
         if self.answer_path not in PATH_PROMPTS:

@@ -232,6 +232,7 @@ _HEADER = """<h1>{{ name }}</h1><p>generated {{ when }} UTC</p>
 def _header_cell(notebook: str, parameters: Mapping[str, Any], failed: str | None) -> Any:
     """An output-only cell at the top of the HTML: what ran, when, with which parameters (escaped)."""
     import nbformat
+
     from .render import environment  # autoescaping: parameter values may be file names
     when = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S}"
     text = environment().from_string(_HEADER).render(

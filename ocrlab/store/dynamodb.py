@@ -1,43 +1,42 @@
-"""The DynamoDB store: one table, three indexes, every read a paginated Query (docs/design.md).
+"""The DynamoDB store: one table, two indexes (ocrlab.store.layout), every read a paginated Query.
 
-Layout. Records (FAILED_IMAGE and OCR_RESULT) are keyed ImageKey + FailureTimestamp (ISO-8601,
-so they sort after the helper items of the same image, whose sort keys start with '#'):
-- `#COUNTER`: the image's failure count; an atomic ADD hands out AttemptNumber, so numbers stay
-  unique and consecutive with many writers and no transactions (dynalite has none).
-- `#LATEST#<OCRFullVersion>`: the image's latest outcome under that version, written with a
-  condition so an older outcome never replaces a newer one.
-Indexes: ByRecordType (RecordType, FailureTimestamp) gives all failures or results in time
-order; ByVersion (OCRFullVersion, FailureTimestamp) all records of a version; LatestByVersion
-(LatestVersion, ImageKey) the latest outcome of each image under a version.
+Records (FAILED_IMAGE and OCR_RESULT) are keyed ImageKey + FailureTimestamp (ISO-8601, so they
+sort after the helper items of the same image, whose sort keys start with '#'). The helper item
+`#COUNTER` of an image holds its failure count (an atomic ADD hands out AttemptNumber, unique and
+consecutive with many writers and no transactions, which dynalite lacks) and, per version, the
+claim of the run processing it and what its last run ended in. `#VERSIONS` lists the versions.
+
+Errors: throttling, server errors, timeouts and unreachable endpoints raise StoreUnavailable (the
+caller spools and retries later); a record DynamoDB refuses for its content raises RecordRejected
+(retrying cannot help); a missing table on a read raises TableMissing.
 """
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
-from typing import Any, Iterator
+from itertools import groupby
+from typing import Any, Iterable, Iterator
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..domain import Record
 from ..config import StoreTarget, settings
-from ..errors import StoreUnavailable
-from ..records import FAILED_IMAGE, utc_timestamp
-from ..taxonomy import aws_error_code
+from ..domain import Record
+from ..errors import RecordRejected, StoreUnavailable, TableMissing
+from ..records import FAILED_IMAGE, OCR_RESULT, make_storable, utc_timestamp
+from ..taxonomy import THROTTLING_CODES, aws_error_code
+from .claims import Claim, lease_end, owner_gone
+from .layout import BY_RECORD_TYPE, BY_VERSION_IMAGE, missing_indexes, table_definition
 
 COUNTER_KEY = "#COUNTER"
-LATEST_PREFIX = "#LATEST#"
 VERSIONS_KEY, VERSION_PREFIX = "#VERSIONS", "#V#"  # the list of versions seen, one item each
 RECORDS_FROM = "0"  # record sort keys are timestamps, which start with a digit
-INDEXES = {
-    "ByRecordType": ("RecordType", "FailureTimestamp"),
-    "ByVersion": ("OCRFullVersion", "FailureTimestamp"),
-    "LatestByVersion": ("LatestVersion", "ImageKey"),
-}
-# Attributes that place an item in an index; a latest-pointer renames them to stay out of the first two.
-POINTER_RENAMES = {"RecordType": "Outcome", "FailureTimestamp": "OutcomeTimestamp", "OCRFullVersion": "LatestVersion"}
+# Refusals of the item itself: no retry or outage is involved.
+CONTENT_CODES = frozenset({"ValidationException", "ItemCollectionSizeLimitExceededException"})
+BATCH_GET = 100  # keys per BatchGetItem
 
 _ser, _de = TypeSerializer(), TypeDeserializer()
 
@@ -48,6 +47,11 @@ def serialize(item: dict[str, Any]) -> dict[str, Any]:
 
 def deserialize(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _de.deserialize(v) for k, v in item.items()}
+
+
+def _claim_names(version: str) -> dict[str, str]:
+    return {"#o": f"ClaimOwner@{version}", "#e": f"ClaimExpires@{version}", "#r": f"ClaimRecord@{version}",
+            "#d": f"LastRun@{version}", "#t": f"LastRunAt@{version}"}
 
 
 class Store:
@@ -61,19 +65,20 @@ class Store:
 
     # -- plumbing ---------------------------------------------------------------------------
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        """One client call; ClientError and BotoCoreError become StoreUnavailable (with the AWS code),
-        except a failed condition, which callers handle."""
+        """One client call, its errors as ocrlab's own; a failed condition is re-raised for the caller."""
         try:
             return getattr(self.client, operation)(**kwargs)
         except ClientError as exc:
             code = aws_error_code(exc) or ""
+            message = exc.response.get("Error", {}).get("Message", "")
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
             if code == "ConditionalCheckFailedException":
                 raise
             if code == "ResourceNotFoundException":
-                raise StoreUnavailable(f"table {self.table!r} does not exist ({self.description}); "
-                                       "it is created by the first write, or by `ocrlab db start`", code) from exc
-            raise StoreUnavailable(f"DynamoDB refused {operation}: {code}: "
-                                   f"{exc.response.get('Error', {}).get('Message', '')}", code) from exc
+                raise TableMissing(self.table, self.description) from exc
+            if code in CONTENT_CODES and status < 500 and code not in THROTTLING_CODES:
+                raise RecordRejected(f"DynamoDB refused {operation}: {code}: {message}", code) from exc
+            raise StoreUnavailable(f"DynamoDB refused {operation}: {code}: {message}", code) from exc
         except BotoCoreError as exc:
             raise StoreUnavailable(f"cannot reach the store ({self.description}): {exc}",
                                    type(exc).__name__) from exc
@@ -90,31 +95,61 @@ class Store:
                 return
             kwargs["ExclusiveStartKey"] = last
 
+    def _get_many(self, keys: Iterable[tuple[str, str]]) -> Iterator[Record]:
+        """Full items by (ImageKey, FailureTimestamp), in the order given, BATCH_GET keys a request."""
+        keys = list(keys)
+        for start in range(0, len(keys), BATCH_GET):
+            chunk = keys[start:start + BATCH_GET]
+            wanted = {"Keys": [serialize({"ImageKey": k, "FailureTimestamp": t}) for k, t in chunk],
+                      "ConsistentRead": True}
+            found: dict[tuple[str, str], Record] = {}
+            delay = 0.05
+            while wanted:
+                out = self._call("batch_get_item", RequestItems={self.table: wanted})
+                for raw in out.get("Responses", {}).get(self.table, []):
+                    item = deserialize(raw)
+                    found[(item["ImageKey"], item["FailureTimestamp"])] = item
+                wanted = out.get("UnprocessedKeys", {}).get(self.table)
+                if wanted:  # throttled part of the batch: back off, then ask again for the rest
+                    time.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+            yield from (found[key] for key in chunk if key in found)
+
     # -- table ------------------------------------------------------------------------------
     def ensure_table(self) -> bool:
-        """Create the table and its indexes if missing; True if created. Safe to call any time."""
+        """Create the table and its indexes if missing; True if created. Safe to call any time.
+
+        A table made by an older layout is an error that names `ocrlab db migrate`.
+        """
         try:
-            self._call("describe_table", TableName=self.table)
+            described = self._call("describe_table", TableName=self.table)["Table"]
+        except TableMissing:
+            described = None
+        if described is not None:
+            missing = missing_indexes(described)
+            if missing:
+                raise StoreUnavailable(f"table {self.table!r} lacks the index(es) {', '.join(i.name for i in missing)} "
+                                       f"of this ocrlab; run `ocrlab db migrate --table {self.table}`", "OldLayout")
             return False
-        except StoreUnavailable as exc:
-            if exc.code != "ResourceNotFoundException":
-                raise
-        names = {"ImageKey", "FailureTimestamp"} | {a for pair in INDEXES.values() for a in pair}
         try:
-            self._call("create_table",
-                TableName=self.table, BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in sorted(names)],
-                KeySchema=[{"AttributeName": "ImageKey", "KeyType": "HASH"},
-                           {"AttributeName": "FailureTimestamp", "KeyType": "RANGE"}],
-                GlobalSecondaryIndexes=[{
-                    "IndexName": name, "Projection": {"ProjectionType": "ALL"},
-                    "KeySchema": [{"AttributeName": h, "KeyType": "HASH"}, {"AttributeName": r, "KeyType": "RANGE"}],
-                } for name, (h, r) in INDEXES.items()])
+            self._call("create_table", **table_definition(self.table))
         except StoreUnavailable as exc:
             if exc.code != "ResourceInUseException":  # another process created it first
                 raise
         self.client.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
         return True
+
+    def migrate(self) -> list[str]:
+        """Add the indexes an older layout lacks (their backfill runs in the database); their names."""
+        described = self._call("describe_table", TableName=self.table)["Table"]
+        added = []
+        for index in missing_indexes(described):
+            self._call("update_table", TableName=self.table,
+                       AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"}
+                                             for a in (index.hash_key, index.range_key)],
+                       GlobalSecondaryIndexUpdates=[{"Create": index.definition()}])
+            added.append(index.name)
+        return added
 
     # -- writes -----------------------------------------------------------------------------
     def next_attempt(self, image_key: str) -> int:
@@ -125,52 +160,119 @@ class Store:
                          ExpressionAttributeValues={":one": {"N": "1"}}, ReturnValues="UPDATED_NEW")
         return int(out["Attributes"]["FailureCount"]["N"])
 
-    def put_record(self, item: Record) -> Record:
+    def put_record(self, item: Record, *, count_given_attempt: bool = False) -> Record:
         """Write a record under a timestamp unique for its image; idempotent by RecordId.
 
-        The item may carry a FailureTimestamp (a spooled record does); it moves forward by a
-        microsecond only if another record of the image holds that exact time. The item is
-        completed in place, so a caller that must spool it after an error keeps the AttemptNumber
-        already handed out.
+        A failure without an AttemptNumber gets the next one; one that brings its own (a caller
+        that numbers attempts itself) still counts, if `count_given_attempt`. The item is made
+        storable (ocrlab.records.make_storable) and completed in place, so a caller that must
+        spool it after an error keeps the AttemptNumber already handed out. The item may carry a
+        FailureTimestamp (a spooled record does); it moves forward by a microsecond only if
+        another record of the image holds that exact time. A missing table is created.
         """
+        make_storable(item)
         item.setdefault("RecordId", uuid.uuid4().hex)
         item.setdefault("FailureTimestamp", utc_timestamp())
-        if item["RecordType"] == FAILED_IMAGE and item.get("AttemptNumber") is None:
-            item["AttemptNumber"] = self.next_attempt(item["ImageKey"])
+        try:
+            self._put(item, count_given_attempt)
+        except TableMissing:  # the first write to a new table creates it
+            self.ensure_table()
+            self._put(item, count_given_attempt)
+        self._register_version(item["OCRFullVersion"])
+        return item
+
+    def _put(self, item: Record, count_given_attempt: bool) -> None:
+        if item["RecordType"] == FAILED_IMAGE:
+            if item.get("AttemptNumber") is None:
+                item["AttemptNumber"] = self.next_attempt(item["ImageKey"])
+            elif count_given_attempt:
+                self.next_attempt(item["ImageKey"])
         while True:
             try:
                 self._call("put_item", TableName=self.table, Item=serialize(item),
                            ConditionExpression="attribute_not_exists(FailureTimestamp)")
-                break
+                return
             except ClientError:
                 held = self.get(item["ImageKey"], item["FailureTimestamp"])
                 if held is not None and held.get("RecordId") == item["RecordId"]:
-                    break  # written before (a replay, or a retry whose answer was lost)
+                    return  # written before (a replay, or a retry whose answer was lost)
                 item["FailureTimestamp"] = utc_timestamp(after=item["FailureTimestamp"])
-        self.update_latest(item)
-        self._register_version(item["OCRFullVersion"])
-        return item
 
     def _register_version(self, version: str) -> None:
         # One small item per version, so listing versions is a Query rather than a read of every record.
+        if version not in self._known_versions:
+            self._known_versions.update(self.versions())
         if version not in self._known_versions:
             self._call("put_item", TableName=self.table,
                        Item=serialize({"ImageKey": VERSIONS_KEY, "FailureTimestamp": VERSION_PREFIX + version,
                                        "Version": version}))
             self._known_versions.add(version)
 
-    def update_latest(self, record: Record) -> bool:
-        """Point the image's latest outcome under the record's version at it, unless a newer one is there."""
-        pointer = {POINTER_RENAMES.get(k, k): v for k, v in record.items()}
-        pointer.update(ImageKey=record["ImageKey"], FailureTimestamp=LATEST_PREFIX + record["OCRFullVersion"])
+    # -- claims ------------------------------------------------------------------------------
+    def claim(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
+              since: float | None = None, force: bool = False) -> Claim:
+        """Claim the image under the version for `owner`, unless another run holds it (lease not
+        expired, owner alive) or, without `force`, its last run under the version succeeded or ended
+        after `since` (the time the caller planned its work: another run did it meanwhile)."""
+        names = _claim_names(version)
+        values = {":me": {"S": owner}, ":exp": {"N": str(lease_end(lease_seconds))},
+                  ":rid": {"S": record_id}, ":now": {"N": str(int(time.time()))}}
+        condition = "(attribute_not_exists(#o) OR #e < :now OR #o = :me)"
+        if not force:
+            condition += " AND (attribute_not_exists(#d) OR #d <> :ok) AND (attribute_not_exists(#t) OR #t < :since)"
+            values.update({":ok": {"S": OCR_RESULT}, ":since": {"N": repr(since if since is not None else time.time())}})
+        used = {k: names[k] for k in (("#o", "#e", "#r") if force else names)}
+        key = serialize({"ImageKey": image_key, "FailureTimestamp": COUNTER_KEY})
         try:
-            self._call("put_item", TableName=self.table, Item=serialize(pointer),
-                       ConditionExpression="attribute_not_exists(#t) OR #t < :t",
-                       ExpressionAttributeNames={"#t": "OutcomeTimestamp"},
-                       ExpressionAttributeValues={":t": {"S": record["FailureTimestamp"]}})
-            return True
+            old = self._call("update_item", TableName=self.table, Key=key, ConditionExpression=condition,
+                             UpdateExpression="SET #o = :me, #e = :exp, #r = :rid", ExpressionAttributeNames=used,
+                             ExpressionAttributeValues=values, ReturnValues="ALL_OLD").get("Attributes", {})
         except ClientError:
-            return False
+            return self._claim_refused(image_key, version, owner, record_id, lease_seconds, since, force)
+        previous = deserialize(old) if old else {}
+        taken_from = previous.get(names["#o"])
+        return Claim(True, previous_record=previous.get(names["#r"]) if taken_from and taken_from != owner else None)
+
+    def _claim_refused(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
+                       since: float | None, force: bool) -> Claim:
+        names = _claim_names(version)
+        held = self.get(image_key, COUNTER_KEY) or {}
+        if not force and held.get(names["#d"]) == OCR_RESULT:
+            return Claim(False, "already succeeded")
+        if not force and since is not None and float(held.get(names["#t"], 0)) >= since:
+            return Claim(False, "processed by another run meanwhile")
+        holder = held.get(names["#o"])
+        if holder and owner_gone(holder):  # its process died on this host: take over now
+            try:
+                self._call("update_item", TableName=self.table, ConditionExpression="#o = :old",
+                           Key=serialize({"ImageKey": image_key, "FailureTimestamp": COUNTER_KEY}),
+                           UpdateExpression="SET #o = :me, #e = :exp, #r = :rid",
+                           ExpressionAttributeNames={k: names[k] for k in ("#o", "#e", "#r")},
+                           ExpressionAttributeValues={":old": {"S": holder}, ":me": {"S": owner},
+                                                      ":exp": {"N": str(lease_end(lease_seconds))},
+                                                      ":rid": {"S": record_id}})
+                return Claim(True, previous_record=held.get(names["#r"]))
+            except ClientError:
+                pass  # someone else took it over first
+        return Claim(False, "claimed by another run")
+
+    def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool) -> int | None:
+        """Let go of a claim, noting how the run ended; with `count_failure`, also count one more
+        failure of the image and return the count (the failure's AttemptNumber)."""
+        names = _claim_names(version)
+        key = serialize({"ImageKey": image_key, "FailureTimestamp": COUNTER_KEY})
+        update = "SET #d = :end, #t = :now REMOVE #o, #e, #r" + (" ADD #c :one" if count_failure else "")
+        values = {":end": {"S": record_type}, ":me": {"S": owner}, ":now": {"N": repr(time.time())}}
+        if count_failure:
+            names = {**names, "#c": "FailureCount"}
+            values[":one"] = {"N": "1"}
+        try:
+            out = self._call("update_item", TableName=self.table, Key=key, ConditionExpression="#o = :me",
+                             UpdateExpression=update, ExpressionAttributeNames=names,
+                             ExpressionAttributeValues=values, ReturnValues="UPDATED_NEW")
+        except ClientError:  # the claim was taken over (lease expired): leave it, count all the same
+            return self.next_attempt(image_key) if count_failure else None
+        return int(out["Attributes"]["FailureCount"]["N"]) if count_failure else None
 
     # -- reads ------------------------------------------------------------------------------
     def get(self, image_key: str, timestamp: str) -> Record | None:
@@ -200,7 +302,7 @@ class Store:
         elif until:
             cond += " AND #s < :b"
             values[":b"] = {"S": until}
-        return self._query(IndexName="ByRecordType", KeyConditionExpression=cond,
+        return self._query(IndexName=BY_RECORD_TYPE.name, KeyConditionExpression=cond,
                            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
                            ScanIndexForward=not newest_first)
 
@@ -213,31 +315,54 @@ class Store:
         return self._query(KeyConditionExpression="#k = :k AND #s >= :z", ConsistentRead=True,
                            ExpressionAttributeNames=names, ExpressionAttributeValues=values, **extra)
 
-    def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]:
-        """Every record written under one OCRFullVersion, in time order."""
+    def version_summary(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]:
+        """The records of a version as the ByVersionImage index holds them (keys, RecordType,
+        FailureType, ErrorCode, AttemptNumber, RecordId), grouped by image, each image in time order."""
         names, values, extra = _filters(record_type=record_type)
         names["#v"], values[":v"] = "OCRFullVersion", {"S": ocr_version}
-        return self._query(IndexName="ByVersion", KeyConditionExpression="#v = :v",
-                           ExpressionAttributeNames=names, ExpressionAttributeValues=values, **extra)
+        items = self._query(IndexName=BY_VERSION_IMAGE.name, KeyConditionExpression="#v = :v",
+                            ExpressionAttributeNames=names, ExpressionAttributeValues=values, **extra)
+        for _, group in groupby(items, key=lambda r: r["ImageKey"]):
+            yield from sorted(group, key=lambda r: r["FailureTimestamp"])
+
+    def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]:
+        """Every record written under one OCRFullVersion, in full, grouped by image (time order within)."""
+        for page in _pages(self.version_summary(ocr_version, record_type), BATCH_GET):
+            yield from self._get_many((r["ImageKey"], r["FailureTimestamp"]) for r in page)
+
+    def latest_summary(self, ocr_version: str) -> Iterator[Record]:
+        """Each image's latest record under the version, as the index holds it, with `Failures`:
+        the image's failure count under the version. In ImageKey order."""
+        for _, group in groupby(self.version_summary(ocr_version), key=lambda r: r["ImageKey"]):
+            records = list(group)
+            yield {**records[-1], "Failures": sum(r["RecordType"] == FAILED_IMAGE for r in records)}
 
     def latest_outcomes(self, ocr_version: str) -> Iterator[Record]:
-        """The latest record of each image under a version, as records (RecordType, FailureTimestamp...)."""
-        back = {v: k for k, v in POINTER_RENAMES.items()}
-        for pointer in self._query(IndexName="LatestByVersion", KeyConditionExpression="#v = :v",
-                                   ExpressionAttributeNames={"#v": "LatestVersion"},
-                                   ExpressionAttributeValues={":v": {"S": ocr_version}}):
-            del pointer["FailureTimestamp"]
-            yield {back.get(k, k): v for k, v in pointer.items()}
+        """The latest record of each image under a version, in full, in ImageKey order."""
+        for page in _pages(self.latest_summary(ocr_version), BATCH_GET):
+            yield from self._get_many((r["ImageKey"], r["FailureTimestamp"]) for r in page)
 
     def failure_counts(self, ocr_version: str) -> Counter[str]:
         """Failures per image under one version (for --max-attempts)."""
-        return Counter(r["ImageKey"] for r in self.version_records(ocr_version, FAILED_IMAGE))
+        return Counter({r["ImageKey"]: int(r["Failures"]) for r in self.latest_summary(ocr_version)
+                        if r["Failures"]})
 
     def versions(self) -> list[str]:
         """Every OCRFullVersion that has a record, oldest name first."""
         return sorted(item["Version"] for item in self._query(
             KeyConditionExpression="#k = :k", ExpressionAttributeNames={"#k": "ImageKey"},
             ExpressionAttributeValues={":k": {"S": VERSIONS_KEY}}))
+
+
+def _pages(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    page: list[Record] = []
+    for item in items:
+        page.append(item)
+        if len(page) == size:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 def _filters(record_type: str | None = None, **equal: str | None) -> tuple[dict[str, str], dict[str, Any],
@@ -253,10 +378,10 @@ def _filters(record_type: str | None = None, **equal: str | None) -> tuple[dict[
     return names, values, {"FilterExpression": " AND ".join(terms)} if terms else {}
 
 
-def make_client(target: StoreTarget, max_attempts: int | None = None) -> Any:
+def make_client(target: StoreTarget, max_attempts: int | None = None, pool: int = 32) -> Any:
     """A boto3 DynamoDB client for the target: standard retries, explicit timeouts."""
     cfg = Config(retries={"mode": "standard", "max_attempts": max_attempts or settings().store_max_attempts},
-                 connect_timeout=3, read_timeout=20, max_pool_connections=32)
+                 connect_timeout=3, read_timeout=20, max_pool_connections=pool)
     if target.kind == "local":
         return boto3.client("dynamodb", endpoint_url=target.endpoint_url, region_name=target.region,
                             aws_access_key_id="local", aws_secret_access_key="local", config=cfg)
@@ -265,7 +390,10 @@ def make_client(target: StoreTarget, max_attempts: int | None = None) -> Any:
 
 def connect(table: str, *, start_local: bool = True, create: bool = True, client: Any = None,
             max_attempts: int | None = None) -> Store:
-    """The Store of a table: local dynalite (started on demand) or DynamoDB, table ready if `create`."""
+    """The Store of a table: local dynalite (started on demand) or DynamoDB.
+
+    With `create` a missing table is made; without it (read paths) a missing table is an error.
+    """
     target = settings().store_target()
     if client is None:
         if target.kind == "local" and start_local:

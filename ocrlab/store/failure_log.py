@@ -3,24 +3,33 @@
 Each function takes a table name or an open SpoolingStore. A name is resolved to its store once
 per process (boto3 clients are thread safe; a forked child needs its own). A record DynamoDB
 cannot take after retries goes to the local spool, and `ocrlab replay` writes it later.
+
+`log_failed_image` is called from inside callers' `except` blocks, so it never raises for a
+problem of its own: a version file it cannot read, a store it cannot reach, a spool it cannot
+write. It records what it has, spools if it must, and warns once on standard error.
 """
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import IO, Any, Iterator, Mapping
 
+from ..config import settings
 from ..domain import Record
+from ..errors import OcrlabError
 from ..records import FAILED_IMAGE, failure_item
-from ..version import OCRVersionInfo, load_version
+from ..version import OCRVersionInfo, version_from
 from .export import write_csv
+from .spool import Spool
 from .spooling import SpoolingStore, open_store
 from .stats import failure_statistics
 
 TableLike = str | SpoolingStore
 _opened: dict[tuple[str, int], SpoolingStore] = {}
 _opened_lock = threading.Lock()
+_warned: set[str] = set()
 
 
 def store_for(table: TableLike) -> SpoolingStore:
@@ -30,14 +39,23 @@ def store_for(table: TableLike) -> SpoolingStore:
     key = (table, os.getpid())
     with _opened_lock:
         if key not in _opened:
-            _opened[key] = open_store(table)
+            _opened[key] = open_store(table, create=False)  # the first write creates a missing table
         return _opened[key]
 
 
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        print(f"ocrlab: {message}", file=sys.stderr)
+
+
 def _version(ocr_version: OCRVersionInfo | str | os.PathLike[str] | None) -> OCRVersionInfo:
-    if isinstance(ocr_version, OCRVersionInfo):
-        return ocr_version
-    return load_version(ocr_version)
+    """The stamp to log under; a version that cannot be read is logged as "unknown", with a warning."""
+    try:
+        return version_from(ocr_version)
+    except OcrlabError as exc:
+        _warn_once(f"failures are logged under version 'unknown': {exc}")
+        return OCRVersionInfo("unknown", "", f"version not readable: {exc}")
 
 
 def log_failed_image(table_name: TableLike, image_key: str, failure_type: str, error_message: str,
@@ -48,10 +66,24 @@ def log_failed_image(table_name: TableLike, image_key: str, failure_type: str, e
     `error_details` takes the original keys (error_code, processing_time, stack_trace, s3_bucket,
     s3_region, attempt_number, cloudwatch_log_stream, raw_ocr_output, model_id, input_tokens,
     output_tokens, validation_errors, image_size); other keys are kept as extra attributes.
-    AttemptNumber is assigned by the store (1 + failures already logged for the image) unless given.
+    `ocr_version` is an OCRVersionInfo, a version file, or a version string such as "2.0.0" (with
+    the rest of the stamp from OCR_VERSION.txt when its version matches). AttemptNumber is assigned
+    by the store (1 + failures already logged for the image); one given as `attempt_number` is kept
+    and still counts, so `get_attempt_count` keeps up with callers that number attempts themselves.
     """
     item = failure_item(image_key, failure_type, error_message, _version(ocr_version), error_details)
-    return store_for(table_name).write(item)
+    counted = bool(error_details and error_details.get("attempt_number") is not None)
+    try:
+        return store_for(table_name).write(item, count_given_attempt=counted)
+    except OcrlabError as exc:  # no store could be opened, or neither it nor the spool took the record
+        table = table_name.table if isinstance(table_name, SpoolingStore) else str(table_name)
+        try:
+            Spool(settings().spool_dir, table).append(item, str(exc), count_given_attempt=counted)
+            _warn_once(f"the store of {table!r} cannot be used ({exc}); failures are spooled: run `ocrlab replay`")
+            return {**item, "Spooled": True}
+        except OcrlabError as spool_error:
+            _warn_once(f"failure of {image_key!r} could not be logged nor spooled: {spool_error}")
+            return {**item, "Unwritten": True}
 
 
 def get_attempt_count(table_name: TableLike, image_key: str) -> int:

@@ -81,6 +81,38 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return []
+
+
+def _launched(args: list[str], port: int, data_dir: str) -> bool:
+    """A command line of ocrlab's dynalite launcher serving `data_dir` on `port`."""
+    return (any(a.endswith("dynalite_launcher.js") for a in args)
+            and _option(args, "--port") == str(port) and _option(args, "--path") == data_dir)
+
+
+def _option(args: list[str], name: str) -> str | None:
+    return args[args.index(name) + 1] if name in args[:-1] else None
+
+
+def _is_ours(state: ServerState) -> bool:
+    """The state file's pid still runs the dynalite it names (a pid reused by another program is not)."""
+    return _pid_alive(state.pid) and _launched(_cmdline(state.pid), state.port, state.data_dir)
+
+
+def _who_serves(port: int) -> str | None:
+    """The data folder of an ocrlab dynalite on `port`, if one runs on this machine."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            args = _cmdline(int(entry.name))
+            if any(a.endswith("dynalite_launcher.js") for a in args) and _option(args, "--port") == str(port):
+                return _option(args, "--path")
+    return None
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.3)
@@ -117,10 +149,11 @@ def default_data_dir() -> Path:
 
 
 def status(data_dir: Path | None = None) -> ServerState | None:
-    """The running server for this data folder, or None. A stale state file is removed."""
+    """The running server for this data folder, or None. A stale state file (its pid gone, or now
+    another program's) is removed."""
     data_dir = Path(data_dir or default_data_dir()).resolve()
     state = read_state(data_dir)
-    if state and not _pid_alive(state.pid):
+    if state and not _is_ours(state):
         _state_file(data_dir).unlink(missing_ok=True)
         return None
     return state
@@ -132,12 +165,12 @@ def start(port: int | None = None, data_dir: Path | None = None, log=sys.stderr)
     data_dir = Path(data_dir or default_data_dir()).resolve()
     state = read_state(data_dir)
     if state is not None:
-        if _pid_alive(state.pid):
+        if _is_ours(state):
             if state.port != port:
                 raise LocalDatabaseError(f"the local database for {data_dir} already runs on port {state.port} "
                                          f"(pid {state.pid}); stop it first or use --port {state.port}")
             return state, False
-        print(f"removing stale pid file for pid {state.pid} (process is gone)", file=log)
+        print(f"removing stale pid file for pid {state.pid} (it no longer runs this database)", file=log)
         _state_file(data_dir).unlink(missing_ok=True)
     if _port_open(port):
         what = "a DynamoDB-compatible server" if _answers_dynamodb(port) else "another program"
@@ -167,7 +200,8 @@ def start(port: int | None = None, data_dir: Path | None = None, log=sys.stderr)
 
 
 def stop(data_dir: Path | None = None) -> ServerState | None:
-    """Stop the server for `data_dir`; None if none was running."""
+    """Stop the server for `data_dir`; None if none was running. Only a process verified to be that
+    server (status) is ever signalled."""
     data_dir = Path(data_dir or default_data_dir()).resolve()
     state = status(data_dir)
     if state is None:
@@ -185,17 +219,26 @@ def stop(data_dir: Path | None = None) -> ServerState | None:
     return state
 
 
-def ensure_running(port: int | None = None, log=sys.stderr) -> ServerState | None:
-    """Start the local server on demand (commands that need the store call this).
+def ensure_running(port: int | None = None, log=sys.stderr) -> ServerState:
+    """Start the local server of this data folder on demand (commands that need the store call this).
 
-    A DynamoDB-compatible server already answering on the port is used as it is (None).
+    A server on the port that is not this folder's is refused, with what answers there: writing
+    into another folder's database (or a stranger's) while saying this one would lose track of data.
     """
     port = port or settings().db_port
-    state = status()
+    data_dir = default_data_dir().resolve()
+    state = status(data_dir)
     if state and state.port == port:
         return state
-    if _answers_dynamodb(port):
-        return None
+    if state:
+        raise LocalDatabaseError(f"the local database for {data_dir} runs on port {state.port}, not {port}; "
+                                 f"set OCRLAB_DB_PORT={state.port} or stop it with `ocrlab db stop`")
+    if _port_open(port):
+        other = _who_serves(port)
+        what = (f"ocrlab's local database of {other}" if other else
+                "a DynamoDB-compatible server not started by ocrlab" if _answers_dynamodb(port) else "another program")
+        raise LocalDatabaseError(f"port {port} is taken by {what}, not the database of {data_dir}; "
+                                 "stop it, or choose another port with OCRLAB_DB_PORT")
     state, started = start(port, log=log)
     if started:
         print(f"started local dynalite on port {port} (pid {state.pid}), data in {state.data_dir}", file=log)

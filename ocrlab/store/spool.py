@@ -2,6 +2,9 @@
 
 One JSON line per record in DynamoDB's wire format (so Decimals survive exactly), appended under
 an exclusive lock and fsynced before the caller goes on: a record in the spool survives a crash.
+A record DynamoDB refuses for its content goes to the dead-letter file `<table>.rejected.jsonl`
+beside it, with the reason; so does a spool line that cannot be read. Neither ever blocks the
+records behind it.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from ..domain import Record
-from ..errors import StoreUnavailable
+from ..errors import RecordRejected, SpoolUnavailable, StoreUnavailable
 from .dynamodb import deserialize, serialize
 
 if TYPE_CHECKING:
@@ -24,77 +27,120 @@ if TYPE_CHECKING:
 @dataclass
 class ReplayReport:
     written: int = 0
-    remaining: int = 0
-    unreadable: int = 0
+    waiting: int = 0      # still in the spool: the store is still unavailable
+    rejected: int = 0     # moved to the dead-letter file by this replay
     error: str = ""
 
 
 class Spool:
-    """The spool file of one table: `<folder>/<table>.jsonl`."""
+    """The spool file of one table, `<folder>/<table>.jsonl`, and its dead-letter file."""
 
     def __init__(self, folder: Path, table: str) -> None:
         self.table = table
         self.path = Path(folder) / f"{table}.jsonl"
+        self.rejected_path = Path(folder) / f"{table}.rejected.jsonl"
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
         # A separate lock file, so replay may replace the spool file itself atomically.
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "a") as lock:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock = open(self.path.with_suffix(".lock"), "a")
+        except OSError as exc:
+            raise SpoolUnavailable(str(self.path), exc) from exc
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def append(self, item: Record, reason: str) -> Path:
-        """Keep one record for later; durable when this returns."""
-        line = json.dumps({"table": self.table, "reason": reason, "item": serialize(item)}, ensure_ascii=False)
-        with self._locked(), open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+    @staticmethod
+    def _append(path: Path, lines: list[str]) -> None:
+        try:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write("".join(line + "\n" for line in lines))
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise SpoolUnavailable(str(path), exc) from exc
+
+    def append(self, item: Record, reason: str, *, count_given_attempt: bool = False) -> Path:
+        """Keep one record for later; durable when this returns, else SpoolUnavailable."""
+        line = json.dumps({"table": self.table, "reason": reason, "count_given_attempt": count_given_attempt,
+                           "item": serialize(dict(item))}, ensure_ascii=False)
+        with self._locked():
+            self._append(self.path, [line])
         return self.path
 
+    def reject(self, item: Record, reason: str) -> Path:
+        """Put a record DynamoDB refused into the dead-letter file, with why."""
+        line = json.dumps({"table": self.table, "reason": reason, "item": serialize(dict(item))},
+                          ensure_ascii=False, default=str)
+        with self._locked():
+            self._append(self.rejected_path, [line])
+        return self.rejected_path
+
     def pending(self) -> int:
-        if not self.path.exists():
-            return 0
-        with open(self.path, encoding="utf-8") as handle:
-            return sum(1 for line in handle if line.strip())
+        return _count_lines(self.path)
+
+    def rejected(self) -> int:
+        return _count_lines(self.rejected_path)
 
     def replay(self, store: Store) -> ReplayReport:
         """Write every spooled record into `store`; keep what still cannot be written.
 
         Safe to run twice or concurrently: records carry a RecordId, so one already written is not
-        written again, and the spool is only rewritten under its lock.
+        written again, and the spool is only rewritten under its lock. A line that cannot be read
+        (even one that is not UTF-8) or a record the store refuses moves to the dead-letter file;
+        the first outage stops the writing and keeps the rest for the next replay.
         """
         report = ReplayReport()
         if not self.path.exists():
             return report
         with self._locked():
-            lines = [line for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
             keep: list[str] = []
-            for line in lines:
+            dead: list[str] = []
+            for raw in self.path.read_bytes().splitlines():
+                if not raw.strip():
+                    continue
                 try:
-                    item = deserialize(json.loads(line)["item"])
-                except (ValueError, KeyError, TypeError):
-                    report.unreadable += 1
-                    keep.append(line)  # never drop what we cannot read; a person should look at it
+                    line = raw.decode("utf-8")
+                    entry = json.loads(line)
+                    item, count = deserialize(entry["item"]), bool(entry.get("count_given_attempt"))
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    dead.append(json.dumps({"table": self.table, "reason": f"unreadable spool line: {exc}",
+                                            "line": raw.decode("utf-8", "backslashreplace")}, ensure_ascii=False))
                     continue
                 if report.error:
                     keep.append(line)
                     continue
                 try:
-                    store.put_record(item)
+                    store.put_record(item, count_given_attempt=count)
                     report.written += 1
+                except RecordRejected as exc:
+                    dead.append(json.dumps({**entry, "reason": str(exc)}, ensure_ascii=False))
                 except StoreUnavailable as exc:
                     report.error = str(exc)
                     keep.append(line)
+            if dead:
+                self._append(self.rejected_path, dead)
+            report.rejected, report.waiting = len(dead), len(keep)
             tmp = self.path.with_suffix(".tmp")
-            with open(tmp, "w", encoding="utf-8") as out:
-                out.write("".join(f"{line}\n" for line in keep))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-            report.remaining = len(keep)
+            try:
+                with open(tmp, "w", encoding="utf-8") as out:
+                    out.write("".join(f"{line}\n" for line in keep))
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, self.path)
+            except OSError as exc:  # the written records are idempotent: the next replay skips them
+                raise SpoolUnavailable(str(self.path), exc) from exc
         return report
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with open(path, "rb") as handle:
+            return sum(1 for line in handle if line.strip())
+    except FileNotFoundError:
+        return 0

@@ -3,7 +3,9 @@
 A `SpoolingStore` is built once, at the edge (a command, a notebook's first cell, the Lambda
 handler, a batch worker), and passed down to the pipeline, the batch, the export panel and the
 analysis functions. It owns the outage state, so a store that just failed is not paid for again
-on every record: for `outage_seconds` records go straight to the spool.
+on every record: for `outage_seconds` records go straight to the spool. A record the store refuses
+for its content goes to the dead-letter file and never holds the others up; a record that can be
+neither stored nor spooled raises SpoolUnavailable, which the batch turns into a clear stop.
 """
 from __future__ import annotations
 
@@ -12,10 +14,11 @@ import time
 from collections import Counter
 from typing import Any, Callable, Iterator, Protocol, TextIO
 
-from ..domain import Record
 from ..config import settings
-from ..errors import StoreUnavailable
-from ..records import FAILED_IMAGE
+from ..domain import Record
+from ..errors import RecordRejected, SpoolUnavailable, StoreUnavailable
+from ..records import FAILED_IMAGE, OCR_RESULT
+from .claims import Claim, Ticket
 from .spool import ReplayReport, Spool
 
 OUTAGE_SECONDS = 10.0
@@ -27,8 +30,11 @@ class RecordStore(Protocol):
     table: str
     description: str
 
-    def put_record(self, item: Record) -> Record: ...
-    def update_latest(self, record: Record) -> bool: ...
+    def put_record(self, item: Record, *, count_given_attempt: bool = False) -> Record: ...
+    def claim(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
+              since: float | None = None, force: bool = False) -> Claim: ...
+    def release(self, image_key: str, version: str, owner: str, record_type: str,
+                count_failure: bool) -> int | None: ...
     def get(self, image_key: str, timestamp: str) -> Record | None: ...
     def attempt_count(self, image_key: str) -> int: ...
     def records_by_type(self, record_type: str = FAILED_IMAGE, since: str | None = None,
@@ -36,6 +42,7 @@ class RecordStore(Protocol):
     def image_records(self, image_key: str, record_type: str | None = None,
                       ocr_version: str | None = None) -> Iterator[Record]: ...
     def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]: ...
+    def latest_summary(self, ocr_version: str) -> Iterator[Record]: ...
     def latest_outcomes(self, ocr_version: str) -> Iterator[Record]: ...
     def failure_counts(self, ocr_version: str) -> Counter[str]: ...
     def versions(self) -> list[str]: ...
@@ -61,22 +68,55 @@ class SpoolingStore:
     def description(self) -> str:
         return self.store.description
 
-    def write(self, item: Record) -> Record:
-        """Write a record (completed in place with its timestamp, id and attempt number) or spool it.
+    def write(self, item: Record, *, ticket: Ticket | None = None, count_given_attempt: bool = False) -> Record:
+        """Write a record (completed in place with its timestamp, id and attempt number) or keep it.
 
-        Returns the record; `Spooled: True` marks one that waits in the spool for `ocrlab replay`.
+        With a `ticket` the image's claim is released too: a failure is counted as the claim is
+        released (the count is its AttemptNumber) and written after; a result is written first and
+        released after, so a run that dies in between leaves a claim whose record the next run finds.
+        Returns the record; `Spooled: True` marks one that waits in the spool for `ocrlab replay`,
+        `Rejected: True` one the store refused for its content (now in the dead-letter file).
+        Raises SpoolUnavailable, carrying the record, when it could be neither stored nor spooled.
         """
-        if self._clock() < self._down_until:
-            self.spool.append(item, "store unavailable moments ago")
-            return {**item, "Spooled": True}
+        failed = item["RecordType"] == FAILED_IMAGE
+        if ticket is not None:
+            item["RecordId"] = ticket.record_id
+            if failed:
+                item["AttemptNumber"] = self._release(item, ticket)  # None when the store is down
+        record = self._write(item, count_given_attempt)
+        if ticket is not None and not failed and not record.get("Spooled"):
+            self._release(record, ticket)
+        return record
+
+    def _release(self, item: Record, ticket: Ticket) -> int | None:
+        failed = item["RecordType"] == FAILED_IMAGE
         try:
-            return self.store.put_record(item)
-        except StoreUnavailable as exc:
-            self._down_until = self._clock() + self.outage_seconds
-            path = self.spool.append(item, str(exc))
-            print(f"ocrlab: store unavailable, record of {item.get('ImageKey')!r} spooled to {path} "
-                  f"(run `ocrlab replay` later): {exc}", file=self._log or sys.stderr)
-            return {**item, "Spooled": True}
+            return self.store.release(item["ImageKey"], item["OCRFullVersion"], ticket.owner,
+                                      FAILED_IMAGE if failed else OCR_RESULT, count_failure=failed)
+        except StoreUnavailable:  # the claim lapses with its lease; the record is spooled or written
+            return None
+
+    def _write(self, item: Record, count_given_attempt: bool) -> Record:
+        try:
+            if self._clock() < self._down_until:
+                self.spool.append(item, "store unavailable moments ago", count_given_attempt=count_given_attempt)
+                return {**item, "Spooled": True}
+            try:
+                return self.store.put_record(item, count_given_attempt=count_given_attempt)
+            except RecordRejected as exc:
+                path = self.spool.reject(item, str(exc))
+                print(f"ocrlab: DynamoDB refused the record of {item.get('ImageKey')!r}; kept in {path}: {exc}",
+                      file=self._log or sys.stderr)
+                return {**item, "Rejected": True}
+            except StoreUnavailable as exc:
+                self._down_until = self._clock() + self.outage_seconds
+                path = self.spool.append(item, str(exc), count_given_attempt=count_given_attempt)
+                print(f"ocrlab: store unavailable, record of {item.get('ImageKey')!r} spooled to {path} "
+                      f"(run `ocrlab replay` later): {exc}", file=self._log or sys.stderr)
+                return {**item, "Spooled": True}
+        except SpoolUnavailable as exc:
+            exc.record = dict(item)
+            raise
 
     def replay(self) -> ReplayReport:
         """Write what the spool holds; the outage is over if anything was written."""
@@ -85,9 +125,13 @@ class SpoolingStore:
             self._down_until = 0.0
         return report
 
-    # -- reads: straight to the store -----------------------------------------------------------
-    def update_latest(self, record: Record) -> bool:
-        return self.store.update_latest(record)
+    # -- claims and reads: straight to the store -----------------------------------------------
+    def claim(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
+              since: float | None = None, force: bool = False) -> Claim:
+        return self.store.claim(image_key, version, owner, record_id, lease_seconds, since, force)
+
+    def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool) -> int | None:
+        return self.store.release(image_key, version, owner, record_type, count_failure)
 
     def get(self, image_key: str, timestamp: str) -> Record | None:
         return self.store.get(image_key, timestamp)
@@ -106,6 +150,9 @@ class SpoolingStore:
     def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]:
         return self.store.version_records(ocr_version, record_type)
 
+    def latest_summary(self, ocr_version: str) -> Iterator[Record]:
+        return self.store.latest_summary(ocr_version)
+
     def latest_outcomes(self, ocr_version: str) -> Iterator[Record]:
         return self.store.latest_outcomes(ocr_version)
 
@@ -120,7 +167,8 @@ def open_store(table: str | None = None, *, create: bool = True, client: Any = N
                max_attempts: int | None = None) -> SpoolingStore:
     """The store of a table (default: OCRLAB_TABLE or "ocrlab"), its spool under OCRLAB_HOME/spool.
 
-    With no AWS configured that is the local dynalite, started on demand.
+    With no AWS configured that is the local dynalite, started on demand. Writers create a missing
+    table (`create`); read paths pass create=False, so a mistyped name is an error, not a new table.
     """
     from .dynamodb import connect
     config = settings()

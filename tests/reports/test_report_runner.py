@@ -7,10 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ocrlab.errors import OcrlabError, UnknownName
-from ocrlab.errors import NotebookFailed, ParameterError
-from ocrlab.reports.notebooks import (FIGURES_MIME, convert_parameters, recorded_figures,
-                            run_report, write_html)
+from ocrlab.errors import NotebookFailed, OcrlabError, ParameterError, UnknownName
+from ocrlab.reports.notebooks import FIGURES_MIME, convert_parameters, recorded_figures, run_report, write_html
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TYPED = FIXTURES / "typed_parameters.ipynb"

@@ -7,11 +7,11 @@ import re
 import uuid
 
 import pytest
-
 from helpers import free_port
+
+from ocrlab.reports.widgets import ExportPanel, export_panel
 from ocrlab.store.export import COLUMNS, EXTRA_COLUMNS
 from ocrlab.store.failure_log import log_failed_image
-from ocrlab.reports.widgets import ExportPanel, export_panel
 
 SCRIPT = "<script>alert('x')</script>"
 

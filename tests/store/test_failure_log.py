@@ -8,11 +8,16 @@ import sys
 import threading
 from decimal import Decimal
 
-
-from ocrlab.store.failure_log import (export_failed_images_csv, get_all_failed_images, get_attempt_count,
-                                get_failure_statistics, iter_failed_images, log_failed_image)
 from ocrlab.records import FAILED_IMAGE
 from ocrlab.store.export import COLUMNS
+from ocrlab.store.failure_log import (
+    export_failed_images_csv,
+    get_all_failed_images,
+    get_attempt_count,
+    get_failure_statistics,
+    iter_failed_images,
+    log_failed_image,
+)
 from ocrlab.version import OCRVersionInfo
 
 V1 = OCRVersionInfo("2.0.0", "2025-10-25", "Amazon Nova Lite + Real-time Coverage Tracking")

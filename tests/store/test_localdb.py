@@ -6,8 +6,8 @@ import socket
 import subprocess
 
 import pytest
-
 from helpers import free_port, run_cli
+
 from ocrlab.errors import LocalDatabaseError
 from ocrlab.store import localdb
 from ocrlab.store.failure_log import get_all_failed_images, log_failed_image

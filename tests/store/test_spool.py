@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from helpers import V1, free_port
+
 from ocrlab.store import localdb
 from ocrlab.store.failure_log import get_all_failed_images, log_failed_image
 
@@ -28,15 +29,17 @@ def test_store_down_spooled_then_replayed_once(dynalite, tmp_path, table_name, s
 
     # Replay against a dead store keeps everything.
     report = store.replay()
-    assert report.written == 0 and report.remaining == 6 and report.error
+    assert report.written == 0 and report.waiting == 6 and report.error
 
     localdb.start(port, data_dir)
     try:
-        env = {**os.environ, "OCRLAB_STORE": "local", "OCRLAB_DB_PORT": str(port)}
+        # The second server as an explicit endpoint (the way a DynamoDB endpoint is given), same spool.
+        env = {**os.environ, "OCRLAB_STORE": "aws", "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{port}",
+               "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "us-east-1"}
         out = subprocess.run([sys.executable, "-m", "ocrlab", "replay", "--table", table_name],
                              env=env, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
-        assert "replayed 6 spooled records; 0 remain" in out.stdout
+        assert "replayed: 6 written, 0 still waiting, 0 rejected" in out.stdout
         assert store.spool.pending() == 0
         assert store.replay().written == 0  # a second replay has nothing to do
 
@@ -54,5 +57,5 @@ def test_replay_is_idempotent_when_a_record_was_already_written(store, table_nam
     written = log_failed_image(store, "x.png", "OCR_ERROR", "m", V1)
     store.spool.append(dict(written), "answer lost")
     report = store.replay()
-    assert report.written == 1 and report.remaining == 0
+    assert report.written == 1 and report.waiting == 0
     assert len(get_all_failed_images(store)) == 1
