@@ -5,12 +5,19 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from .config import DEFAULT_PORT, LOCAL_REGION, StoreTarget, settings
 from .errors import OcrlabError
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors in one line, like every other error (the usage is one --help away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 COMMANDS: dict[str, Handler] = {}
 
 
@@ -136,7 +143,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 @command("replay")
 def cmd_replay(args: argparse.Namespace) -> int:
-    store = _store(args)
+    from .store import Spool
+    waiting = Spool(settings().spool_dir, args.table).pending()
+    store = _store(args, write=waiting > 0)  # spooled records may be the first of a new table
     report = store.replay()
     print(f"replayed: {report.written} written, {report.waiting} still waiting, {report.rejected} rejected"
           + (f" (in {store.spool.rejected_path})" if report.rejected else ""))
@@ -317,11 +326,11 @@ def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ocrlab", description=__doc__)
+    parser = _Parser(prog="ocrlab", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--table", default=settings().table,
                         help="DynamoDB table (default: OCRLAB_TABLE, else %(default)s)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("db", parents=[common], help="start, stop or query the local DynamoDB (dynalite)")
     p.add_argument("action", choices=["start", "stop", "status", "install"])

@@ -139,6 +139,10 @@ class Store:
         self.client.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
         return True
 
+    def check_table(self) -> None:
+        """TableMissing unless the table exists (read paths never create one)."""
+        self._call("describe_table", TableName=self.table)
+
     def migrate(self) -> list[str]:
         """Add the indexes an older layout lacks (their backfill runs in the database); their names."""
         described = self._call("describe_table", TableName=self.table)["Table"]
@@ -178,10 +182,11 @@ class Store:
         except TableMissing:  # the first write to a new table creates it
             self.ensure_table()
             self._put(item, count_given_attempt)
-        self._register_version(item["OCRFullVersion"])
         return item
 
     def _put(self, item: Record, count_given_attempt: bool) -> None:
+        # Everything that can fail goes before the record itself: an error then means "not written".
+        self._register_version(item["OCRFullVersion"])
         if item["RecordType"] == FAILED_IMAGE:
             if item.get("AttemptNumber") is None:
                 item["AttemptNumber"] = self.next_attempt(item["ImageKey"])
@@ -403,4 +408,6 @@ def connect(table: str, *, start_local: bool = True, create: bool = True, client
     store = Store(client, table, target.describe(table))
     if create:
         store.ensure_table()
+    else:
+        store.check_table()
     return store

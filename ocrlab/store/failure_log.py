@@ -32,14 +32,16 @@ _opened_lock = threading.Lock()
 _warned: set[str] = set()
 
 
-def store_for(table: TableLike) -> SpoolingStore:
-    """The store of a table name, opened once per process; a store is returned as it is."""
+def store_for(table: TableLike, *, write: bool = False) -> SpoolingStore:
+    """The store of a table name, opened once per process; a store is returned as it is.
+
+    Reads of a table that does not exist are an error; the first write creates it."""
     if isinstance(table, SpoolingStore):
         return table
     key = (table, os.getpid())
     with _opened_lock:
         if key not in _opened:
-            _opened[key] = open_store(table, create=False)  # the first write creates a missing table
+            _opened[key] = open_store(table, create=write)
         return _opened[key]
 
 
@@ -74,7 +76,7 @@ def log_failed_image(table_name: TableLike, image_key: str, failure_type: str, e
     item = failure_item(image_key, failure_type, error_message, _version(ocr_version), error_details)
     counted = bool(error_details and error_details.get("attempt_number") is not None)
     try:
-        return store_for(table_name).write(item, count_given_attempt=counted)
+        return store_for(table_name, write=True).write(item, count_given_attempt=counted)
     except OcrlabError as exc:  # no store could be opened, or neither it nor the spool took the record
         table = table_name.table if isinstance(table_name, SpoolingStore) else str(table_name)
         try:

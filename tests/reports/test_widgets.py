@@ -62,11 +62,15 @@ def test_export_shows_stats_breakdown_and_offers_csv(store, tmp_path):
     assert panel.last_csv_path != path and len(list((tmp_path / "out").iterdir())) == 2
 
 
-def test_unreachable_store_is_one_line(dynalite, monkeypatch, aws_credentials, tmp_path):
-    monkeypatch.setenv("OCRLAB_STORE", "aws")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{free_port()}")
-    from ocrlab.store import open_store
-    panel = export_panel(open_store(f"t-{uuid.uuid4().hex[:12]}", create=False), tmp_path)
+def test_unreachable_store_is_one_line(tmp_path):
+    from ocrlab.config import StoreTarget
+    from ocrlab.store import Spool, SpoolingStore, Store
+    from ocrlab.store.dynamodb import make_client
+    target = StoreTarget("aws", f"http://127.0.0.1:{free_port()}", "us-east-1", tmp_path)
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    unreachable = SpoolingStore(Store(make_client(target, max_attempts=1), name, target.describe(name)),
+                                Spool(tmp_path, name))
+    panel = export_panel(unreachable, tmp_path)
     panel.click()
     assert panel.message.value.count("\n") == 0 and "Traceback" not in panel.message.value
     assert "Export failed: cannot reach the store" in panel.message.value
