@@ -101,6 +101,8 @@ def process_item(pipeline: Pipeline, job: Job, item: SourceItem) -> dict[str, An
         claim = store.claim(key, version, job.owner, ticket.record_id, job.lease_seconds, job.since, job.force)
         if not claim.granted:
             return {"key": item.key, "status": "skipped", "reason": claim.reason}
+        if claim.unconfirmed:  # a failure a killed run counted: its record, found or written as lost
+            store.account_for(key, pipeline.version, claim.unconfirmed)
         if claim.previous_record and _written(store, key, version, claim.previous_record):
             # A run that died after writing this image's result and before letting go of it.
             store.release(key, version, job.owner, OCR_RESULT, count_failure=False)

@@ -88,6 +88,8 @@ def _claim(pipeline: Pipeline, key: str, event_time: str | None) -> Ticket | boo
     try:
         claim = pipeline.store.claim(storage_key(key), pipeline.version.full_version, _owner, ticket.record_id,
                                      DEFAULT_LEASE_SECONDS, since)
+        if claim.unconfirmed:
+            pipeline.store.account_for(storage_key(key), pipeline.version, claim.unconfirmed)
     except StoreUnavailable:
         return True
     return ticket if claim.granted else False

@@ -38,7 +38,11 @@ class MemoryStore:
         self.claims[(image_key, version)] = owner
         return Claim(True)
 
-    def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool) -> int | None:
+    def confirm(self, image_key: str, version: str, record_id: str) -> None:
+        pass
+
+    def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool,
+                record_id: str = "", timestamp: str = "") -> int | None:
         self.claims.pop((image_key, version), None)
         self.last_run[(image_key, version)] = record_type
         if count_failure:

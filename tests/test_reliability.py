@@ -192,6 +192,25 @@ def test_a_duplicate_s3_event_runs_once(store, converse_server, bucket, monkeypa
     assert second["batchItemFailures"] == [] and len(converse_server.requests) == 1
 
 
+def test_a_failure_counted_by_a_killed_run_but_never_written_keeps_attempts_consecutive(tmp_path, store,
+                                                                                        converse_server,
+                                                                                        aws_credentials):
+    import socket
+    source = images(tmp_path / "imgs", 1)
+    dead = f"{socket.gethostname()}:{2**22 + 7}:1:dead"   # a process of this host that no longer runs
+    assert store.claim("img-000.png", VERSION, dead, "lost-record", 900).granted
+    assert store.release("img-000.png", VERSION, dead, "FAILED_IMAGE", count_failure=True, record_id="lost-record",
+                         timestamp="2025-10-25T10:00:00.000000Z") == 1   # ...and it died before the put
+    converse_server.default = ok()
+    engine = {"endpoint_url": converse_server.url, "max_attempts": 1}
+    summary = run_batch(str(source), store, engine="bedrock", engine_options=engine, progress=False)
+    assert summary.succeeded == 1
+    records = list(store.image_records("img-000.png"))
+    assert [(r["RecordType"], r.get("AttemptNumber"), r.get("ErrorCode")) for r in records] == [
+        ("FAILED_IMAGE", 1, "RunLost"), ("OCR_RESULT", None, None)]
+    assert records[0]["RecordId"] == "lost-record" and get_attempt_count(store, "img-000.png") == 1
+
+
 # 5 ------------------------------------------------------------------------------------------------
 
 def test_db_stop_never_signals_a_process_that_is_not_its_database(tmp_path, dynalite):

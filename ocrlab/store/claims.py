@@ -27,13 +27,25 @@ class Ticket:
 
 
 @dataclass(frozen=True)
+class Unconfirmed:
+    """A failure the last run counted but may not have written (it died between the two): the record
+    it announced, under which key, with which attempt number."""
+
+    record_id: str
+    timestamp: str
+    attempt: int
+
+
+@dataclass(frozen=True)
 class Claim:
     """The answer to a claim: `granted`, else `reason` says why not. `previous_record` is the record
-    id a dead or expired owner meant to write (the taker checks whether it got written)."""
+    id a dead or expired owner meant to write (the taker checks whether it got written);
+    `unconfirmed`, a failure of a run now gone whose record the taker must find or account for."""
 
     granted: bool
     reason: str = ""
     previous_record: str | None = None
+    unconfirmed: Unconfirmed | None = None
 
 
 def _process_start(pid: int) -> str:

@@ -28,7 +28,7 @@ from ..domain import Record
 from ..errors import RecordRejected, StoreUnavailable, TableMissing
 from ..records import FAILED_IMAGE, OCR_RESULT, make_storable, utc_timestamp
 from ..taxonomy import THROTTLING_CODES, aws_error_code
-from .claims import Claim, lease_end, owner_gone
+from .claims import Claim, Unconfirmed, lease_end, owner_gone
 from .layout import BY_RECORD_TYPE, BY_VERSION_IMAGE, missing_indexes, table_definition
 
 COUNTER_KEY = "#COUNTER"
@@ -52,6 +52,23 @@ def deserialize(item: dict[str, Any]) -> dict[str, Any]:
 def _claim_names(version: str) -> dict[str, str]:
     return {"#o": f"ClaimOwner@{version}", "#e": f"ClaimExpires@{version}", "#r": f"ClaimRecord@{version}",
             "#d": f"LastRun@{version}", "#t": f"LastRunAt@{version}"}
+
+
+def _failure_names(version: str) -> dict[str, str]:
+    """What a failing run leaves until its record is confirmed: the record's id and key, its number."""
+    return {"#lr": f"LastRecord@{version}", "#lk": f"LastRecordAt@{version}", "#la": f"LastAttempt@{version}",
+            "#lo": f"LastOwner@{version}"}
+
+
+def _unconfirmed(item: dict[str, Any], version: str, lease_seconds: float) -> Unconfirmed | None:
+    """The last run's failure, if that run is gone (its process, or its lease long past) and the
+    failure was never confirmed written."""
+    names = _failure_names(version)
+    record, owner = item.get(names["#lr"]), item.get(names["#lo"])
+    ended = float(item.get(f"LastRunAt@{version}", 0))
+    if not record or not (owner_gone(str(owner)) or time.time() - ended > lease_seconds):
+        return None
+    return Unconfirmed(str(record), str(item.get(names["#lk"], "")), int(item.get(names["#la"], 0)))
 
 
 class Store:
@@ -236,7 +253,8 @@ class Store:
             return self._claim_refused(image_key, version, owner, record_id, lease_seconds, since, force)
         previous = deserialize(old) if old else {}
         taken_from = previous.get(names["#o"])
-        return Claim(True, previous_record=previous.get(names["#r"]) if taken_from and taken_from != owner else None)
+        return Claim(True, previous_record=previous.get(names["#r"]) if taken_from and taken_from != owner else None,
+                     unconfirmed=_unconfirmed(previous, version, lease_seconds))
 
     def _claim_refused(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
                        since: float | None, force: bool) -> Claim:
@@ -256,21 +274,28 @@ class Store:
                            ExpressionAttributeValues={":old": {"S": holder}, ":me": {"S": owner},
                                                       ":exp": {"N": str(lease_end(lease_seconds))},
                                                       ":rid": {"S": record_id}})
-                return Claim(True, previous_record=held.get(names["#r"]))
+                return Claim(True, previous_record=held.get(names["#r"]),
+                             unconfirmed=_unconfirmed(held, version, lease_seconds))
             except ClientError:
                 pass  # someone else took it over first
         return Claim(False, "claimed by another run")
 
-    def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool) -> int | None:
+    def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool,
+                record_id: str = "", timestamp: str = "") -> int | None:
         """Let go of a claim, noting how the run ended; with `count_failure`, also count one more
-        failure of the image and return the count (the failure's AttemptNumber)."""
-        names = _claim_names(version)
+        failure of the image and return the count (the failure's AttemptNumber). The failure's record
+        id and key stay on the image until a later run confirms the record got written."""
+        names = {**_claim_names(version), **_failure_names(version)}
         key = serialize({"ImageKey": image_key, "FailureTimestamp": COUNTER_KEY})
-        update = "SET #d = :end, #t = :now REMOVE #o, #e, #r" + (" ADD #c :one" if count_failure else "")
         values = {":end": {"S": record_type}, ":me": {"S": owner}, ":now": {"N": repr(time.time())}}
         if count_failure:
-            names = {**names, "#c": "FailureCount"}
-            values[":one"] = {"N": "1"}
+            names["#c"] = "FailureCount"
+            values.update({":one": {"N": "1"}, ":zero": {"N": "0"}, ":rid": {"S": record_id or "?"},
+                           ":at": {"S": timestamp or "?"}})
+            update = ("SET #d = :end, #t = :now, #c = if_not_exists(#c, :zero) + :one, "
+                      "#la = if_not_exists(#c, :zero) + :one, #lr = :rid, #lk = :at, #lo = :me REMOVE #o, #e, #r")
+        else:
+            update = "SET #d = :end, #t = :now REMOVE #o, #e, #r, #lr, #lk, #la, #lo"
         try:
             out = self._call("update_item", TableName=self.table, Key=key, ConditionExpression="#o = :me",
                              UpdateExpression=update, ExpressionAttributeNames=names,
@@ -278,6 +303,17 @@ class Store:
         except ClientError:  # the claim was taken over (lease expired): leave it, count all the same
             return self.next_attempt(image_key) if count_failure else None
         return int(out["Attributes"]["FailureCount"]["N"]) if count_failure else None
+
+    def confirm(self, image_key: str, version: str, record_id: str) -> None:
+        """The failure `record_id` is accounted for: forget it (unless a newer one replaced it)."""
+        names = _failure_names(version)
+        try:
+            self._call("update_item", TableName=self.table, ConditionExpression="#lr = :rid",
+                       Key=serialize({"ImageKey": image_key, "FailureTimestamp": COUNTER_KEY}),
+                       UpdateExpression="REMOVE #lr, #lk, #la, #lo", ExpressionAttributeNames=names,
+                       ExpressionAttributeValues={":rid": {"S": record_id}})
+        except ClientError:
+            pass
 
     # -- reads ------------------------------------------------------------------------------
     def get(self, image_key: str, timestamp: str) -> Record | None:

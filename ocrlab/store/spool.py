@@ -84,6 +84,15 @@ class Spool:
     def pending(self) -> int:
         return _count_lines(self.path)
 
+    def holds(self, record_id: str) -> bool:
+        """Whether a record with this RecordId waits in the spool."""
+        needle = json.dumps(record_id).encode()
+        try:
+            with open(self.path, "rb") as handle:
+                return any(needle in line for line in handle)
+        except FileNotFoundError:
+            return False
+
     def rejected(self) -> int:
         return _count_lines(self.rejected_path)
 

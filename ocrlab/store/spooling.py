@@ -17,8 +17,9 @@ from typing import Any, Callable, Iterator, Protocol, TextIO
 from ..config import settings
 from ..domain import Record
 from ..errors import RecordRejected, SpoolUnavailable, StoreUnavailable
-from ..records import FAILED_IMAGE, OCR_RESULT
-from .claims import Claim, Ticket
+from ..records import FAILED_IMAGE, OCR_RESULT, failure_item
+from ..version import OCRVersionInfo
+from .claims import Claim, Ticket, Unconfirmed
 from .spool import ReplayReport, Spool
 
 OUTAGE_SECONDS = 10.0
@@ -33,8 +34,9 @@ class RecordStore(Protocol):
     def put_record(self, item: Record, *, count_given_attempt: bool = False) -> Record: ...
     def claim(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
               since: float | None = None, force: bool = False) -> Claim: ...
-    def release(self, image_key: str, version: str, owner: str, record_type: str,
-                count_failure: bool) -> int | None: ...
+    def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool,
+                record_id: str = "", timestamp: str = "") -> int | None: ...
+    def confirm(self, image_key: str, version: str, record_id: str) -> None: ...
     def get(self, image_key: str, timestamp: str) -> Record | None: ...
     def attempt_count(self, image_key: str) -> int: ...
     def records_by_type(self, record_type: str = FAILED_IMAGE, since: str | None = None,
@@ -92,9 +94,27 @@ class SpoolingStore:
         failed = item["RecordType"] == FAILED_IMAGE
         try:
             return self.store.release(item["ImageKey"], item["OCRFullVersion"], ticket.owner,
-                                      FAILED_IMAGE if failed else OCR_RESULT, count_failure=failed)
+                                      FAILED_IMAGE if failed else OCR_RESULT, count_failure=failed,
+                                      record_id=item["RecordId"], timestamp=item["FailureTimestamp"])
         except StoreUnavailable:  # the claim lapses with its lease; the record is spooled or written
             return None
+
+    def account_for(self, image_key: str, version: OCRVersionInfo, lost: Unconfirmed) -> bool:
+        """Make sure a failure a gone run counted has its record: find it (stored, or in this host's
+        spool), else write it as lost, under the key and number the run announced, so attempt numbers
+        stay consecutive and the run's record, should it surface from another spool, is not doubled.
+        True when the record had to be written here."""
+        written = (any(r.get("RecordId") == lost.record_id
+                       for r in self.store.image_records(image_key, FAILED_IMAGE, version.full_version))
+                   or self.spool.holds(lost.record_id))
+        if not written:
+            item = failure_item(image_key, "OCR_ERROR", f"attempt {lost.attempt} was counted, but the run that made "
+                                "it stopped before writing its record (killed, or its host lost)", version,
+                                {"error_code": "RunLost", "attempt_number": lost.attempt})
+            item.update(RecordId=lost.record_id, FailureTimestamp=lost.timestamp or item["FailureTimestamp"])
+            self._write(item, count_given_attempt=False)
+        self.store.confirm(image_key, version.full_version, lost.record_id)
+        return not written
 
     def _write(self, item: Record, count_given_attempt: bool) -> Record:
         try:
@@ -130,8 +150,12 @@ class SpoolingStore:
               since: float | None = None, force: bool = False) -> Claim:
         return self.store.claim(image_key, version, owner, record_id, lease_seconds, since, force)
 
-    def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool) -> int | None:
-        return self.store.release(image_key, version, owner, record_type, count_failure)
+    def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool,
+                record_id: str = "", timestamp: str = "") -> int | None:
+        return self.store.release(image_key, version, owner, record_type, count_failure, record_id, timestamp)
+
+    def confirm(self, image_key: str, version: str, record_id: str) -> None:
+        self.store.confirm(image_key, version, record_id)
 
     def get(self, image_key: str, timestamp: str) -> Record | None:
         return self.store.get(image_key, timestamp)
