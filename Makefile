@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 STAMP := .ocrlab/.installed
 
-.PHONY: install demo test bench clean-local
+.PHONY: install demo test bench soak clean-local
 
 $(STAMP): pyproject.toml
 	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
@@ -20,6 +20,9 @@ test: install
 
 bench: install
 	$(PYTHON) -m benchmarks.run
+
+soak: install
+	$(PYTHON) -m benchmarks.soak
 
 clean-local:
 	-$(PYTHON) -m ocrlab db stop

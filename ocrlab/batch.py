@@ -103,12 +103,13 @@ def process_item(pipeline: Pipeline, job: Job, item: SourceItem) -> dict[str, An
             return {"key": item.key, "status": "skipped", "reason": claim.reason}
         if claim.unconfirmed:  # a failure a killed run counted: its record, found or written as lost
             store.account_for(key, pipeline.version, claim.unconfirmed)
-        if claim.previous_record and _written(store, key, version, claim.previous_record):
-            # A run that died after writing this image's result and before letting go of it.
+        if claim.previous_record and _has_result(store, key, version):
+            # A run that died after writing this image's result and before letting go of it (or
+            # after spooling it: a chain of killed runs may hold the image in turn).
             store.release(key, version, job.owner, OCR_RESULT, count_failure=False)
             return {"key": item.key, "status": "skipped", "reason": "already succeeded"}
-    except StoreUnavailable:
-        ticket = None  # the store went away: run the image anyway, its record goes to the spool
+    except StoreUnavailable:  # unclaimed, running it could run it twice: leave it for the next run
+        return {"key": item.key, "status": "skipped", "reason": "not claimed: the store was unavailable"}
     try:
         data, read_error = item.read(), None
     except Exception as exc:  # unreadable file or object: recorded like any other failure
@@ -122,8 +123,10 @@ def process_item(pipeline: Pipeline, job: Job, item: SourceItem) -> dict[str, An
             "spooled": outcome.spooled, "rejected": outcome.rejected}
 
 
-def _written(store: SpoolingStore, key: str, version: str, record_id: str) -> bool:
-    return any(r.get("RecordId") == record_id for r in store.image_records(key, OCR_RESULT, version))
+def _has_result(store: SpoolingStore, key: str, version: str) -> bool:
+    """Whether the image has a result under the version: stored, or waiting in this host's spool."""
+    return (next(store.image_records(key, OCR_RESULT, version), None) is not None
+            or store.spool.holds_result(key, version))
 
 
 # A worker process (or Dask worker) builds one pipeline per job, the first time it sees the job.

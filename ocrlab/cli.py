@@ -100,6 +100,13 @@ def cmd_db(args: argparse.Namespace) -> int:
         print(f"stopped local dynalite (pid {state.pid})" if state else "local dynalite is not running")
     elif args.action == "install":
         print(f"dynalite {localdb.DYNALITE_VERSION} at {localdb.install_dynalite()}")
+    elif args.action == "migrate":
+        from .store.dynamodb import connect
+        say(settings().store_target().describe(args.table))
+        local = settings().store_target().kind == "local"  # dynalite cannot add an index: rebuilt
+        added = connect(args.table, create=False, check=False).migrate(rebuild=local)
+        print(f"added the index(es) {', '.join(added)} to {args.table!r}" if added
+              else f"table {args.table!r} already has this ocrlab's layout")
     else:
         state = localdb.status(data_dir)
         if state is None:
@@ -333,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("db", parents=[common], help="start, stop or query the local DynamoDB (dynalite)")
-    p.add_argument("action", choices=["start", "stop", "status", "install"])
+    p.add_argument("action", choices=["start", "stop", "status", "install", "migrate"],
+                   help="migrate: add the indexes of this ocrlab to a table made by an older one")
     p.add_argument("--port", type=_ranged(1, 65535), default=None, help=f"default {DEFAULT_PORT} (or OCRLAB_DB_PORT)")
     p.add_argument("--data-dir", default=None, help="default .ocrlab/dynamodb (under OCRLAB_HOME)")
 

@@ -38,6 +38,7 @@ class Record(TypedDict, total=False):
     FailureTimestamp: Required[str]          # ISO-8601 UTC with microseconds, unique per image
     RecordType: Required[RecordType]
     RecordId: str                            # makes writes and replays idempotent
+    Run: str                                 # the run that wrote it (host:pid:start:id), when it held a claim
     OCRVersion: str
     OCRBuildDate: str
     OCRDescription: str

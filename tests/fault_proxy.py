@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -11,11 +12,17 @@ import pytest
 
 
 class FaultProxy:
-    """Forwards requests to `upstream_port`; the next `throttle` requests get a 400 throttling error."""
+    """Forwards requests to `upstream_port`; the next `throttle` requests get a 400 throttling error,
+    and so does each write with probability `write_throttle_rate` (seeded: runs repeat)."""
 
-    def __init__(self, upstream_port: int) -> None:
+    WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
+
+    def __init__(self, upstream_port: int, write_throttle_rate: float = 0.0, seed: int = 0) -> None:
         self.upstream_port = upstream_port
+        self.write_throttle_rate = write_throttle_rate
+        self._random = random.Random(seed)
         self.throttle = 0
+        self.throttle_only: frozenset[str] | None = None  # operations `throttle` applies to (None: all)
         self.throttled = 0
         self.forwarded = 0
         self._lock = threading.Lock()
@@ -35,10 +42,11 @@ class FaultProxy:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def _take_fault(self) -> bool:
+    def _take_fault(self, operation: str) -> bool:
         with self._lock:
-            if self.throttle > 0:
-                self.throttle -= 1
+            chosen = self.throttle > 0 and (self.throttle_only is None or operation in self.throttle_only)
+            if chosen or (operation in self.WRITES and self._random.random() < self.write_throttle_rate):
+                self.throttle -= chosen
                 self.throttled += 1
                 return True
             self.forwarded += 1
@@ -52,7 +60,7 @@ class FaultProxy:
 
             def do_POST(self) -> None:  # DynamoDB's JSON protocol is POST only
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if proxy._take_fault():
+                if proxy._take_fault(self.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]):
                     payload = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#"
                                                     "ProvisionedThroughputExceededException",
                                           "message": "The level of configured provisioned throughput "

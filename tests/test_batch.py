@@ -187,17 +187,22 @@ def test_database_dying_mid_batch_loses_no_record(tmp_path, table_name, converse
         localdb.stop(data_dir)
     killer = threading.Thread(target=kill_store_after_two_results)
     killer.start()
-    s = run_batch(str(root), store, engine="bedrock", engine_options={"endpoint_url": converse_server.url,
-                  "max_attempts": 1}, progress=False)
+    engine = {"endpoint_url": converse_server.url, "max_attempts": 1}
+    s = run_batch(str(root), store, engine="bedrock", engine_options=engine, progress=False)
     killer.join()
     assert s.processed + s.skipped == 9 and s.spooled >= 1
     assert store.spool.pending() == s.spooled
+    # Images that could not be claimed while the store was down did not run (they could have run twice).
+    unclaimed = s.skipped_reasons.get("not claimed: the store was unavailable", 0)
+    assert s.processed + unclaimed == 9
 
     localdb.start(port, data_dir)
     try:
         store = store_through(f"http://127.0.0.1:{port}", table_name)
         report = store.replay()
         assert report.written == s.spooled and report.waiting == 0
+        again = run_batch(str(root), store, engine="bedrock", engine_options=engine, progress=False)
+        assert again.processed == unclaimed + s.failed  # the unclaimed ones, and the broken file retried
         latest = {r["ImageKey"]: r["RecordType"] for r in store.latest_outcomes("2.0.0-2025-10-25")}
         assert len(latest) == 9 and latest["broken.png"] == "FAILED_IMAGE"
         results = sorted(r["ImageKey"] for r in store.records_by_type("OCR_RESULT"))

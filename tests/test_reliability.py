@@ -67,15 +67,16 @@ def test_an_unwritable_spool_stops_the_batch_with_every_image_accounted_for(tmp_
                                                                              converse_server, aws_credentials):
     home = tmp_path / "home"
     (home / "spool" / f"{store.table}.jsonl").mkdir(parents=True)   # the spool file cannot be opened
-    source = images(tmp_path / "imgs", 40)
-    converse_server.default = ok(delay=0.05)
+    source = images(tmp_path / "imgs", 60)
+    converse_server.default = ok(delay=0.15)  # 60 images at 4 a time take over 2 s: the store dies midway
 
-    def store_dies_after_three_results() -> None:  # the store goes down mid-batch: every write refused
+    def store_dies_after_two_results() -> None:  # mid-batch the store refuses every record (claims still pass)
         deadline = time.monotonic() + 60
-        while len(results(store)) < 3 and time.monotonic() < deadline:
+        while len(results(store)) < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
+        fault_proxy.throttle_only = frozenset({"PutItem"})
         fault_proxy.throttle = 10**9
-    killer = threading.Thread(target=store_dies_after_three_results)
+    killer = threading.Thread(target=store_dies_after_two_results)
     killer.start()
     out = run_cli("batch", str(source), "--engine", "bedrock", "--table", store.table, "--concurrency", "4",
                   "--no-progress", "--summary-json", str(tmp_path / "s.json"),
@@ -86,7 +87,7 @@ def test_an_unwritable_spool_stops_the_batch_with_every_image_accounted_for(tmp_
     last = out.stderr.strip().splitlines()[-1]
     assert "stopped early" in last and f"{store.table}.jsonl" in last and "IsADirectoryError" in last
     s = json.loads((tmp_path / "s.json").read_text())
-    assert s["processed"] + s["skipped"] + s["not_started"] + s["unwritten"] == 40
+    assert s["processed"] + s["skipped"] + s["not_started"] + s["unwritten"] == 60
     assert s["not_started"] > 0 and 0 < s["unwritten"] == len(s["unwritten_records"])
     # Every record produced is stored or carried in the summary: none is lost.
     assert s["processed"] == len(results(store)) and s["spooled"] == 0

@@ -139,15 +139,10 @@ class Store:
         A table made by an older layout is an error that names `ocrlab db migrate`.
         """
         try:
-            described = self._call("describe_table", TableName=self.table)["Table"]
-        except TableMissing:
-            described = None
-        if described is not None:
-            missing = missing_indexes(described)
-            if missing:
-                raise StoreUnavailable(f"table {self.table!r} lacks the index(es) {', '.join(i.name for i in missing)} "
-                                       f"of this ocrlab; run `ocrlab db migrate --table {self.table}`", "OldLayout")
+            self.check_table()
             return False
+        except TableMissing:
+            pass
         try:
             self._call("create_table", **table_definition(self.table))
         except StoreUnavailable as exc:
@@ -157,20 +152,42 @@ class Store:
         return True
 
     def check_table(self) -> None:
-        """TableMissing unless the table exists (read paths never create one)."""
-        self._call("describe_table", TableName=self.table)
+        """TableMissing unless the table exists (read paths never create one); an error naming
+        `ocrlab db migrate` if an older ocrlab made it."""
+        missing = missing_indexes(self._call("describe_table", TableName=self.table)["Table"])
+        if missing:
+            raise StoreUnavailable(f"table {self.table!r} lacks the index(es) {', '.join(i.name for i in missing)} "
+                                   f"of this ocrlab; run `ocrlab db migrate --table {self.table}`", "OldLayout")
 
-    def migrate(self) -> list[str]:
-        """Add the indexes an older layout lacks (their backfill runs in the database); their names."""
-        described = self._call("describe_table", TableName=self.table)["Table"]
-        added = []
-        for index in missing_indexes(described):
-            self._call("update_table", TableName=self.table,
-                       AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"}
-                                             for a in (index.hash_key, index.range_key)],
-                       GlobalSecondaryIndexUpdates=[{"Create": index.definition()}])
-            added.append(index.name)
-        return added
+    def migrate(self, rebuild: bool = False) -> list[str]:
+        """Bring a table made by an older ocrlab to this layout; the names of the indexes added.
+
+        DynamoDB adds an index to a live table (and backfills it). A server that cannot (dynalite
+        accepts the request and ignores it) gets `rebuild`: the records are copied to a table of
+        this layout, the table made anew, the records copied back; failure counts and the version
+        list are rebuilt from the records on the way.
+        """
+        missing = missing_indexes(self._call("describe_table", TableName=self.table)["Table"])
+        if not missing:
+            return []
+        if rebuild:
+            self._rebuild()
+            return [i.name for i in missing]
+        for index in missing:
+            self._call("update_table", TableName=self.table, AttributeDefinitions=[
+                {"AttributeName": a, "AttributeType": "S"} for a in (index.hash_key, index.range_key)],
+                GlobalSecondaryIndexUpdates=[{"Create": index.definition()}])
+        return [i.name for i in missing]
+
+    def _rebuild(self) -> None:
+        spare = Store(self.client, f"{self.table}-migrating", self.description)
+        spare.ensure_table()
+        _copy_records(self, spare)
+        self._call("delete_table", TableName=self.table)
+        self.client.get_waiter("table_not_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1})
+        self.ensure_table()
+        _copy_records(spare, self)
+        self._call("delete_table", TableName=spare.table)
 
     # -- writes -----------------------------------------------------------------------------
     def next_attempt(self, image_key: str) -> int:
@@ -395,6 +412,33 @@ class Store:
             ExpressionAttributeValues={":k": {"S": VERSIONS_KEY}}))
 
 
+def _copy_records(source: Store, target: Store) -> None:
+    """Every record of `source` into `target` as it is, then the failure counters and the version
+    list the records imply (the helper items of an older layout are not carried over)."""
+    counts: Counter[str] = Counter()
+    versions: set[str] = set()
+    for record_type in (FAILED_IMAGE, OCR_RESULT):
+        for page in _pages(source.records_by_type(record_type), 25):
+            _write_all(target, page)
+            counts.update(r["ImageKey"] for r in page if r["RecordType"] == FAILED_IMAGE)
+            versions.update(str(r["OCRFullVersion"]) for r in page if r.get("OCRFullVersion"))
+    helpers = [{"ImageKey": key, "FailureTimestamp": COUNTER_KEY, "FailureCount": n} for key, n in counts.items()]
+    helpers += [{"ImageKey": VERSIONS_KEY, "FailureTimestamp": VERSION_PREFIX + v, "Version": v} for v in versions]
+    for page in _pages(helpers, 25):
+        _write_all(target, page)
+
+
+def _write_all(store: Store, items: list[dict[str, Any]]) -> None:
+    requests = [{"PutRequest": {"Item": serialize(item)}} for item in items]
+    delay = 0.05
+    while requests:
+        out = store._call("batch_write_item", RequestItems={store.table: requests})
+        requests = out.get("UnprocessedItems", {}).get(store.table, [])
+        if requests:
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
 def _pages(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
     page: list[Record] = []
     for item in items:
@@ -430,7 +474,7 @@ def make_client(target: StoreTarget, max_attempts: int | None = None, pool: int 
 
 
 def connect(table: str, *, start_local: bool = True, create: bool = True, client: Any = None,
-            max_attempts: int | None = None) -> Store:
+            max_attempts: int | None = None, check: bool = True) -> Store:
     """The Store of a table: local dynalite (started on demand) or DynamoDB.
 
     With `create` a missing table is made; without it (read paths) a missing table is an error.
@@ -444,6 +488,6 @@ def connect(table: str, *, start_local: bool = True, create: bool = True, client
     store = Store(client, table, target.describe(table))
     if create:
         store.ensure_table()
-    else:
+    elif check:
         store.check_table()
     return store

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from ..domain import Record
 from ..errors import RecordRejected, SpoolUnavailable, StoreUnavailable
+from ..records import OCR_RESULT
 from .dynamodb import deserialize, serialize
 
 if TYPE_CHECKING:
@@ -86,12 +87,26 @@ class Spool:
 
     def holds(self, record_id: str) -> bool:
         """Whether a record with this RecordId waits in the spool."""
-        needle = json.dumps(record_id).encode()
+        return any(item.get("RecordId") == record_id for item in self._matching(record_id))
+
+    def holds_result(self, image_key: str, version: str) -> bool:
+        """Whether a result of the image under the version waits in the spool."""
+        return any(item.get("ImageKey") == image_key and item.get("RecordType") == OCR_RESULT
+                   and item.get("OCRFullVersion") == version for item in self._matching(image_key))
+
+    def _matching(self, text: str) -> Iterator[dict]:
+        """The spooled items whose line holds `text` (as a JSON string); unreadable lines are passed over."""
+        needle = json.dumps(text, ensure_ascii=False).encode()
         try:
             with open(self.path, "rb") as handle:
-                return any(needle in line for line in handle)
+                for line in handle:
+                    if needle in line:
+                        try:
+                            yield deserialize(json.loads(line)["item"])
+                        except (ValueError, KeyError, TypeError):
+                            continue
         except FileNotFoundError:
-            return False
+            return
 
     def rejected(self) -> int:
         return _count_lines(self.rejected_path)
@@ -125,6 +140,10 @@ class Spool:
                     keep.append(line)
                     continue
                 try:
+                    if _superseded(store, item):
+                        dead.append(json.dumps({**entry, "reason": "superseded: the image already has a result "
+                                                "under this version"}, ensure_ascii=False))
+                        continue
                     store.put_record(item, count_given_attempt=count)
                     report.written += 1
                 except RecordRejected as exc:
@@ -145,6 +164,15 @@ class Spool:
             except OSError as exc:  # the written records are idempotent: the next replay skips them
                 raise SpoolUnavailable(str(self.path), exc) from exc
         return report
+
+
+def _superseded(store: Store, item: Record) -> bool:
+    """A spooled result of an image that got another result meanwhile (another run did it while the
+    store was down for this one): writing it would give the image two results."""
+    if item.get("RecordType") != OCR_RESULT:
+        return False
+    return any(r.get("RecordId") != item.get("RecordId")
+               for r in store.image_records(item["ImageKey"], OCR_RESULT, item.get("OCRFullVersion")))
 
 
 def _count_lines(path: Path) -> int:

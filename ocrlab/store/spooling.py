@@ -82,7 +82,7 @@ class SpoolingStore:
         """
         failed = item["RecordType"] == FAILED_IMAGE
         if ticket is not None:
-            item["RecordId"] = ticket.record_id
+            item["RecordId"], item["Run"] = ticket.record_id, ticket.owner
             if failed:
                 item["AttemptNumber"] = self._release(item, ticket)  # None when the store is down
         record = self._write(item, count_given_attempt)

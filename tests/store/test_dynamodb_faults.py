@@ -1,6 +1,8 @@
 """DynamoDB throttling, injected by a proxy in front of the real dynalite: retried, then spooled."""
 from __future__ import annotations
 
+import json
+
 from ocrlab.store.failure_log import get_all_failed_images, log_failed_image
 
 
@@ -23,3 +25,39 @@ def test_persistent_throttling_spools_and_replay_writes(fault_proxy, store, stor
     assert store.replay().written == 1
     [stored] = get_all_failed_images(store)
     assert stored["AttemptNumber"] == 1 and stored["ErrorMessage"] == "m"
+
+
+def test_a_table_of_the_former_layout_is_named_and_migrated(store, table_name):
+    from helpers import run_cli
+    old = f"{table_name}-old"
+    client = store.store.client
+    client.create_table(
+        TableName=old, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"}
+                              for a in ("ImageKey", "FailureTimestamp", "RecordType", "OCRFullVersion")],
+        KeySchema=[{"AttributeName": "ImageKey", "KeyType": "HASH"},
+                   {"AttributeName": "FailureTimestamp", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{"IndexName": n, "Projection": {"ProjectionType": "ALL"},
+                                 "KeySchema": [{"AttributeName": h, "KeyType": "HASH"},
+                                               {"AttributeName": "FailureTimestamp", "KeyType": "RANGE"}]}
+                                for n, h in (("ByRecordType", "RecordType"), ("ByVersion", "OCRFullVersion"))])
+    client.get_waiter("table_exists").wait(TableName=old)
+    for i in range(30):  # records (two failures of each image) and one helper item of the old layout
+        for n in (1, 2):
+            client.put_item(TableName=old, Item={
+                "ImageKey": {"S": f"i{i}.png"}, "FailureTimestamp": {"S": f"2025-10-2{n}T00:00:{i:02d}.000000Z"},
+                "RecordType": {"S": "FAILED_IMAGE"}, "OCRFullVersion": {"S": "1.0.0-2025-10-01"},
+                "FailureType": {"S": "OCR_ERROR"}, "AttemptNumber": {"N": str(n)}, "RecordId": {"S": f"r{i}-{n}"}})
+    client.put_item(TableName=old, Item={"ImageKey": {"S": "i0.png"}, "FailureTimestamp": {"S": "#LATEST#1.0.0"},
+                                         "LatestVersion": {"S": "1.0.0-2025-10-01"}})
+    stats = run_cli("stats", "--table", old)
+    assert stats.returncode == 2 and f"run `ocrlab db migrate --table {old}`" in stats.stderr
+    migrated = run_cli("db", "migrate", "--table", old)
+    assert migrated.returncode == 0 and "ByVersionImage" in migrated.stdout, migrated.stderr
+    after = run_cli("stats", "--json", "--table", old)
+    assert after.returncode == 0 and json.loads(after.stdout)["total_failures"] == 60
+    from ocrlab.store import open_store
+    migrated_store = open_store(old, create=False)
+    assert migrated_store.attempt_count("i7.png") == 2 and migrated_store.versions() == ["1.0.0-2025-10-01"]
+    assert migrated_store.failure_counts("1.0.0-2025-10-01")["i7.png"] == 2
+    assert "already has" in run_cli("db", "migrate", "--table", old).stdout
