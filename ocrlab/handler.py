@@ -1,19 +1,28 @@
-"""AWS Lambda entry point for S3 object-created events: `ocrlab.handler.lambda_handler`.
+"""AWS Lambda entry point: `ocrlab.handler.lambda_handler`, for S3 events and SQS messages carrying them.
 
 Configuration from the environment (ocrlab.config): OCRLAB_TABLE (or DYNAMODB_TABLE; default
-"ocrlab"), OCRLAB_ENGINE (default "bedrock"), OCRLAB_VERSION_FILE.
-One bad record never costs the others: each is processed on its own, and the response lists
-the failed items (`batchItemFailures`, the shape Lambda's partial-batch reporting expects).
+"ocrlab"), OCRLAB_ENGINE (default "bedrock"), the version stamp (OCRLAB_OCR_VERSION,
+OCRLAB_OCR_BUILD_DATE, OCRLAB_OCR_DESCRIPTION, or OCRLAB_VERSION_FILE), the Bedrock model, answer
+path and prompt, OCRLAB_METRICS_NAMESPACE. The table must exist (the stack creates it): the
+function never creates or describes it, so its role needs no such permission.
+
+One bad record never costs the others: each image is processed on its own. `batchItemFailures`
+(Lambda's partial batch response) names the deliveries to try again: with SQS exactly those
+messages return to the queue, and after its maxReceiveCount they wait in the dead-letter queue.
+A delivery is tried again when an image of it failed, when its record could only be spooled (the
+spool lives under /tmp, which does not outlive the container), or when it could not be read;
+`failures` says why, image by image. Each image also writes one metric line (ocrlab.metrics).
 """
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote_plus
 
 from .config import settings
 from .engines import get_engine
 from .errors import FailureType
-from .pipeline import ImageContext, Pipeline
+from .lambda_events import Delivery, S3Object, read_event
+from .metrics import image_line
+from .pipeline import ImageContext, Outcome, Pipeline
 from .records import failure_item
 from .sources import s3_client
 from .store import open_store
@@ -27,7 +36,8 @@ def _get_pipeline() -> Pipeline:
     global _pipeline
     if _pipeline is None:
         config = settings()
-        _pipeline = Pipeline(get_engine(config.handler_engine), load_version(), open_store(config.table))
+        _pipeline = Pipeline(get_engine(config.handler_engine), load_version(),
+                             open_store(config.table, create=False))
     return _pipeline
 
 
@@ -39,36 +49,44 @@ def reset() -> None:
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     pipeline = _get_pipeline()
+    namespace = settings().metrics_namespace
     log_stream = getattr(context, "log_stream_name", None) or "unknown"
     request_id = getattr(context, "aws_request_id", None) or "local"
-    succeeded, failed = 0, []
-    for index, record in enumerate(event.get("Records") or []):
-        try:
-            bucket = record["s3"]["bucket"]["name"]
-            key = unquote_plus(record["s3"]["object"]["key"])  # S3 event keys are URL-encoded
-        except (KeyError, TypeError) as exc:
-            item_id = f"event:{request_id}#{index}"
-            _log_malformed(pipeline, item_id, exc, log_stream)
-            failed.append({"itemIdentifier": item_id, "failureType": FailureType.INPUT_ERROR.value,
-                           "error": f"malformed S3 event record: missing {exc}"})
+    succeeded, ignored = 0, 0
+    failures: list[dict[str, Any]] = []
+    retry: dict[str, None] = {}  # item ids in order, once each
+    for delivery in read_event(event, request_id):
+        if delivery.ignored:
+            ignored += 1
             continue
-        region = record.get("awsRegion")
-        data, read_error = None, None
-        try:
-            data = s3_client(region).get_object(Bucket=bucket, Key=key)["Body"].read()
-        except Exception as exc:  # recorded as this image's failure, then on to the next record
-            read_error = exc
-        outcome = pipeline.process(key, data, ImageContext(bucket, region, log_stream), read_error=read_error)
-        if outcome.ok:
-            succeeded += 1
-        else:
-            failed.append({"itemIdentifier": key, "bucket": bucket, "failureType": outcome.failure_type,
-                           "error": outcome.error})
-    return {"processed": succeeded + len(failed), "succeeded": succeeded, "failed": len(failed),
-            "batchItemFailures": failed}
+        outcomes = ([_log_malformed(pipeline, delivery, log_stream)] if delivery.problem else
+                    [_process(pipeline, obj, log_stream) for obj in delivery.objects])
+        for outcome in outcomes:
+            print(image_line(namespace, pipeline.store.table, outcome.record, failure_type=outcome.failure_type,
+                             spooled=outcome.spooled, request_id=request_id), flush=True)
+            if outcome.ok and not outcome.spooled:
+                succeeded += 1
+                continue
+            retry[delivery.item_id] = None
+            failures.append({"itemIdentifier": delivery.item_id, "imageKey": outcome.image_key,
+                             "failureType": outcome.failure_type, "spooled": outcome.spooled,
+                             "error": outcome.error})
+    return {"processed": succeeded + len(failures), "succeeded": succeeded, "failed": len(failures),
+            "ignored": ignored, "failures": failures,
+            "batchItemFailures": [{"itemIdentifier": item_id} for item_id in retry]}
 
 
-def _log_malformed(pipeline: Pipeline, item_id: str, exc: Exception, log_stream: str) -> None:
-    item = failure_item(item_id, FailureType.INPUT_ERROR.value, f"malformed S3 event record: missing {exc}",
-                        pipeline.version, {"error_code": "MalformedEventRecord", "cloudwatch_log_stream": log_stream})
-    pipeline.store.write(item)
+def _process(pipeline: Pipeline, obj: S3Object, log_stream: str) -> Outcome:
+    data, read_error = None, None
+    try:
+        data = s3_client(obj.region).get_object(Bucket=obj.bucket, Key=obj.key)["Body"].read()
+    except Exception as exc:  # recorded as this image's failure, then on to the next
+        read_error = exc
+    return pipeline.process(obj.key, data, ImageContext(obj.bucket, obj.region, log_stream), read_error=read_error)
+
+
+def _log_malformed(pipeline: Pipeline, delivery: Delivery, log_stream: str) -> Outcome:
+    failure_type = FailureType.INPUT_ERROR.value
+    item = failure_item(delivery.item_id, failure_type, delivery.problem or "", pipeline.version,
+                        {"error_code": "MalformedEventRecord", "cloudwatch_log_stream": log_stream})
+    return Outcome(delivery.item_id, False, pipeline.store.write(item), failure_type, delivery.problem)

@@ -26,16 +26,12 @@ from ..config import StoreTarget, settings
 from ..errors import StoreUnavailable
 from ..records import FAILED_IMAGE, utc_timestamp
 from ..taxonomy import aws_error_code
+from .layout import LAYOUT
 
 COUNTER_KEY = "#COUNTER"
 LATEST_PREFIX = "#LATEST#"
 VERSIONS_KEY, VERSION_PREFIX = "#VERSIONS", "#V#"  # the list of versions seen, one item each
 RECORDS_FROM = "0"  # record sort keys are timestamps, which start with a digit
-INDEXES = {
-    "ByRecordType": ("RecordType", "FailureTimestamp"),
-    "ByVersion": ("OCRFullVersion", "FailureTimestamp"),
-    "LatestByVersion": ("LatestVersion", "ImageKey"),
-}
 # Attributes that place an item in an index; a latest-pointer renames them to stay out of the first two.
 POINTER_RENAMES = {"RecordType": "Outcome", "FailureTimestamp": "OutcomeTimestamp", "OCRFullVersion": "LatestVersion"}
 
@@ -99,21 +95,19 @@ class Store:
         except StoreUnavailable as exc:
             if exc.code != "ResourceNotFoundException":
                 raise
-        names = {"ImageKey", "FailureTimestamp"} | {a for pair in INDEXES.values() for a in pair}
         try:
-            self._call("create_table",
-                TableName=self.table, BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in sorted(names)],
-                KeySchema=[{"AttributeName": "ImageKey", "KeyType": "HASH"},
-                           {"AttributeName": "FailureTimestamp", "KeyType": "RANGE"}],
-                GlobalSecondaryIndexes=[{
-                    "IndexName": name, "Projection": {"ProjectionType": "ALL"},
-                    "KeySchema": [{"AttributeName": h, "KeyType": "HASH"}, {"AttributeName": r, "KeyType": "RANGE"}],
-                } for name, (h, r) in INDEXES.items()])
+            self._call("create_table", **LAYOUT.create_table_request(self.table))
         except StoreUnavailable as exc:
             if exc.code != "ResourceInUseException":  # another process created it first
                 raise
         self.client.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        if LAYOUT.ttl_attribute:
+            try:
+                self._call("update_time_to_live", TableName=self.table, TimeToLiveSpecification={
+                    "AttributeName": LAYOUT.ttl_attribute, "Enabled": True})
+            except StoreUnavailable as exc:
+                if exc.code != "UnknownOperationException":  # dynalite: items never expire locally
+                    raise
         return True
 
     # -- writes -----------------------------------------------------------------------------

@@ -1,0 +1,87 @@
+"""The table's layout, described once: `Store.ensure_table` and the deployment template both derive from it.
+
+A change here (an index, a projection, a TTL attribute) reaches a table created locally or by the
+CLI through `create_table_request`, and the AWS stack through `cloudformation_properties`
+(`python -m deploy.table` writes it into deploy/template.yaml; a test fails while they differ).
+The two requests share DynamoDB's own field names, so one is the other plus the settings that
+only CloudFormation can carry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Index:
+    """A global secondary index; `projection` is ALL, KEYS_ONLY or INCLUDE (with `include`)."""
+
+    name: str
+    hash_key: str
+    range_key: str
+    projection: str = "ALL"
+    include: tuple[str, ...] = ()
+
+    def request(self) -> dict[str, Any]:
+        projection: dict[str, Any] = {"ProjectionType": self.projection}
+        if self.include:
+            projection["NonKeyAttributes"] = list(self.include)
+        return {"IndexName": self.name, "KeySchema": _key_schema(self.hash_key, self.range_key),
+                "Projection": projection}
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """Keys and indexes (all string attributes), billing, backups and expiry of the one table."""
+
+    hash_key: str
+    range_key: str
+    indexes: tuple[Index, ...]
+    billing_mode: str = "PAY_PER_REQUEST"
+    # Backups are a deployment setting: the stack turns them on; dynalite has none, so ensure_table cannot.
+    point_in_time_recovery: bool = True
+    ttl_attribute: str | None = None
+
+    @property
+    def key_attributes(self) -> list[str]:
+        """Every attribute that is a key of the table or an index (each needs a definition)."""
+        names = {self.hash_key, self.range_key} | {a for i in self.indexes for a in (i.hash_key, i.range_key)}
+        return sorted(names)
+
+    def index(self, name: str) -> Index:
+        return next(i for i in self.indexes if i.name == name)
+
+    def create_table_request(self, table: str) -> dict[str, Any]:
+        """The keyword arguments of DynamoDB's CreateTable for a table of this layout."""
+        return {
+            "TableName": table,
+            "BillingMode": self.billing_mode,
+            "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in self.key_attributes],
+            "KeySchema": _key_schema(self.hash_key, self.range_key),
+            "GlobalSecondaryIndexes": [i.request() for i in self.indexes],
+        }
+
+    def cloudformation_properties(self) -> dict[str, Any]:
+        """The Properties of an AWS::DynamoDB::Table of this layout (CloudFormation names the table)."""
+        properties = self.create_table_request("")
+        del properties["TableName"]
+        properties["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": self.point_in_time_recovery}
+        if self.ttl_attribute:
+            properties["TimeToLiveSpecification"] = {"AttributeName": self.ttl_attribute, "Enabled": True}
+        return properties
+
+
+def _key_schema(hash_key: str, range_key: str) -> list[dict[str, str]]:
+    return [{"AttributeName": hash_key, "KeyType": "HASH"}, {"AttributeName": range_key, "KeyType": "RANGE"}]
+
+
+# docs/design.md, "Records": the record key, and the three indexes every read goes through.
+LAYOUT = TableLayout(
+    hash_key="ImageKey",
+    range_key="FailureTimestamp",
+    indexes=(
+        Index("ByRecordType", "RecordType", "FailureTimestamp"),
+        Index("ByVersion", "OCRFullVersion", "FailureTimestamp"),
+        Index("LatestByVersion", "LatestVersion", "ImageKey"),
+    ),
+)
