@@ -89,3 +89,11 @@ def check_emf(record: dict[str, Any]) -> None:
             values = value if isinstance(value, list) else [value]
             assert 1 <= len(values) <= 100
             assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values), metric
+
+
+def from_received(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """The event record Lambda makes of a message its poller received from SQS."""
+    return {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+            "attributes": message.get("Attributes", {}), "messageAttributes": message.get("MessageAttributes", {}),
+            "md5OfBody": message["MD5OfBody"], "eventSource": "aws:sqs", "eventSourceARN": queue_arn,
+            "awsRegion": queue_arn.split(":")[3]}
