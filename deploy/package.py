@@ -66,9 +66,9 @@ class Report:
     def describe(self) -> str:
         mb = lambda n: f"{n / 2**20:.1f} MB"  # noqa: E731
         lines = [f"{self.path}: {mb(self.zipped)} zipped, {mb(self.unzipped)} unzipped",
-                 f"  Lambda's limits: {mb(UNZIPPED_LIMIT)} unzipped ({100 * self.unzipped / UNZIPPED_LIMIT:.0f}% used); "
-                 f"{mb(ZIPPED_LIMIT)} zipped for a direct upload ({100 * self.zipped / ZIPPED_LIMIT:.0f}%; "
-                 "sam deploy uploads through S3, where only the unzipped limit applies)",
+                 (f"  Lambda's limits: {mb(UNZIPPED_LIMIT)} unzipped ({100 * self.unzipped / UNZIPPED_LIMIT:.0f}% used); "
+                  f"{mb(ZIPPED_LIMIT)} zipped for a direct upload ({100 * self.zipped / ZIPPED_LIMIT:.0f}%; "
+                  "sam deploy uploads through S3, where only the unzipped limit applies)"),
                  f"  runtime {RUNTIME}, x86_64; {len(self.modules)} ocrlab modules, {len(self.data_files)} data files",
                  "  dependencies: " + ", ".join(f"{n} {v}" for n, v in sorted(self.dependencies.items()))]
         lines += [f"  left out: {name} (not a core dependency), imported by {', '.join(sorted(users))}"
