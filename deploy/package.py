@@ -124,7 +124,7 @@ def read_lock(path: Path = LOCK) -> dict[str, str]:
     """name -> version of every pinned distribution."""
     if not path.exists():
         raise BuildError(f"{path} is missing: run `python -m deploy.package --lock`")
-    pins = {}
+    pins: dict[str, str] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
             name, _, rest = line.partition("==")

@@ -12,21 +12,20 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from .domain import Record
-
-# The metrics of every line: name -> (unit, record attribute it is read from, or None).
+# Every metric a line can carry, and its unit.
 METRICS = {
     "Images": "Count", "Failures": "Count", "Spooled": "Count",
     "ProcessingTime": "Seconds", "InputTokens": "Count", "OutputTokens": "Count",
 }
+# Metrics read from the record's attributes (absent when the attribute is).
 _FROM_RECORD = {"ProcessingTime": "ProcessingTimeSeconds", "InputTokens": "InputTokens",
                 "OutputTokens": "OutputTokens"}
 _PROPERTIES = ("ImageKey", "OCRFullVersion", "ErrorCode", "ModelId", "S3Bucket")
 
 
-def image_line(namespace: str, table: str, record: Record, *, failure_type: str | None, spooled: bool,
+def image_line(namespace: str, table: str, record: Mapping[str, Any], *, failure_type: str | None, spooled: bool,
                request_id: str | None = None, clock: Callable[[], float] = time.time) -> str:
     """The EMF line of one processed image (its record as written or spooled)."""
     values: dict[str, float] = {"Images": 1, "Failures": int(failure_type is not None), "Spooled": int(spooled)}

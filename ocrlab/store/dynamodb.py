@@ -6,7 +6,7 @@ so they sort after the helper items of the same image, whose sort keys start wit
   unique and consecutive with many writers and no transactions (dynalite has none).
 - `#LATEST#<OCRFullVersion>`: the image's latest outcome under that version, written with a
   condition so an older outcome never replaces a newer one.
-Indexes: ByRecordType (RecordType, FailureTimestamp) gives all failures or results in time
+Indexes (defined in .layout, with the keys): ByRecordType (RecordType, FailureTimestamp) gives all failures or results in time
 order; ByVersion (OCRFullVersion, FailureTimestamp) all records of a version; LatestByVersion
 (LatestVersion, ImageKey) the latest outcome of each image under a version.
 """
