@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 STAMP := .ocrlab/.installed
 
-.PHONY: install demo test bench soak clean-local
+.PHONY: install demo test bench soak package clean-local
 
 $(STAMP): pyproject.toml
 	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
@@ -23,6 +23,11 @@ bench: install
 
 soak: install
 	$(PYTHON) -m benchmarks.soak
+
+# The Lambda artefact (build/ocrlab-lambda.zip) and the template's table, for `sam deploy` (README, "Deploy to AWS").
+package:
+	$(PYTHON) -m deploy.table
+	$(PYTHON) -m deploy.package
 
 clean-local:
 	-$(PYTHON) -m ocrlab db stop

@@ -6,22 +6,26 @@ variables; boto3 reads the standard AWS ones itself.
 
 | variable | meaning | default |
 | --- | --- | --- |
-| OCRLAB_HOME | folder for local data: the dynalite data, the spool, demo files | `.ocrlab` in the project folder |
+| OCRLAB_HOME | folder for local data: the dynalite data, the spool, demo files | `.ocrlab` in the project folder; `/tmp/ocrlab` in AWS Lambda |
 | OCRLAB_STORE | `local` (dynalite), `aws` (DynamoDB) or `auto` | `auto`: aws when AWS is configured |
 | OCRLAB_DB_PORT | port of the local dynalite | 8000 |
 | OCRLAB_STORE_MAX_ATTEMPTS | DynamoDB calls per request, retries included | 5 |
 | OCRLAB_TABLE (or DYNAMODB_TABLE) | the table every command uses unless `--table` | `ocrlab` |
 | OCRLAB_VERSION_FILE | the version stamp file | `OCR_VERSION.txt` of the project folder |
+| OCRLAB_OCR_VERSION, OCRLAB_OCR_BUILD_DATE, OCRLAB_OCR_DESCRIPTION | the version stamp itself, instead of a file (the Lambda function's) | unset: from the file |
 | OCRLAB_NOTEBOOKS | folder of notebooks for `ocrlab report` | the project's `notebooks/` |
 | OCRLAB_REPORTS_DIR | where reports are written | the project's `reports/` |
 | OCRLAB_CACHE (or XDG_CACHE_HOME) | where dynalite is installed (once) | `~/.cache` |
 | OCRLAB_ENGINE_THREADS | onnxruntime threads of one local engine | all cores |
 | OCRLAB_BEDROCK_MODEL_ID | the Bedrock model | `amazon.nova-lite-v1:0` |
 | OCRLAB_BEDROCK_ANSWER_PATH | `tool` (structured output) or `text` (JSON in prose) | `tool` |
+| OCRLAB_BEDROCK_PROMPT | a packaged prompt by name (`ocrlab/prompts/NAME.txt`) | the answer path's own |
 | OCRLAB_ENGINE | the Lambda handler's engine | `bedrock` |
+| OCRLAB_METRICS_NAMESPACE | CloudWatch namespace of the handler's metrics | `ocrlab` |
 
 AWS counts as configured when OCRLAB_STORE=aws, or AWS_ENDPOINT_URL_DYNAMODB (or
-AWS_ENDPOINT_URL), AWS_PROFILE or AWS_ACCESS_KEY_ID is set.
+AWS_ENDPOINT_URL), AWS_PROFILE or AWS_ACCESS_KEY_ID is set. AWS Lambda is recognised by
+AWS_LAMBDA_FUNCTION_NAME: there the only writable folder is /tmp.
 """
 from __future__ import annotations
 
@@ -36,6 +40,10 @@ DEFAULT_TABLE = "ocrlab"
 DEFAULT_PORT = 8000
 LOCAL_REGION = "us-east-1"
 STORE_CHOICES = ("auto", "local", "aws")
+LAMBDA_HOME = Path("/tmp/ocrlab")
+# The version stamp's fields, when the environment gives it instead of a file.
+STAMP_VARIABLES = {"version": "OCRLAB_OCR_VERSION", "build_date": "OCRLAB_OCR_BUILD_DATE",
+                   "description": "OCRLAB_OCR_DESCRIPTION"}
 
 
 def find_upward(*names: str, start: Path | None = None) -> Path | None:
@@ -97,7 +105,10 @@ class Settings:
     engine_threads: int
     bedrock_model_id: str | None
     bedrock_answer_path: str
+    bedrock_prompt: str | None
     handler_engine: str
+    metrics_namespace: str
+    version_stamp: dict[str, str] | None
     aws_endpoint: str | None
     aws_configured: bool
     aws_region: str
@@ -111,7 +122,7 @@ class Settings:
         endpoint = env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL") or None
         path = lambda name: Path(env[name]) if env.get(name) else None  # noqa: E731
         return cls(
-            home=Path(env["OCRLAB_HOME"]).resolve() if env.get("OCRLAB_HOME") else project_dir() / ".ocrlab",
+            home=Path(env["OCRLAB_HOME"]).resolve() if env.get("OCRLAB_HOME") else _default_home(env),
             store=store,
             db_port=_int(env, "OCRLAB_DB_PORT", DEFAULT_PORT, 1, 65535),
             store_max_attempts=_int(env, "OCRLAB_STORE_MAX_ATTEMPTS", 5, 1, 100),
@@ -123,7 +134,11 @@ class Settings:
             engine_threads=_int(env, "OCRLAB_ENGINE_THREADS", 0, 0, 1024),
             bedrock_model_id=env.get("OCRLAB_BEDROCK_MODEL_ID") or None,
             bedrock_answer_path=env.get("OCRLAB_BEDROCK_ANSWER_PATH") or "tool",
+            bedrock_prompt=env.get("OCRLAB_BEDROCK_PROMPT") or None,
             handler_engine=env.get("OCRLAB_ENGINE") or "bedrock",
+            metrics_namespace=env.get("OCRLAB_METRICS_NAMESPACE") or "ocrlab",
+            version_stamp=({k: env.get(v, "").strip() for k, v in STAMP_VARIABLES.items()}
+                           if any(env.get(v) for v in STAMP_VARIABLES.values()) else None),
             aws_endpoint=endpoint,
             aws_configured=bool(endpoint or env.get("AWS_PROFILE") or env.get("AWS_ACCESS_KEY_ID")),
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or LOCAL_REGION,
@@ -141,6 +156,11 @@ class Settings:
         if self.store == "aws" or (self.store == "auto" and self.aws_configured):
             return StoreTarget("aws", self.aws_endpoint, self.aws_region, self.home)
         return StoreTarget("local", f"http://127.0.0.1:{self.db_port}", LOCAL_REGION, self.home)
+
+
+def _default_home(env: Mapping[str, str]) -> Path:
+    # In Lambda the code folder is read-only and /tmp is the only disk; elsewhere, the project's own folder.
+    return LAMBDA_HOME if env.get("AWS_LAMBDA_FUNCTION_NAME") else project_dir() / ".ocrlab"
 
 
 def settings() -> Settings:

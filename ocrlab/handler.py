@@ -1,22 +1,36 @@
-"""AWS Lambda entry point for S3 object-created events: `ocrlab.handler.lambda_handler`.
+"""AWS Lambda entry point: `ocrlab.handler.lambda_handler`, for S3 events and SQS messages carrying them.
 
 Configuration from the environment (ocrlab.config): OCRLAB_TABLE (or DYNAMODB_TABLE; default
-"ocrlab"), OCRLAB_ENGINE (default "bedrock"), OCRLAB_VERSION_FILE.
-One bad record never costs the others: each is processed on its own, and the response lists
-the failed items (`batchItemFailures`, the shape Lambda's partial-batch reporting expects).
+"ocrlab"), OCRLAB_ENGINE (default "bedrock"), the version stamp (OCRLAB_OCR_VERSION,
+OCRLAB_OCR_BUILD_DATE, OCRLAB_OCR_DESCRIPTION, or OCRLAB_VERSION_FILE), the Bedrock model, answer
+path and prompt, OCRLAB_METRICS_NAMESPACE. The table must exist (the stack creates it): the
+function never creates or describes it, so its role needs no such permission.
+
+One bad record never costs the others: each image is processed on its own. `batchItemFailures`
+(Lambda's partial batch response) names the deliveries to try again: with SQS exactly those
+messages return to the queue, and after its maxReceiveCount they wait in the dead-letter queue.
+A delivery is tried again when an image of it failed, when its record could only be spooled (the
+spool lives under /tmp, which does not outlive the container; an invocation first replays what an
+earlier one of the container spooled), or when it could not be read; `failures` says why, image
+by image. Each image also writes one metric line (ocrlab.metrics).
+
+Each image is claimed before it runs (ocrlab.store.claims): S3 sometimes delivers an event twice,
+and a message can come back while another invocation still works on it. A duplicate of an event
+whose image already ran since the event is skipped; an image another invocation holds, or that
+cannot be claimed because the store is down, is tried again later.
 """
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
-from urllib.parse import unquote_plus
 
 from .config import settings
 from .engines import get_engine
-from .errors import FailureType, StoreUnavailable
-from .pipeline import ImageContext, Pipeline
-from .records import failure_item, parse_timestamp, storage_key
+from .errors import FailureType, OcrlabError, StoreUnavailable
+from .lambda_events import Delivery, S3Object, read_event
+from .metrics import image_line
+from .pipeline import ImageContext, Outcome, Pipeline
+from .records import failure_item, storage_key
 from .sources import s3_client
 from .store import open_store
 from .store.claims import DEFAULT_LEASE_SECONDS, Ticket, new_owner
@@ -31,7 +45,8 @@ def _get_pipeline() -> Pipeline:
     global _pipeline
     if _pipeline is None:
         config = settings()
-        _pipeline = Pipeline(get_engine(config.handler_engine), load_version(), open_store(config.table))
+        _pipeline = Pipeline(get_engine(config.handler_engine), load_version(),
+                             open_store(config.table, create=False, check=False))
     return _pipeline
 
 
@@ -43,59 +58,80 @@ def reset() -> None:
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     pipeline = _get_pipeline()
+    if pipeline.store.spool.pending():  # records an earlier invocation of this container could not write
+        try:
+            pipeline.store.replay()
+        except OcrlabError:
+            pass  # still unavailable: they wait for the next invocation
+    namespace = settings().metrics_namespace
     log_stream = getattr(context, "log_stream_name", None) or "unknown"
     request_id = getattr(context, "aws_request_id", None) or "local"
-    succeeded, skipped, failed = 0, 0, []
-    for index, record in enumerate(event.get("Records") or []):
-        try:
-            bucket = record["s3"]["bucket"]["name"]
-            key = unquote_plus(record["s3"]["object"]["key"])  # S3 event keys are URL-encoded
-        except (KeyError, TypeError) as exc:
-            item_id = f"event:{request_id}#{index}"
-            _log_malformed(pipeline, item_id, exc, log_stream)
-            failed.append({"itemIdentifier": item_id, "failureType": FailureType.INPUT_ERROR.value,
-                           "error": f"malformed S3 event record: missing {exc}"})
+    succeeded, ignored, skipped = 0, 0, 0
+    failures: list[dict[str, Any]] = []
+    retry: dict[str, None] = {}  # item ids in order, once each
+    for delivery in read_event(event, request_id):
+        if delivery.ignored:
+            ignored += 1
             continue
-        region = record.get("awsRegion")
-        ticket = _claim(pipeline, key, record.get("eventTime"))
-        if ticket is False:  # a duplicate delivery, or another invocation has it: not a failure
-            skipped += 1
-            continue
-        data, read_error = None, None
-        try:
-            data = s3_client(region).get_object(Bucket=bucket, Key=key)["Body"].read()
-        except Exception as exc:  # recorded as this image's failure, then on to the next record
-            read_error = exc
-        outcome = pipeline.process(key, data, ImageContext(bucket, region, log_stream), read_error=read_error,
-                                   ticket=ticket or None)
-        if outcome.ok:
-            succeeded += 1
-        else:
-            failed.append({"itemIdentifier": key, "bucket": bucket, "failureType": outcome.failure_type,
-                           "error": outcome.error})
-    return {"processed": succeeded + len(failed), "succeeded": succeeded, "failed": len(failed),
-            "skipped": skipped, "batchItemFailures": failed}
+        outcomes: list[Outcome] = []
+        for obj in [] if delivery.problem else delivery.objects:
+            claim = _claim(pipeline, obj, delivery.redelivered)
+            if claim is None:
+                skipped += 1
+            elif isinstance(claim, str):  # held elsewhere, or no store to claim in: try again later
+                retry[delivery.item_id] = None
+                failures.append({"itemIdentifier": delivery.item_id, "imageKey": obj.key, "failureType": None,
+                                 "spooled": False, "error": claim})
+            else:
+                outcomes.append(_process(pipeline, obj, log_stream, claim))
+        if delivery.problem:
+            outcomes.append(_log_malformed(pipeline, delivery, log_stream))
+        for outcome in outcomes:
+            print(image_line(namespace, pipeline.store.table, outcome.record, failure_type=outcome.failure_type,
+                             spooled=outcome.spooled, request_id=request_id), flush=True)
+            if outcome.ok and not outcome.spooled:
+                succeeded += 1
+                continue
+            retry[delivery.item_id] = None
+            failures.append({"itemIdentifier": delivery.item_id, "imageKey": outcome.image_key,
+                             "failureType": outcome.failure_type, "spooled": outcome.spooled,
+                             "error": outcome.error})
+    return {"processed": succeeded + len(failures), "succeeded": succeeded, "failed": len(failures),
+            "ignored": ignored, "skipped": skipped, "failures": failures,
+            "batchItemFailures": [{"itemIdentifier": item_id} for item_id in retry]}
 
 
-def _claim(pipeline: Pipeline, key: str, event_time: str | None) -> Ticket | bool:
-    """Claim the object for this invocation: a Ticket, False when another run has it or already did
-    it since the event (S3 delivers some events twice), True when the store cannot say (run anyway)."""
+def _claim(pipeline: Pipeline, obj: S3Object, redelivered: bool) -> Ticket | str | None:
+    """A Ticket to run the object; None to skip it (it ran since this event: a duplicate delivery,
+    or it already succeeded); a reason to try the delivery again later."""
     ticket = Ticket(_owner, uuid.uuid4().hex)
+    # A message that came back on purpose (an image of it failed) may run again; a first delivery
+    # only if nothing ran the image since its event.
+    since = None if redelivered else obj.event_time
+    key, version = storage_key(obj.key), pipeline.version.full_version
     try:
-        since = parse_timestamp(event_time).replace(tzinfo=dt.timezone.utc).timestamp() if event_time else 0.0
-    except ValueError:
-        since = 0.0
-    try:
-        claim = pipeline.store.claim(storage_key(key), pipeline.version.full_version, _owner, ticket.record_id,
-                                     DEFAULT_LEASE_SECONDS, since)
+        claim = pipeline.store.claim(key, version, _owner, ticket.record_id, DEFAULT_LEASE_SECONDS, since)
         if claim.unconfirmed:
-            pipeline.store.account_for(storage_key(key), pipeline.version, claim.unconfirmed)
-    except StoreUnavailable:
-        return True
-    return ticket if claim.granted else False
+            pipeline.store.account_for(key, pipeline.version, claim.unconfirmed)
+    except StoreUnavailable as exc:
+        return f"not claimed: {exc}"
+    if claim.granted:
+        return ticket
+    return None if claim.reason != "claimed by another run" else claim.reason
 
 
-def _log_malformed(pipeline: Pipeline, item_id: str, exc: Exception, log_stream: str) -> None:
-    item = failure_item(item_id, FailureType.INPUT_ERROR.value, f"malformed S3 event record: missing {exc}",
-                        pipeline.version, {"error_code": "MalformedEventRecord", "cloudwatch_log_stream": log_stream})
-    pipeline.store.write(item)
+def _process(pipeline: Pipeline, obj: S3Object, log_stream: str, ticket: Ticket) -> Outcome:
+    data, read_error = None, None
+    try:
+        data = s3_client(obj.region).get_object(Bucket=obj.bucket, Key=obj.key)["Body"].read()
+    except Exception as exc:  # recorded as this image's failure, then on to the next
+        read_error = exc
+    return pipeline.process(obj.key, data, ImageContext(obj.bucket, obj.region, log_stream), read_error=read_error,
+                            ticket=ticket)
+
+
+def _log_malformed(pipeline: Pipeline, delivery: Delivery, log_stream: str) -> Outcome:
+    failure_type = FailureType.INPUT_ERROR.value
+    item = failure_item(delivery.item_id, failure_type, delivery.problem or "", pipeline.version,
+                        {"error_code": "MalformedEventRecord", "cloudwatch_log_stream": log_stream})
+    return Outcome(delivery.item_id, False, pipeline.store.write(item), failure_type, delivery.problem)

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import find_upward, settings
+from .config import STAMP_VARIABLES, find_upward, settings
 from .errors import VersionFileError
 
 REQUIRED = ("version", "build_date", "description")
@@ -68,8 +68,12 @@ def version_from(given: OCRVersionInfo | str | os.PathLike[str] | None) -> OCRVe
 def load_version(path: str | os.PathLike[str] | None = None) -> OCRVersionInfo:
     """Parse a version file; any defect is a VersionFileError naming the file and line.
 
+    Without a path, a stamp given by the environment (OCRLAB_OCR_VERSION, OCRLAB_OCR_BUILD_DATE,
+    OCRLAB_OCR_DESCRIPTION: how the Lambda function gets its own) wins over the default file.
     Parsed once per file and modification time: failures are logged on hot paths.
     """
+    if path is None and (stamp := settings().version_stamp) is not None:
+        return _from_environment(stamp)
     p = Path(path) if path is not None else default_version_file()
     try:
         modified = p.stat().st_mtime_ns
@@ -98,20 +102,34 @@ def _parse(p: Path, modified: int) -> OCRVersionInfo:
             raise VersionFileError(str(p), number, f"unknown key {key!r} (expected {', '.join(REQUIRED)})")
         if key in fields:
             raise VersionFileError(str(p), number, f"{key!r} given twice")
-        if not value:
-            raise VersionFileError(str(p), number, f"{key!r} has no value")
-        if key == "version" and not _SEMVER.match(value):
-            raise VersionFileError(str(p), number, f"version {value!r} is not like 2.0.0")
-        if key == "build_date":
-            try:
-                dt.date.fromisoformat(value)
-            except ValueError:
-                raise VersionFileError(str(p), number, f"build_date {value!r} is not YYYY-MM-DD") from None
+        if problem := _problem(key, value):
+            raise VersionFileError(str(p), number, problem)
         fields[key] = value
     missing = [k for k in REQUIRED if k not in fields]
     if missing:
         raise VersionFileError(str(p), None, f"missing {', '.join(missing)}")
     return OCRVersionInfo(**fields)
+
+
+def _problem(key: str, value: str) -> str | None:
+    """What is wrong with one field's value, if anything."""
+    if not value:
+        return f"{key!r} has no value"
+    if key == "version" and not _SEMVER.match(value):
+        return f"version {value!r} is not like 2.0.0"
+    if key == "build_date":
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            return f"build_date {value!r} is not YYYY-MM-DD"
+    return None
+
+
+def _from_environment(stamp: dict[str, str]) -> OCRVersionInfo:
+    for key, value in stamp.items():
+        if problem := _problem(key, value):
+            raise VersionFileError(f"environment ({STAMP_VARIABLES[key]})", None, problem)
+    return OCRVersionInfo(**stamp)
 
 
 _CONSTANTS = {"OCR_VERSION": "version", "OCRVersion": "version", "OCRBuildDate": "build_date",

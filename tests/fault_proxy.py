@@ -1,4 +1,5 @@
-"""An HTTP proxy in front of dynalite that injects DynamoDB throttling (dynalite never throttles)."""
+"""An HTTP proxy in front of dynalite that injects DynamoDB throttling (dynalite never throttles), and
+loses an answer: the request is carried out, the client hears a 500 and retries."""
 from __future__ import annotations
 
 import http.client
@@ -6,14 +7,15 @@ import json
 import random
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
 
 class FaultProxy:
     """Forwards requests to `upstream_port`; the next `throttle` requests get a 400 throttling error,
-    and so does each write with probability `write_throttle_rate` (seeded: runs repeat)."""
+    and so does each write with probability `write_throttle_rate` (seeded: runs repeat). The first
+    request for which `lose_answer(operation, body)` holds is forwarded, but answered 500."""
 
     WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
 
@@ -25,6 +27,8 @@ class FaultProxy:
         self.throttle_only: frozenset[str] | None = None  # operations `throttle` applies to (None: all)
         self.throttled = 0
         self.forwarded = 0
+        self.lose_answer: Callable[[str, bytes], bool] | None = None
+        self.lost = 0
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -52,6 +56,14 @@ class FaultProxy:
             self.forwarded += 1
             return False
 
+    def _take_loss(self, operation: str, body: bytes) -> bool:
+        with self._lock:
+            if self.lose_answer is not None and self.lose_answer(operation, body):
+                self.lose_answer = None
+                self.lost += 1
+                return True
+            return False
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
 
@@ -74,6 +86,10 @@ class FaultProxy:
                     headers = {k: v for k, v in resp.getheaders()
                                if k.lower() not in ("content-length", "connection", "transfer-encoding")}
                     conn.close()
+                    if proxy._take_loss(self.headers.get("X-Amz-Target", "").rpartition(".")[2], body):
+                        payload = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                                              "message": "Internal server error"}).encode()
+                        status = 500
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)

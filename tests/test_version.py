@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,26 @@ def test_missing_key_and_missing_file(tmp_path):
         load_version(write(tmp_path, "version: 2.0.0\nbuild_date: 2025-10-25\n"))
     with pytest.raises(VersionFileError, match="file not found"):
         load_version(tmp_path / "nope.txt")
+
+
+STAMP_ENV = {"OCRLAB_OCR_VERSION": "2.1.0", "OCRLAB_OCR_BUILD_DATE": "2025-11-02",
+             "OCRLAB_OCR_DESCRIPTION": "deployed candidate"}
+
+
+def test_stamp_from_the_environment_wins_over_the_default_file_only(monkeypatch, tmp_path):
+    for name, value in STAMP_ENV.items():
+        monkeypatch.setenv(name, value)
+    assert load_version().full_version == "2.1.0-2025-11-02"  # how the Lambda function is stamped
+    assert load_version(write(tmp_path, GOOD)).full_version == "2.0.0-2025-10-25"  # an explicit file still wins
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("OCRLAB_OCR_BUILD_DATE", "", "OCRLAB_OCR_BUILD_DATE): 'build_date' has no value"),
+    ("OCRLAB_OCR_BUILD_DATE", "25/10/2025", "not YYYY-MM-DD"),
+    ("OCRLAB_OCR_VERSION", "latest", "OCRLAB_OCR_VERSION): version 'latest' is not like 2.0.0"),
+])
+def test_stamp_from_the_environment_is_checked_like_the_file(monkeypatch, name, value, words):
+    for key, good in {**STAMP_ENV, name: value}.items():
+        monkeypatch.setenv(key, good)
+    with pytest.raises(VersionFileError, match=re.escape(words)):
+        load_version()

@@ -101,7 +101,7 @@ class BedrockEngine(Engine):
         self.temperature = temperature
         self.model_retries = max(0, model_retries)
         self.model_retry_backoff = model_retry_backoff
-        prompt_name = prompt_name or PATH_PROMPTS[self.answer_path]
+        prompt_name = prompt_name or settings().bedrock_prompt or PATH_PROMPTS[self.answer_path]
         self.prompt_name = Path(prompt_file).stem if prompt_file is not None else prompt_name
         self.prompt = load_prompt(prompt_name, prompt_file)
         if client is None:

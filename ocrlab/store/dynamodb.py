@@ -29,7 +29,7 @@ from ..errors import RecordRejected, StoreUnavailable, TableMissing
 from ..records import FAILED_IMAGE, OCR_RESULT, make_storable, utc_timestamp
 from ..taxonomy import THROTTLING_CODES, aws_error_code
 from .claims import Claim, Unconfirmed, lease_end, owner_gone
-from .layout import BY_RECORD_TYPE, BY_VERSION_IMAGE, missing_indexes, table_definition
+from .layout import BY_RECORD_TYPE, BY_VERSION_IMAGE, LAYOUT
 
 COUNTER_KEY = "#COUNTER"
 VERSIONS_KEY, VERSION_PREFIX = "#VERSIONS", "#V#"  # the list of versions seen, one item each
@@ -144,17 +144,24 @@ class Store:
         except TableMissing:
             pass
         try:
-            self._call("create_table", **table_definition(self.table))
+            self._call("create_table", **LAYOUT.create_table_request(self.table))
         except StoreUnavailable as exc:
             if exc.code != "ResourceInUseException":  # another process created it first
                 raise
         self.client.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        if LAYOUT.ttl_attribute:
+            try:
+                self._call("update_time_to_live", TableName=self.table, TimeToLiveSpecification={
+                    "AttributeName": LAYOUT.ttl_attribute, "Enabled": True})
+            except StoreUnavailable as exc:
+                if exc.code != "UnknownOperationException":  # dynalite: items never expire locally
+                    raise
         return True
 
     def check_table(self) -> None:
         """TableMissing unless the table exists (read paths never create one); an error naming
         `ocrlab db migrate` if an older ocrlab made it."""
-        missing = missing_indexes(self._call("describe_table", TableName=self.table)["Table"])
+        missing = LAYOUT.missing_indexes(self._call("describe_table", TableName=self.table)["Table"])
         if missing:
             raise StoreUnavailable(f"table {self.table!r} lacks the index(es) {', '.join(i.name for i in missing)} "
                                    f"of this ocrlab; run `ocrlab db migrate --table {self.table}`", "OldLayout")
@@ -167,7 +174,7 @@ class Store:
         this layout, the table made anew, the records copied back; failure counts and the version
         list are rebuilt from the records on the way.
         """
-        missing = missing_indexes(self._call("describe_table", TableName=self.table)["Table"])
+        missing = LAYOUT.missing_indexes(self._call("describe_table", TableName=self.table)["Table"])
         if not missing:
             return []
         if rebuild:
@@ -176,7 +183,7 @@ class Store:
         for index in missing:
             self._call("update_table", TableName=self.table, AttributeDefinitions=[
                 {"AttributeName": a, "AttributeType": "S"} for a in (index.hash_key, index.range_key)],
-                GlobalSecondaryIndexUpdates=[{"Create": index.definition()}])
+                GlobalSecondaryIndexUpdates=[{"Create": index.request()}])
         return [i.name for i in missing]
 
     def _rebuild(self) -> None:
@@ -251,16 +258,21 @@ class Store:
     def claim(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
               since: float | None = None, force: bool = False) -> Claim:
         """Claim the image under the version for `owner`, unless another run holds it (lease not
-        expired, owner alive) or, without `force`, its last run under the version succeeded or ended
-        after `since` (the time the caller planned its work: another run did it meanwhile)."""
+        expired, owner alive) or, without `force`, its last run under the version succeeded or (with
+        `since`, the time the caller planned its work) ended after `since`: another run did it meanwhile."""
         names = _claim_names(version)
         values = {":me": {"S": owner}, ":exp": {"N": str(lease_end(lease_seconds))},
                   ":rid": {"S": record_id}, ":now": {"N": str(int(time.time()))}}
         condition = "(attribute_not_exists(#o) OR #e < :now OR #o = :me)"
+        used = {k: names[k] for k in ("#o", "#e", "#r")}
         if not force:
-            condition += " AND (attribute_not_exists(#d) OR #d <> :ok) AND (attribute_not_exists(#t) OR #t < :since)"
-            values.update({":ok": {"S": OCR_RESULT}, ":since": {"N": repr(since if since is not None else time.time())}})
-        used = {k: names[k] for k in (("#o", "#e", "#r") if force else names)}
+            condition += " AND (attribute_not_exists(#d) OR #d <> :ok)"
+            values[":ok"] = {"S": OCR_RESULT}
+            used["#d"] = names["#d"]
+            if since is not None:
+                condition += " AND (attribute_not_exists(#t) OR #t < :since)"
+                values[":since"] = {"N": repr(since)}
+                used["#t"] = names["#t"]
         key = serialize({"ImageKey": image_key, "FailureTimestamp": COUNTER_KEY})
         try:
             old = self._call("update_item", TableName=self.table, Key=key, ConditionExpression=condition,

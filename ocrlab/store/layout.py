@@ -1,9 +1,10 @@
-"""The table's layout, in one place: keys, indexes and what each index carries (docs/design.md).
+"""The table's layout, described once: `Store.ensure_table` and the deployment template both derive from it.
 
-`Store.ensure_table` creates the table from `table_definition`; the deployment template is
-checked against the same description, so the two cannot drift apart.
+A change here (an index, a projection, a TTL attribute) reaches a table created locally or by the
+CLI through `create_table_request`, and the AWS stack through `cloudformation_properties`
+(`python -m deploy.table` writes it into deploy/template.yaml; a test fails while they differ).
 
-Why each index carries what it does:
+Why each index carries what it does (docs/design.md, "Records"):
 - `ByRecordType` (RecordType, FailureTimestamp), everything: all failures (or results) in time
   order, read in full by the export, the statistics and the analysis frames.
 - `ByVersionImage` (OCRFullVersion, ImageKey), a few small attributes: the records of a version
@@ -20,42 +21,80 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Index:
+    """A global secondary index; `projection` is ALL, KEYS_ONLY or INCLUDE (with `include`)."""
+
     name: str
     hash_key: str
     range_key: str
-    projected: tuple[str, ...] | None  # None: every attribute
+    projection: str = "ALL"
+    include: tuple[str, ...] = ()
 
-    def definition(self) -> dict[str, Any]:
-        projection: dict[str, Any] = ({"ProjectionType": "ALL"} if self.projected is None else
-                                      {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(self.projected)})
-        return {"IndexName": self.name, "Projection": projection,
-                "KeySchema": [{"AttributeName": self.hash_key, "KeyType": "HASH"},
-                              {"AttributeName": self.range_key, "KeyType": "RANGE"}]}
-
-
-HASH_KEY, RANGE_KEY = "ImageKey", "FailureTimestamp"
-BY_RECORD_TYPE = Index("ByRecordType", "RecordType", "FailureTimestamp", None)
-BY_VERSION_IMAGE = Index("ByVersionImage", "OCRFullVersion", "ImageKey",
-                         ("RecordType", "FailureType", "ErrorCode", "AttemptNumber", "RecordId"))
-INDEXES = (BY_RECORD_TYPE, BY_VERSION_IMAGE)
-BILLING_MODE = "PAY_PER_REQUEST"
+    def request(self) -> dict[str, Any]:
+        projection: dict[str, Any] = {"ProjectionType": self.projection}
+        if self.include:
+            projection["NonKeyAttributes"] = list(self.include)
+        return {"IndexName": self.name, "KeySchema": _key_schema(self.hash_key, self.range_key),
+                "Projection": projection}
 
 
-def key_attributes() -> list[str]:
-    return sorted({HASH_KEY, RANGE_KEY} | {a for i in INDEXES for a in (i.hash_key, i.range_key)})
+@dataclass(frozen=True)
+class TableLayout:
+    """Keys and indexes (all string attributes), billing, backups and expiry of the one table."""
+
+    hash_key: str
+    range_key: str
+    indexes: tuple[Index, ...]
+    billing_mode: str = "PAY_PER_REQUEST"
+    # Backups are a deployment setting: the stack turns them on; dynalite has none, so ensure_table cannot.
+    point_in_time_recovery: bool = True
+    ttl_attribute: str | None = None
+
+    @property
+    def key_attributes(self) -> list[str]:
+        """Every attribute that is a key of the table or an index (each needs a definition)."""
+        names = {self.hash_key, self.range_key} | {a for i in self.indexes for a in (i.hash_key, i.range_key)}
+        return sorted(names)
+
+    def index(self, name: str) -> Index:
+        return next(i for i in self.indexes if i.name == name)
+
+    def create_table_request(self, table: str) -> dict[str, Any]:
+        """The keyword arguments of DynamoDB's CreateTable for a table of this layout."""
+        return {
+            "TableName": table,
+            "BillingMode": self.billing_mode,
+            "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in self.key_attributes],
+            "KeySchema": _key_schema(self.hash_key, self.range_key),
+            "GlobalSecondaryIndexes": [i.request() for i in self.indexes],
+        }
+
+    def cloudformation_properties(self) -> dict[str, Any]:
+        """The Properties of an AWS::DynamoDB::Table of this layout (CloudFormation names the table)."""
+        properties = self.create_table_request("")
+        del properties["TableName"]
+        properties["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": self.point_in_time_recovery}
+        if self.ttl_attribute:
+            properties["TimeToLiveSpecification"] = {"AttributeName": self.ttl_attribute, "Enabled": True}
+        return properties
+
+    def missing_indexes(self, described: dict[str, Any]) -> list[Index]:
+        """The indexes a DescribeTable answer lacks (or has with other keys): a table of an older layout."""
+        have = {g["IndexName"]: g for g in described.get("GlobalSecondaryIndexes") or []}
+        return [i for i in self.indexes if i.name not in have
+                or have[i.name]["KeySchema"] != _key_schema(i.hash_key, i.range_key)]
 
 
-def table_definition(table: str) -> dict[str, Any]:
-    """The CreateTable request for a table of this layout (every key attribute is a string)."""
-    return {"TableName": table, "BillingMode": BILLING_MODE,
-            "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in key_attributes()],
-            "KeySchema": [{"AttributeName": HASH_KEY, "KeyType": "HASH"},
-                          {"AttributeName": RANGE_KEY, "KeyType": "RANGE"}],
-            "GlobalSecondaryIndexes": [index.definition() for index in INDEXES]}
+def _key_schema(hash_key: str, range_key: str) -> list[dict[str, str]]:
+    return [{"AttributeName": hash_key, "KeyType": "HASH"}, {"AttributeName": range_key, "KeyType": "RANGE"}]
 
 
-def missing_indexes(described: dict[str, Any]) -> list[Index]:
-    """The indexes of this layout that a DescribeTable answer lacks (or has with other keys)."""
-    have = {g["IndexName"]: g for g in described.get("GlobalSecondaryIndexes") or []}
-    return [i for i in INDEXES if i.name not in have
-            or have[i.name]["KeySchema"] != i.definition()["KeySchema"]]
+LAYOUT = TableLayout(
+    hash_key="ImageKey",
+    range_key="FailureTimestamp",
+    indexes=(
+        Index("ByRecordType", "RecordType", "FailureTimestamp"),
+        Index("ByVersionImage", "OCRFullVersion", "ImageKey", "INCLUDE",
+              ("RecordType", "FailureType", "ErrorCode", "AttemptNumber", "RecordId")),
+    ),
+)
+BY_RECORD_TYPE, BY_VERSION_IMAGE = LAYOUT.index("ByRecordType"), LAYOUT.index("ByVersionImage")

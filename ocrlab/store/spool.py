@@ -146,6 +146,7 @@ class Spool:
                         continue
                     store.put_record(item, count_given_attempt=count)
                     report.written += 1
+                    _release_claim(store, item)
                 except RecordRejected as exc:
                     dead.append(json.dumps({**entry, "reason": str(exc)}, ensure_ascii=False))
                 except StoreUnavailable as exc:
@@ -164,6 +165,16 @@ class Spool:
             except OSError as exc:  # the written records are idempotent: the next replay skips them
                 raise SpoolUnavailable(str(self.path), exc) from exc
         return report
+
+
+def _release_claim(store: Store, item: Record) -> None:
+    """A result written late lets go of its image: the run that spooled it kept the claim."""
+    if item.get("RecordType") == OCR_RESULT and item.get("Run"):
+        try:
+            store.release(item["ImageKey"], str(item["OCRFullVersion"]), str(item["Run"]), OCR_RESULT,
+                          count_failure=False)
+        except StoreUnavailable:
+            pass  # the claim lapses with its lease; the result is written
 
 
 def _superseded(store: Store, item: Record) -> bool:

@@ -188,14 +188,15 @@ class SpoolingStore:
 
 
 def open_store(table: str | None = None, *, create: bool = True, client: Any = None,
-               max_attempts: int | None = None) -> SpoolingStore:
+               max_attempts: int | None = None, check: bool = True) -> SpoolingStore:
     """The store of a table (default: OCRLAB_TABLE or "ocrlab"), its spool under OCRLAB_HOME/spool.
 
     With no AWS configured that is the local dynalite, started on demand. Writers create a missing
-    table (`create`); read paths pass create=False, so a mistyped name is an error, not a new table.
+    table (`create`); read paths pass create=False, so a mistyped name is an error, not a new table
+    (`check=False` skips even that look: a deployed function whose stack made the table).
     """
     from .dynamodb import connect
     config = settings()
     name = table or config.table
-    return SpoolingStore(connect(name, create=create, client=client, max_attempts=max_attempts),
+    return SpoolingStore(connect(name, create=create, client=client, max_attempts=max_attempts, check=check),
                          Spool(config.spool_dir, name))
