@@ -26,6 +26,7 @@ from ..config import StoreTarget, settings
 from ..errors import StoreUnavailable
 from ..records import FAILED_IMAGE, utc_timestamp
 from ..taxonomy import aws_error_code
+from .queries import DEFAULT_BUDGET, MAX_CALL_ITEMS, Cursor, FailurePage, FailureQuery, cursor_after, query_plan
 
 COUNTER_KEY = "#COUNTER"
 LATEST_PREFIX = "#LATEST#"
@@ -222,12 +223,41 @@ class Store:
 
     def latest_outcomes(self, ocr_version: str) -> Iterator[Record]:
         """The latest record of each image under a version, as records (RecordType, FailureTimestamp...)."""
-        back = {v: k for k, v in POINTER_RENAMES.items()}
         for pointer in self._query(IndexName="LatestByVersion", KeyConditionExpression="#v = :v",
                                    ExpressionAttributeNames={"#v": "LatestVersion"},
                                    ExpressionAttributeValues={":v": {"S": ocr_version}}):
-            del pointer["FailureTimestamp"]
-            yield {back.get(k, k): v for k, v in pointer.items()}
+            yield _from_pointer(pointer)
+
+    def image_latest(self, image_key: str) -> Iterator[Record]:
+        """The image's latest outcome under every version it ran under, as records (one Query)."""
+        for pointer in self._query(KeyConditionExpression="#k = :k AND begins_with(#s, :p)", ConsistentRead=True,
+                                   ExpressionAttributeNames={"#k": "ImageKey", "#s": "FailureTimestamp"},
+                                   ExpressionAttributeValues={":k": {"S": image_key}, ":p": {"S": LATEST_PREFIX}}):
+            yield _from_pointer(pointer)
+
+    def failures_page(self, query: FailureQuery, limit: int = 50, cursor: Cursor | None = None,
+                      budget: int = DEFAULT_BUDGET) -> FailurePage:
+        """One page of the failures `query` selects, in time order, read server-side (ocrlab.store.queries)."""
+        _, key_attributes, arguments = query_plan(query)
+        page = FailurePage([], cursor, query=query)
+        arguments["TableName"] = self.table
+        while True:
+            wanted = limit - len(page.records)
+            call_limit = wanted if not query.filtered else max(wanted, min(MAX_CALL_ITEMS, budget - page.examined))
+            if page.cursor:
+                arguments["ExclusiveStartKey"] = page.cursor
+            reply = self._call("query", Limit=call_limit, **arguments)
+            page.calls += 1
+            page.examined += reply.get("ScannedCount", 0)
+            items = [deserialize(raw) for raw in reply.get("Items", [])]
+            page.records += items[:wanted]
+            page.cursor = (cursor_after(items[wanted - 1], key_attributes) if len(items) > wanted
+                           else reply.get("LastEvaluatedKey"))
+            if len(page.records) >= limit or not page.cursor:
+                return page
+            if page.examined >= budget:
+                page.partial = True
+                return page
 
     def failure_counts(self, ocr_version: str) -> Counter[str]:
         """Failures per image under one version (for --max-attempts)."""
@@ -238,6 +268,13 @@ class Store:
         return sorted(item["Version"] for item in self._query(
             KeyConditionExpression="#k = :k", ExpressionAttributeNames={"#k": "ImageKey"},
             ExpressionAttributeValues={":k": {"S": VERSIONS_KEY}}))
+
+
+def _from_pointer(pointer: dict[str, Any]) -> Record:
+    """A latest-outcome pointer item as the record it points at (index attributes renamed back)."""
+    back = {v: k for k, v in POINTER_RENAMES.items()}
+    del pointer["FailureTimestamp"]
+    return {back.get(k, k): v for k, v in pointer.items()}  # type: ignore[return-value]
 
 
 def _filters(record_type: str | None = None, **equal: str | None) -> tuple[dict[str, str], dict[str, Any],

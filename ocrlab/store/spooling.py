@@ -16,6 +16,7 @@ from ..domain import Record
 from ..config import settings
 from ..errors import StoreUnavailable
 from ..records import FAILED_IMAGE
+from .queries import Cursor, FailurePage, FailureQuery
 from .spool import ReplayReport, Spool
 
 OUTAGE_SECONDS = 10.0
@@ -37,6 +38,9 @@ class RecordStore(Protocol):
                       ocr_version: str | None = None) -> Iterator[Record]: ...
     def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]: ...
     def latest_outcomes(self, ocr_version: str) -> Iterator[Record]: ...
+    def image_latest(self, image_key: str) -> Iterator[Record]: ...
+    def failures_page(self, query: FailureQuery, limit: int = 50, cursor: Cursor | None = None,
+                      budget: int = ...) -> FailurePage: ...
     def failure_counts(self, ocr_version: str) -> Counter[str]: ...
     def versions(self) -> list[str]: ...
 
@@ -108,6 +112,13 @@ class SpoolingStore:
 
     def latest_outcomes(self, ocr_version: str) -> Iterator[Record]:
         return self.store.latest_outcomes(ocr_version)
+
+    def image_latest(self, image_key: str) -> Iterator[Record]:
+        return self.store.image_latest(image_key)
+
+    def failures_page(self, query: FailureQuery, limit: int = 50, cursor: Cursor | None = None,
+                      budget: int | None = None) -> FailurePage:
+        return self.store.failures_page(query, limit, cursor, *([budget] if budget else []))
 
     def failure_counts(self, ocr_version: str) -> Counter[str]:
         return self.store.failure_counts(ocr_version)
