@@ -31,7 +31,7 @@ def _pct(value: Any, digits: int = 1) -> str:
 
 def _num(value: Any, digits: int = 0) -> str:
     """Thousands separators; None (unknown) shows as a dash, never as 0."""
-    if value is None:
+    if value is None or value == "":
         return "–"
     return f"{float(value):,.{digits}f}"
 
