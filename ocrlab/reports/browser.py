@@ -132,8 +132,6 @@ class FailureBrowser:
         self.rerun_button.on_click(lambda _: self._guarded(self.rerun))
         self.list.observe(lambda change: self._select(change["new"]), names="value")
         self.order.observe(lambda change: self._reorder(change["old"], change["new"]), names="value")
-        for box in (self.code_filter, self.fingerprint_filter, self.since_filter, self.until_filter, self.search):
-            box.on_submit(lambda _: self.apply())
 
         style = widgets.HTML(environment().get_template("_browser_style.html.j2").render())
         grid = widgets.GridBox([self.type_filter, self.version_filter, self.code_filter, self.fingerprint_filter,
