@@ -16,6 +16,7 @@ from typing import Any
 import nbformat
 import pytest
 
+from chromium import open_offline
 from ocrlab.costs import NOVA_LITE
 from ocrlab.store.failure_log import log_failed_image, store_for
 from ocrlab.records import result_item
@@ -221,3 +222,31 @@ def test_nbval_lax_runs_the_defaults(nbval):
     output, _ = nbval.communicate(timeout=600)
     assert nbval.returncode == 0, output[-5000:]
     assert " passed" in output and "failed" not in output
+
+
+# What each report must show, visible in the page: headings and figures of the seeded tables.
+OFFLINE_EXPECTED = {
+    "batch_run": (["Batch run", "Run", "Summary", "Outcomes"], ["processed", "INPUT_ERROR"]),
+    "compare_versions": (["Compare two OCR versions", "What changed", "Regressions (1)", "Field accuracy"],
+                         ["1 regressed", "c.png"]),
+    "explore_failures": (["Explore failures", "Failures"], ["total_mismatch", "timesheet-002.png"]),
+    "export_failures": (["Export failed images", "Export"], ["Exported 4 failed image records", "50.0%"]),
+    "failure_patterns": (["Failure patterns", "By failure type", "By fingerprint"], ["4 failures of 3 images", "50.0%"]),
+    "prompt_tuning": (["Prompt tuning", "What the candidate fixed and broke", "Regressions (0)"], ["2 fixed"]),
+}
+
+
+def test_every_report_opens_offline(runs, chromium):
+    """Every report (and the comparison pages they write) in a real browser with the network cut off:
+    nothing requested, nothing logged as an error, the headings and numbers there to read."""
+    pages = {name: runs["results"][name].html_path for name in OFFLINE_EXPECTED}
+    pages.update({p.stem: p for p in runs["out"].glob("*.html")})
+    assert len(pages) == len(OFFLINE_EXPECTED) + 2  # the comparison and prompt-tuning pages
+    for name, path in pages.items():
+        visit = open_offline(chromium, path)
+        assert visit.requests == [] and visit.errors == [], (name, visit.requests, visit.errors)
+        headings, numbers = OFFLINE_EXPECTED.get(name, (["OCR comparison", "Regressions"], []))
+        for heading in headings:
+            assert any(h.startswith(heading) for h in visit.headings), (name, heading, visit.headings)
+        for number in numbers:
+            assert number in visit.text, (name, number)
