@@ -104,6 +104,7 @@ class FailureBrowser:
         self.apply_button = widgets.Button(description="Apply filters", button_style="primary")
         self.clear_button = widgets.Button(description="Clear")
         self.list = widgets.SelectMultiple(rows=min(self.page_size, 15), layout=widgets.Layout(width="100%"))
+        self.list.add_class("ocrlab-failure-list")
         self.previous_button = widgets.Button(description="◀ Previous", layout=widgets.Layout(width="auto"))
         self.next_button = widgets.Button(description="Next ▶", layout=widgets.Layout(width="auto"))
         self.status = widgets.HTML()
@@ -148,7 +149,9 @@ class FailureBrowser:
         self._load_versions()
 
     def _load_versions(self) -> None:
+        chosen = self.version_filter.value or ANY
         self.version_filter.options = [("any", ANY)] + [(v, v) for v in reversed(self.store.versions())]
+        self.version_filter.value = chosen if chosen in {v for _, v in self.version_filter.options} else ANY
 
     # -- filters and pages ----------------------------------------------------------------------
     def _form_query(self) -> FailureQuery:
