@@ -124,7 +124,7 @@ def runs(nbval, tmp_path_factory) -> dict[str, Any]:
         except Exception as exc:  # reported by the test of that notebook
             return exc
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
         done = dict(zip(jobs, pool.map(run, jobs)))
     return {"results": done, "root": root, "out": out}
 
