@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 STAMP := .ocrlab/.installed
 
-.PHONY: install demo test bench soak package clean-local
+.PHONY: install demo test bench soak package lab clean-local
 
 $(STAMP): pyproject.toml
 	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
@@ -17,6 +17,9 @@ demo: install
 
 test: install
 	$(PYTHON) -m pytest -q
+
+lab: install
+	$(PYTHON) -m ocrlab lab
 
 bench: install
 	$(PYTHON) -m benchmarks.run

@@ -135,6 +135,11 @@ def bench_quality(count: int, invalid: int) -> dict[str, Any]:
     return run(count, invalid)
 
 
+def bench_browser(quick: bool) -> dict[str, Any]:
+    from benchmarks.browser import bench_browser as run
+    return run(5000 if quick else 50_000)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller sizes, to check the script runs")
@@ -155,7 +160,8 @@ def main() -> int:
                          ("batch_rapidocr", lambda: bench_batch(4 if args.quick else 12)),
                          ("sroie_rapidocr", bench_sroie if not args.quick else lambda: {"skipped": "--quick"}),
                          ("answers", bench_answers),
-                         ("quality", lambda: bench_quality(*((6, 3) if args.quick else (60, 12))))):
+                         ("quality", lambda: bench_quality(*((6, 3) if args.quick else (60, 12)))),
+                         ("browser", lambda: bench_browser(args.quick))):
             if args.only and name not in args.only:
                 continue
             print(f"{name} ...", file=sys.stderr, flush=True)

@@ -260,6 +260,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run(count=args.count, table=args.table or "ocrlab-demo", reports_dir=args.reports_dir)
 
 
+@command("lab")
+def cmd_lab(args: argparse.Namespace) -> int:
+    from .lab import run
+    return run(args.port, args.notebooks_dir)
+
+
 @command("batch")
 def cmd_batch(args: argparse.Namespace) -> int:
     from .batch import check_engine, run_batch
@@ -384,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=_ranged(1, 10_000), default=10, help="clean samples to generate (broken ones are added)")
     p.add_argument("--table", default=None, help="default: ocrlab-demo")
     p.add_argument("--reports-dir", default=None, help="default: reports/")
+
+    p = sub.add_parser("lab", help="JupyterLab on the notebooks, against the local database (started if needed)")
+    p.add_argument("--port", type=int, help="JupyterLab's port (default: its own, 8888)")
+    p.add_argument("--notebooks-dir", help="folder to open (default: the project's notebooks/)")
 
     p = sub.add_parser("samples", help="reference timesheets with ground truth")
     p.add_argument("outdir")

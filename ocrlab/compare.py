@@ -4,6 +4,10 @@ Statuses: `fixed` (base failed, candidate OK), `regressed` (base OK, candidate f
 `still_failing`, `unchanged` (both OK; `parsed_changed` says whether the timesheet read differs),
 `new` (only the candidate ran it), `not_run` (only the base ran it).
 
+A regression is more than a status: with ground truth, an image whose fields got worse is a
+regression even when both outcomes are OK (`fields_lost` names them), and a field whose accuracy
+fell over all images is a field regression (`Comparison.field_changes`). Reports lead with them.
+
 Raw outputs are compared with `evaluate.cer`, the candidate's text against the base's as the
 reference, so `raw_cer` is the share of the base text the candidate changed. With ground truth,
 each version's field accuracy over the images it ran (ocrlab.fields).
@@ -15,15 +19,17 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from .evaluate import cer
 from .fields import FieldAccuracy, GroundTruth, score_fields
 from .files import json_safe
 from .records import OCR_RESULT
+from .schema import ENTRY_FIELDS
 from .store.spooling import SpoolingStore
 
 STATUSES = ("regressed", "fixed", "still_failing", "unchanged", "new", "not_run")  # also the report order
+GROUPS = ("regressed", "improved", "other", "unchanged")  # how reports list the images both versions ran
 OK = "OK"
 
 
@@ -105,6 +111,37 @@ class ImageComparison:
     parsed_changed: bool | None = None
     base_fields: tuple[int, int] | None = None       # (correct, total) against ground truth
     candidate_fields: tuple[int, int] | None = None
+    fields_lost: list[str] = field(default_factory=list)     # right under the base, wrong under the candidate
+    fields_gained: list[str] = field(default_factory=list)   # wrong under the base, right under the candidate
+
+    @property
+    def fields_worse(self) -> bool:
+        """Fewer ground-truth fields right under the candidate than under the base."""
+        return (self.base_fields is not None and self.candidate_fields is not None
+                and self.candidate_fields[0] < self.base_fields[0])
+
+    @property
+    def fields_better(self) -> bool:
+        return (self.base_fields is not None and self.candidate_fields is not None
+                and self.candidate_fields[0] > self.base_fields[0])
+
+    @property
+    def regression(self) -> bool:
+        """The candidate failed where the base read it, or read fewer fields right."""
+        return self.status == "regressed" or self.fields_worse
+
+    @property
+    def improvement(self) -> bool:
+        return not self.regression and (self.status == "fixed" or self.fields_better)
+
+    @property
+    def group(self) -> str:
+        """Where a report lists it: `regressed`, `improved`, `other` (changed otherwise) or `unchanged`."""
+        if self.regression:
+            return "regressed"
+        if self.improvement:
+            return "improved"
+        return "other" if self.changed else "unchanged"
 
     @property
     def changed(self) -> bool:
@@ -112,6 +149,7 @@ class ImageComparison:
         if self.base is None or self.candidate is None:
             return False
         return (self.status in ("fixed", "regressed") or bool(self.raw_changed) or bool(self.parsed_changed)
+                or self.fields_worse or self.fields_better
                 or (self.base.outcome, self.base.error_code) != (self.candidate.outcome, self.candidate.error_code))
 
     def deltas(self) -> dict[str, float | None]:
@@ -127,7 +165,8 @@ class ImageComparison:
                 "candidate": self.candidate.to_dict(include_raw) if self.candidate else None,
                 "raw_changed": self.raw_changed, "raw_cer": self.raw_cer, "raw_edits": self.raw_edits,
                 "parsed_changed": self.parsed_changed, "deltas": self.deltas(),
-                "base_fields": _fields_dict(self.base_fields), "candidate_fields": _fields_dict(self.candidate_fields)}
+                "base_fields": _fields_dict(self.base_fields), "candidate_fields": _fields_dict(self.candidate_fields),
+                "regression": self.regression, "fields_lost": self.fields_lost, "fields_gained": self.fields_gained}
 
 
 def _fields_dict(score: tuple[int, int] | None) -> dict[str, Any] | None:
@@ -186,12 +225,44 @@ class Comparison:
         return {status: found[status] for status in STATUSES}
 
     def ordered(self) -> list[ImageComparison]:
-        """Regressions first, then fixed, then the other statuses; by image key within each."""
+        """Regressions first (outcome, then fields), then fixed, then the other statuses; by image key within each."""
         rank = {s: n for n, s in enumerate(STATUSES)}
-        return sorted(self.images, key=lambda i: (rank[i.status], i.image_key))
+        return sorted(self.images, key=lambda i: (not i.regression, rank[i.status], i.image_key))
 
     def changed(self) -> list[ImageComparison]:
         return [i for i in self.ordered() if i.changed]
+
+    def grouped(self) -> dict[str, list[ImageComparison]]:
+        """The images both versions ran by GROUPS (regressed, improved, other, unchanged), report order."""
+        groups: dict[str, list[ImageComparison]] = {g: [] for g in GROUPS}
+        for item in self.ordered():
+            if item.base is not None and item.candidate is not None:
+                groups[item.group].append(item)
+        return groups
+
+    def field_changes(self) -> list[dict[str, Any]]:
+        """Per field name (all fields first): base and candidate accuracy and the change, worst first."""
+        if self.field_accuracy is None:
+            return []
+        base, cand = (self.field_accuracy[s] for s in ("base", "candidate"))
+        b_fields, c_fields = base.by_field(), cand.by_field()
+        empty = {"correct": 0, "total": 0, "accuracy": None}
+        rows = [{"field": "all fields", "base": {"correct": base.fields_correct, "total": base.fields,
+                                                 "accuracy": base.accuracy},
+                 "candidate": {"correct": cand.fields_correct, "total": cand.fields, "accuracy": cand.accuracy}}]
+        for name in dict.fromkeys([*b_fields, *c_fields]):
+            rows.append({"field": name, "base": b_fields.get(name, empty), "candidate": c_fields.get(name, empty)})
+        for row in rows:
+            row["change"] = _delta(row["base"]["accuracy"], row["candidate"]["accuracy"])
+        return rows
+
+    def field_regressions(self) -> list[dict[str, Any]]:
+        """The fields (by name, `all fields` included) whose accuracy fell, the largest fall first."""
+        return sorted((r for r in self.field_changes() if r["change"] is not None and r["change"] < 0),
+                      key=lambda r: r["change"])
+
+    def regressions(self) -> list[ImageComparison]:
+        return [i for i in self.ordered() if i.regression]
 
     def totals(self) -> dict[str, Any]:
         """Token and time sums over the images both versions ran (like for like), and their deltas."""
@@ -206,12 +277,27 @@ class Comparison:
         """Plain JSON types only (no Decimal, no NaN): what `--json` writes."""
         data = {"base": self.base, "candidate": self.candidate, "counts": self.counts,
                 "images_total": len(self.images), "changed": len(self.changed()),
+                "regressions": len(self.regressions()), "field_regressions": self.field_regressions(),
                 "totals": self.totals(), "ground_truth": self.ground_truth,
                 "field_accuracy": ({side: acc.to_dict() for side, acc in self.field_accuracy.items()}
                                    if self.field_accuracy is not None else None),
                 "warnings": list(self.warnings),
                 "images": [i.to_dict(include_raw) for i in self.ordered()]}
         return json_safe(data)
+
+    def changes_frame(self) -> Any:
+        """The images that changed, regressions first, in words and percentages (what a notebook shows)."""
+        import pandas as pd
+        rows = []
+        for i in self.changed():
+            fields = "" if i.base_fields is None or i.candidate_fields is None else \
+                f"{i.base_fields[0]}/{i.base_fields[1]} → {i.candidate_fields[0]}/{i.candidate_fields[1]}"
+            rows.append({"image": i.image_key, "change": i.group, "outcome": f"{i.base.outcome} → {i.candidate.outcome}"
+                         if i.base and i.candidate else i.status, "fields right": fields,
+                         "fields lost": ", ".join(i.fields_lost), "raw output changed": "" if i.raw_cer is None
+                         else f"{i.raw_cer:.1%}"})
+        return pd.DataFrame(rows, columns=["image", "change", "outcome", "fields right", "fields lost",
+                                           "raw output changed"])
 
     def frame(self) -> Any:
         """One row per image (report order), for notebooks."""
@@ -245,9 +331,12 @@ def _ratio(score: tuple[int, int] | None) -> float | None:
 
 
 def compare_versions(store: SpoolingStore, base: str, candidate: str,
-                     ground_truth: str | os.PathLike[str] | None = None) -> Comparison:
-    """Compare the latest outcome of every image under `base` with that under `candidate`."""
-    latest = {v: {r["ImageKey"]: r for r in store.latest_outcomes(v)} for v in (base, candidate)}
+                     ground_truth: str | os.PathLike[str] | None = None,
+                     keys: Collection[str] | None = None) -> Comparison:
+    """Compare the latest outcome of every image (of `keys`, if given) under `base` with that under `candidate`."""
+    wanted = None if keys is None else set(keys)
+    latest = {v: {r["ImageKey"]: r for r in store.latest_outcomes(v) if wanted is None or r["ImageKey"] in wanted}
+              for v in (base, candidate)}
     comparison = Comparison(base, candidate, ground_truth=str(ground_truth) if ground_truth else None)
     for version in dict.fromkeys((base, candidate)):
         if not latest[version]:
@@ -261,18 +350,34 @@ def compare_versions(store: SpoolingStore, base: str, candidate: str,
     return comparison
 
 
+def field_labels(scores: list[tuple[str, bool]]) -> list[str]:
+    """Names with the entry's number (`entries[2].hours`, counted from 1) for `score_fields`' list, in order."""
+    labels, n = [], 0
+    for name, _ in scores:
+        if name.startswith("entry."):
+            labels.append(f"entries[{n // len(ENTRY_FIELDS) + 1}].{name[6:]}")
+            n += 1
+        else:
+            labels.append(name)
+    return labels
+
+
 def _score(comparison: Comparison, truth: GroundTruth) -> None:
     accuracy = {"base": FieldAccuracy(), "candidate": FieldAccuracy()}
     for item in comparison.images:
         reference = truth.get(item.image_key)
         if reference is None:
             continue
+        scored: dict[str, list[tuple[str, bool]]] = {}
         for name, side in (("base", item.base), ("candidate", item.candidate)):
-            if side is None:
-                continue
-            scores = score_fields(reference, side.parsed)
-            accuracy[name].add(scores)
-            setattr(item, f"{name}_fields", (sum(ok for _, ok in scores), len(scores)))
+            if side is not None:
+                scored[name] = score_fields(reference, side.parsed)
+                accuracy[name].add(scored[name])
+                setattr(item, f"{name}_fields", (sum(ok for _, ok in scored[name]), len(scored[name])))
+        if len(scored) == 2:
+            pairs = list(zip(field_labels(scored["base"]), scored["base"], scored["candidate"]))
+            item.fields_lost = [label for label, (_, b), (_, c) in pairs if b and not c]
+            item.fields_gained = [label for label, (_, b), (_, c) in pairs if c and not b]
     comparison.field_accuracy = accuracy
     comparison.warnings += truth.problems
     if not accuracy["base"].images and not accuracy["candidate"].images:

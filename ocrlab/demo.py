@@ -4,7 +4,7 @@ Starts the local database of the folder's .ocrlab/, generates reference timeshee
 scan damage including broken ones, runs a batch under the project's OCR_VERSION.txt (or a demo
 version when there is none) and another under a candidate configuration (a second version stamp:
 the same engine with image preprocessing), then writes the failure-patterns, comparison and
-prompt-tuning reports and prints their paths.
+prompt-tuning reports and the failure browser's report, and prints their paths.
 """
 from __future__ import annotations
 
@@ -69,6 +69,7 @@ def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str | None = N
         ("failure_patterns", {"table": table}),
         ("compare_versions", {"table": table, "base": base.full_version, "candidate": candidate.full_version,
                               "ground_truth": str(samples)}),
+        ("explore_failures", {"table": table, "source": str(samples)}),
         ("prompt_tuning", {"table": table, "source": str(samples), "base_version": base.full_version,
                            "candidate_version_file": str(candidate_file), "engine": "rapidocr",
                            "preprocess": CANDIDATE_PREPROCESS.to_json(),

@@ -69,6 +69,14 @@ class SpoolUnavailable(OcrlabError):
         self.record: dict[str, object] | None = None  # the record that could not be kept, if any
 
 
+class NothingSelected(OcrlabError):
+    """A notebook's parameters selected nothing to show or run; the message says which one to change."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback: the sentence is the whole story.
+        return [f"Nothing to do: {self}"]
+
+
 class LocalDatabaseError(OcrlabError):
     """The local DynamoDB-compatible server (dynalite) could not be started or stopped."""
 

@@ -31,7 +31,7 @@ def _text(value: Any) -> str:
 
 
 
-def _same(name: str, truth: Any, got: Any) -> bool:
+def same_value(name: str, truth: Any, got: Any) -> bool:
     if name in NUMBER_FIELDS:
         t, g = _as_float(truth), _as_float(got)
         return t is not None and g is not None and abs(t - g) <= NUMBER_TOLERANCE
@@ -49,12 +49,12 @@ def _as_float(value: Any) -> float | None:
 def score_fields(truth: Mapping[str, Any], parsed: Mapping[str, Any] | None) -> list[tuple[str, bool]]:
     """(field, correct) for every ground-truth field; `parsed` None (nothing read) gets all wrong."""
     got: Mapping[str, Any] = parsed or {}
-    scores = [(name, parsed is not None and _same(name, truth.get(name), got.get(name))) for name in HEADER_FIELDS]
+    scores = [(name, parsed is not None and same_value(name, truth.get(name), got.get(name))) for name in HEADER_FIELDS]
     got_entries = got.get("entries") if isinstance(got.get("entries"), list) else []
     for i, entry in enumerate(truth.get("entries") or []):
         mine = got_entries[i] if i < len(got_entries) and isinstance(got_entries[i], dict) else None
         for name in ENTRY_FIELDS:
-            scores.append((f"entry.{name}", mine is not None and _same(name, entry.get(name), mine.get(name))))
+            scores.append((f"entry.{name}", mine is not None and same_value(name, entry.get(name), mine.get(name))))
     return scores
 
 

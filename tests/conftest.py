@@ -14,7 +14,7 @@ from typing import Any, Callable
 import pytest
 from helpers import free_port
 
-pytest_plugins = ["converse_server", "fault_proxy"]
+pytest_plugins = ["converse_server", "fault_proxy", "chromium"]
 
 REPO = Path(__file__).resolve().parents[1]
 SROIE = REPO.parent / "shared" / "datasets" / "sroie-sample"

@@ -144,9 +144,35 @@ def test_html_regressions_first(scenario, tmp_path):
     first = {key: page.index(f"scans/{key}.png") for key in REGRESSED + FIXED + ["u1", "s1"]}
     assert max(first[k] for k in REGRESSED) < min(first[k] for k in FIXED)
     assert max(first[k] for k in FIXED) < min(first["u1"], first["s1"])
-    assert page.index("Regressions (2)") < page.index("Fixed (3)") < page.index("Other changes (2)")
+    # u1 read one more field right: an improvement; s1 failed differently: another change.
+    assert page.index("Regressions (2)") < page.index("Fixed and improved (4)") < page.index("Other changes (1)")
+    assert "3 unchanged (not shown)" in page and page.count('<section class="image') == 7
     assert "E-1<del>O</del>472" in page and "E-1<ins>0</ins>472" in page  # u1's changed character
     assert "<script" not in page
+
+
+def test_fields_that_got_worse_are_a_regression_even_when_both_are_ok(store, tmp_path):
+    """The issue's case: both outcomes OK, employee_name wrong under the candidate: a regression, named."""
+    truth = tmp_path / "gt"
+    truth.mkdir()
+    for key in ("a", "b"):
+        (truth / f"{key}.json").write_text(json.dumps(timesheet(f"{key}.png")), encoding="utf-8")
+        ok(store, BASE, f"{key}.png")
+    ok(store, CAND, "a.png", dict(timesheet("a.png"), employee_name="Maria Gonza1ez"))
+    ok(store, CAND, "b.png")
+    c = compare_versions(store, BASE.full_version, CAND.full_version, truth)
+    assert c.counts["regressed"] == 0 and c.counts["unchanged"] == 2  # outcomes alone say nothing broke
+    a = next(i for i in c.images if i.image_key == "a.png")
+    assert a.regression and a.fields_lost == ["employee_name"] and a.group == "regressed"
+    assert [i.image_key for i in c.regressions()] == ["a.png"]
+    fields = {r["field"]: r["change"] for r in c.field_regressions()}
+    assert fields == {"employee_name": pytest.approx(-0.5), "all fields": pytest.approx(-1 / 24)}
+    page = render_comparison_html(c, tmp_path / "c.html").read_text(encoding="utf-8")
+    assert page.index("Regressions (1)") < page.index("Fields less accurate") < page.index("Lost: employee_name")
+    assert page.index("Lost: employee_name") < page.index("Fixed and improved (0)")
+    changes = c.changes_frame()
+    assert list(changes["image"]) == ["a.png"] and changes.loc[0, "fields lost"] == "employee_name"
+    assert c.to_dict()["regressions"] == 1
 
 
 def test_html_escapes_text_from_images_and_models(store, tmp_path):

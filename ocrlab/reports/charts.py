@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ..analysis import failure_patterns
 from ..errors import FailureType
@@ -19,7 +20,6 @@ from ..text import shorten
 
 # One colour per failure type, the same in every chart.
 TYPE_COLORS = dict(zip([t.value for t in FailureType], ["#8c564b", "#d62728", "#ff7f0e", "#9467bd", "#1f77b4"]))
-
 
 
 def _axes(ax: Axes | None, size: tuple[float, float] = (8, 4.5)) -> tuple[Figure, Axes]:
@@ -51,7 +51,29 @@ def _stacked_bars(ax: Axes, table: pd.DataFrame, labels: list[str]) -> None:
     step = max(1, len(labels) // 20)  # at most ~20 tick labels stay readable
     ax.set_xticks(x[::step], [_label(s, 24) for s in labels[::step]], rotation=30, ha="right")
     ax.set_ylabel("failures")
-    ax.legend(fontsize="small")
+    _counts_axis(ax.yaxis)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)  # beside the bars
+
+
+def _counts_axis(axis: Any) -> None:
+    """Counts are whole numbers: no 0.5 ticks."""
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def plot_counts(counts: dict[str, int] | pd.Series, title: str, ylabel: str = "images",
+                ax: Axes | None = None) -> Figure:
+    """Vertical bars of named counts (outcomes of a batch or a comparison), whole-number ticks."""
+    figure, ax = _axes(ax, (8, 3.5))
+    ax.set_title(_label(title, 80))
+    series = pd.Series(counts, dtype="int64")
+    if series.empty:
+        _empty_note(ax, "nothing to count")
+        return figure
+    names = [_label(str(n).replace("_", " "), 24) for n in series.index]
+    ax.bar(names, series.to_numpy(), color=[TYPE_COLORS.get(str(n), "#546e7a") for n in series.index])
+    ax.set_ylabel(ylabel)
+    _counts_axis(ax.yaxis)
+    return figure
 
 
 def plot_failures_by_type(failures: pd.DataFrame, ax: Axes | None = None) -> Figure:
@@ -66,6 +88,7 @@ def plot_failures_by_type(failures: pd.DataFrame, ax: Axes | None = None) -> Fig
     ax.barh([_label(t) for t in counts.index], counts.to_numpy(),
             color=[TYPE_COLORS.get(t, "grey") for t in counts.index])
     ax.set_xlabel("failures")
+    _counts_axis(ax.xaxis)
     return figure
 
 
@@ -94,6 +117,20 @@ def plot_failures_by_version(failures: pd.DataFrame, ax: Axes | None = None) -> 
     return figure
 
 
+def plot_failures_by_error_code(failures: pd.DataFrame, ax: Axes | None = None) -> Figure:
+    """Horizontal bars: failures per ErrorCode, the most frequent on top."""
+    codes = failure_patterns(failures)["by_error_code"]["count"].sort_values()
+    figure, ax = _axes(ax, (8, 0.4 * len(codes) + 1.5))
+    ax.set_title("Failures by error code")
+    if codes.empty:
+        _empty_note(ax)
+        return figure
+    ax.barh([_label(c, 40) for c in codes.index], codes.to_numpy())
+    ax.set_xlabel("failures")
+    _counts_axis(ax.xaxis)
+    return figure
+
+
 def plot_top_fingerprints(failures: pd.DataFrame, top: int = 10, ax: Axes | None = None) -> Figure:
     """The `top` most frequent fingerprints, labelled with type, code and an example message."""
     figure, ax = _axes(ax, (10, 0.5 * top + 1.5))
@@ -109,6 +146,7 @@ def plot_top_fingerprints(failures: pd.DataFrame, top: int = 10, ax: Axes | None
             color=[TYPE_COLORS.get(t, "grey") for t in prints["failure_type"]])
     ax.set_yticks(range(len(prints)), labels, fontsize="small")
     ax.set_xlabel("failures")
+    _counts_axis(ax.xaxis)
     return figure
 
 
@@ -128,4 +166,5 @@ def plot_processing_times(frame: pd.DataFrame, ax: Axes | None = None) -> Figure
                   [f"{_label(v, 24)}\n{'results' if t == OCR_RESULT else 'failures'}" for (v, t), _ in groups],
                   fontsize="small")
     ax.set_ylabel("seconds")
+    ax.yaxis.set_major_formatter("{x:.2f}")
     return figure

@@ -1,13 +1,16 @@
-"""The comparison of two versions as files: strict JSON, and a standalone HTML page with diffs."""
+"""The comparison of two versions as files and fragments: strict JSON, a standalone HTML page, and the
+same body as an HTML fragment that a notebook shows inline (no frame, nothing cut off)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
+
 from ..compare import Comparison
 from ..files import write_json
-from .render import side_by_side, write
+from .render import render, side_by_side, write
 
 
 def write_comparison(comparison: Comparison, json_path: str | os.PathLike[str] | None = None,
@@ -19,34 +22,30 @@ def write_comparison(comparison: Comparison, json_path: str | os.PathLike[str] |
         render_comparison_html(comparison, html_path)
 
 
+def _context(comparison: Comparison) -> dict[str, Any]:
+    groups = comparison.grouped()
+    diffs = {i.image_key: side_by_side(i.base.raw, i.candidate.raw)
+             for key in ("regressed", "improved", "other") for i in groups[key]
+             if i.raw_changed and i.base is not None and i.candidate is not None}
+    return {"c": comparison, "groups": groups, "diffs": diffs, "counts": comparison.counts,
+            "totals": comparison.totals(), "field_changes": comparison.field_changes(),
+            "field_regressions": comparison.field_regressions(),
+            "one_sided": [i for i in comparison.ordered() if i.status in ("new", "not_run")]}
+
+
+class ComparisonFragment(Markup):
+    """The comparison body as markup; a notebook displays it inline (`_repr_html_`)."""
+
+    def _repr_html_(self) -> str:
+        return str(self)
+
+
+def comparison_fragment(comparison: Comparison) -> ComparisonFragment:
+    """Regressions (outcome and fields) first, then improvements and other changes with their diffs
+    inline, then counts, field accuracy, tokens and time. All text is escaped."""
+    return ComparisonFragment(render("_comparison.html.j2", **_context(comparison)))
+
 
 def render_comparison_html(comparison: Comparison, path: str | os.PathLike[str]) -> Path:
-    """A standalone HTML report: counts, field accuracy, deltas, then side-by-side diffs of every
-    changed image (regressions first, then fixed, then other changes). All text is escaped."""
-    groups: dict[str, list[dict[str, Any]]] = {"regressed": [], "fixed": [], "other": []}
-    for item in comparison.changed():
-        assert item.base is not None and item.candidate is not None
-        groups.get(item.status, groups["other"]).append(
-            {"item": item, "rows": side_by_side(item.base.raw, item.candidate.raw)})
-    one_sided = [i for i in comparison.ordered() if i.status in ("new", "not_run")]
-    return write(path, "compare.html.j2", c=comparison, counts=comparison.counts,
-                      totals=comparison.totals(), groups=groups, one_sided=one_sided,
-                      accuracy=comparison.field_accuracy, accuracy_rows=_accuracy_rows(comparison))
-
-
-def _accuracy_rows(comparison: Comparison) -> list[dict[str, Any]]:
-    """All fields first, then each field name: base and candidate (correct, total, accuracy), change."""
-    if comparison.field_accuracy is None:
-        return []
-    base, cand = (comparison.field_accuracy[s].to_dict() for s in ("base", "candidate"))
-    empty = {"correct": 0, "total": 0, "accuracy": None}
-    def overall(d: dict[str, Any]) -> dict[str, Any]:
-        return {"correct": d["correct"], "total": d["fields"], "accuracy": d["accuracy"]}
-    rows = [{"field": "all fields", "base": overall(base), "candidate": overall(cand)}]
-    for name in dict.fromkeys([*base["by_field"], *cand["by_field"]]):
-        rows.append({"field": name, "base": base["by_field"].get(name, empty),
-                     "candidate": cand["by_field"].get(name, empty)})
-    for row in rows:
-        b, c = row["base"]["accuracy"], row["candidate"]["accuracy"]
-        row["change"] = None if b is None or c is None else c - b
-    return rows
+    """A standalone HTML page of the comparison (the fragment under the reports' CSP)."""
+    return write(path, "compare.html.j2", c=comparison, body=comparison_fragment(comparison))

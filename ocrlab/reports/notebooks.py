@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-import html
 import json
 import os
 import re
@@ -204,59 +203,21 @@ def recorded_figures(executed: str | os.PathLike[str] | Any) -> dict[str, Any]:
     return figures
 
 
-@dataclass(frozen=True)
-class InlineHTML:
-    """An HTML report shown inside a notebook, isolated in an iframe so its styles do not leak."""
-
-    path: Path
-    height: int = 600
-
-    def _repr_html_(self) -> str:
-        doc = self.path.read_text(encoding="utf-8")
-        return (f'<iframe srcdoc="{html.escape(doc, quote=True)}" title="{html.escape(self.path.name)}" '
-                f'style="width:100%;height:{int(self.height)}px;border:1px solid #ccc"></iframe>')
-
-
-def inline_html(path: str | os.PathLike[str], height: int = 600) -> InlineHTML:
-    """Show a report ocrlab wrote (comparison diffs) as a cell's output."""
-    return InlineHTML(Path(path), height)
-
-
 # --- running ----------------------------------------------------------------------------------
-
-_HEADER = """<h1>{{ name }}</h1><p>generated {{ when }} UTC</p>
-{% if parameters %}<table><tbody>{% for k, v in parameters %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>
-{% endfor %}</tbody></table>{% endif %}{% if failed %}<p style="color:#b00020"><b>{{ failed }}</b></p>{% endif %}"""
-
-
-def _header_cell(notebook: str, parameters: Mapping[str, Any], failed: str | None) -> Any:
-    """An output-only cell at the top of the HTML: what ran, when, with which parameters (escaped)."""
-    import nbformat
-
-    from .render import environment  # autoescaping: parameter values may be file names
-    when = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S}"
-    text = environment().from_string(_HEADER).render(
-        name=notebook, when=when, parameters=[(k, repr(v)) for k, v in parameters.items()], failed=failed)
-    cell = nbformat.v4.new_code_cell(source="", metadata={"transient": {"remove_source": True}})
-    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": text, "text/plain": notebook})]
-    return cell
-
 
 def write_html(executed_ipynb: str | os.PathLike[str], html_path: str | os.PathLike[str], *,
                show_code: bool = False, title: str | None = None, parameters: Mapping[str, Any] | None = None,
                failed: str | None = None) -> Path:
-    """The executed notebook as HTML; code cells' input hidden unless show_code."""
+    """The executed notebook as a standalone page (ocrlab.reports.notebook_html); code hidden unless show_code."""
     import nbformat
-    from nbconvert import HTMLExporter
+
+    from .notebook_html import notebook_html
     nb = nbformat.read(str(executed_ipynb), as_version=4)
-    name = title or Path(executed_ipynb).stem
-    nb.cells.insert(0, _header_cell(name, parameters or {}, failed))
-    nb.metadata.setdefault("title", name)
-    exporter = HTMLExporter(exclude_input=not show_code, exclude_input_prompt=not show_code,
-                            exclude_output_prompt=not show_code)
-    body, _ = exporter.from_notebook_node(nb)
+    when = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S}"
+    page = notebook_html(nb, title or Path(executed_ipynb).stem, parameters=parameters, failed=failed,
+                         show_code=show_code, generated=when)
     out = Path(html_path)
-    out.write_text(body, encoding="utf-8")
+    out.write_text(page, encoding="utf-8")
     return out
 
 

@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import difflib
 import io
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -30,7 +31,7 @@ def _pct(value: Any, digits: int = 1) -> str:
 
 def _num(value: Any, digits: int = 0) -> str:
     """Thousands separators; None (unknown) shows as a dash, never as 0."""
-    if value is None:
+    if value is None or value == "":
         return "–"
     return f"{float(value):,.{digits}f}"
 
@@ -40,12 +41,39 @@ def _delta(value: Any, digits: int = 0) -> str:
     return "–" if value is None else f"{float(value):+,.{digits}f}"
 
 
+def _when(value: Any) -> str:
+    """A stored timestamp to the second: `2025-10-24 08:15:02` (UTC, as stored)."""
+    text = "" if value is None else str(value)
+    return text[:19].replace("T", " ") if len(text) >= 19 and text[10] == "T" else text
+
+
+_AFTER_SEPARATOR = re.compile(r"(?<=[/\\_.\-:])")
+
+
+def _wrap_key(value: Any) -> Markup:
+    """A key or path that may wrap after its separators (`/`, `_`, `.`, `-`, `:`), never inside a word."""
+    return Markup("<wbr>").join(escape(part) for part in _AFTER_SEPARATOR.split(str(value or "")))
+
+
+def _show(value: Any) -> str:
+    """A parsed value as read: None is shown as missing, numbers without trailing zeros."""
+    if value is None or value == "":
+        return "(missing)"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _outcome(record: Any) -> str:
+    return "OK" if record.get("RecordType") == "OCR_RESULT" else str(record.get("FailureType") or "failed")
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The package's Jinja2 environment; autoescape is on for every template, whatever its name."""
     env = jinja2.Environment(loader=jinja2.PackageLoader("ocrlab.reports", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(pct=_pct, num=_num, delta=_delta)
+    env.filters.update(pct=_pct, num=_num, delta=_delta, when=_when, wrap_key=_wrap_key, show=_show, outcome=_outcome)
     env.globals["now"] = lambda: dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return env
 

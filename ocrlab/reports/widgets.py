@@ -18,7 +18,6 @@ from ..files import unique_path
 from ..records import FAILED_IMAGE
 from ..store.failure_log import export_failed_images_csv, get_failure_statistics
 from ..store.spooling import SpoolingStore
-from ..text import shorten
 from .notebooks import default_reports_dir
 from .render import environment
 
@@ -28,31 +27,31 @@ except ImportError as exc:  # pragma: no cover - ipywidgets is in the notebooks 
     raise MissingDependency("ipywidgets", "notebooks") from exc
 
 RECENT_ROWS = 10
-MESSAGE_CHARS = 160
 # A data: link holds the whole file in the page; beyond this the panel points at the file instead.
 INLINE_LIMIT_BYTES = 20 * 1024 * 1024
-RECENT_COLUMNS = ("FailureTimestamp", "ImageKey", "FailureType", "ErrorCode", "AttemptNumber",
-                  "OCRFullVersion", "ErrorMessage")
+RECENT_HEADINGS = ("time (UTC)", "image", "failure type", "error code", "attempt", "OCR version", "message")
 
 _STATS = """<div class="ocrlab-stats"><b>{{ total | num }}</b> failures &middot;
 <b>{{ unique | num }}</b> unique images &middot; <b>{{ recent | num }}</b> in the last 24 h</div>"""
 _RECENT = """<div><b>Recent failures</b> (latest {{ rows | length }})
 <table class="ocrlab-recent"><thead><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr></thead>
-<tbody>{% for r in rows %}<tr>{% for v in r %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</tbody></table></div>"""
+<tbody>{% for r in rows %}<tr><td style="white-space:nowrap">{{ r.get("FailureTimestamp", "") | when }}</td>
+<td>{{ r.get("ImageKey", "") | wrap_key }}</td><td>{{ r.get("FailureType", "") }}</td><td>{{ r.get("ErrorCode", "") | wrap_key }}</td>
+<td style="text-align:right">{{ r.get("AttemptNumber", "") | num }}</td><td>{{ r.get("OCRFullVersion", "") }}</td>
+<td>{{ r.get("ErrorMessage", "") | truncate(160) }}</td></tr>{% endfor %}</tbody></table></div>"""
 _BREAKDOWN = """<div><b>Failure types</b><table class="ocrlab-breakdown"><tbody>
 {% for name, count in types %}<tr><td>{{ name }}</td><td style="text-align:right">{{ count | num }}</td>
 <td style="text-align:right">{{ (count / total) | pct }}</td></tr>{% endfor %}</tbody></table></div>"""
-_DOWNLOAD = """<div>{% if href %}<a download="{{ name }}" href="{{ href }}" target="_blank">&#x1F4E5; Download
-{{ name }}</a>{% else %}Too large to offer here ({{ size | num }} bytes): open the file below.{% endif %}
+_DOWNLOAD = """<div>{% if href %}<a download="{{ name }}" href="{{ href }}" target="_blank" class="ocrlab-download"
+style="display:inline-block;padding:.3rem .8rem;border-radius:.3rem;background:#1565c0;color:#fff;text-decoration:none">
+Download {{ name }}</a>{% else %}Too large to offer here ({{ size | num }} bytes): open the file below.{% endif %}
 <br><small>Saved to <code>{{ path }}</code></small></div>"""
+_NOT_EXPORTED = """<p><b>Export failed images</b>: not exported in this run (click the button in JupyterLab; a
+scheduled run passes <code>-p export true</code>).</p>"""
 
 
 def _render(template: str, **context: Any) -> str:
     return environment().from_string(template).render(**context)
-
-
-def _cell(record: dict[str, Any], column: str) -> str:
-    return shorten(record.get(column), MESSAGE_CHARS)
 
 
 def csv_name(moment: dt.datetime | None = None) -> str:
@@ -104,7 +103,9 @@ class ExportPanel:
         return f"exported {self.last_count} failed image records to {self.last_csv_path}"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/html"] = self.html or _NOT_EXPORTED  # the report's copy: the panel as it stands
+        return bundle
 
     # -- the handler ----------------------------------------------------------------------------
     def _clear(self) -> None:
@@ -135,8 +136,7 @@ class ExportPanel:
         self.stats_html.value = _render(_STATS, total=stats["total_failures"], unique=stats["unique_images"],
                                         recent=stats["recent_failures_24h"])
         latest = itertools.islice(store.records_by_type(FAILED_IMAGE, newest_first=True), RECENT_ROWS)
-        rows = [[_cell(r, c) for c in RECENT_COLUMNS] for r in latest]
-        self.recent_html.value = _render(_RECENT, columns=RECENT_COLUMNS, rows=rows)
+        self.recent_html.value = _render(_RECENT, columns=RECENT_HEADINGS, rows=list(latest))
         self.breakdown_html.value = _render(_BREAKDOWN, types=list(stats["failure_types"].items()),
                                             total=stats["total_failures"])
         path = unique_path(self.output_dir, csv_name()[:-4], ".csv", sep="_")  # two clicks in one second

@@ -30,6 +30,7 @@ from ..records import FAILED_IMAGE, OCR_RESULT, make_storable, utc_timestamp
 from ..taxonomy import THROTTLING_CODES, aws_error_code
 from .claims import Claim, Unconfirmed, lease_end, owner_gone
 from .layout import BY_RECORD_TYPE, BY_VERSION_IMAGE, LAYOUT
+from .queries import DEFAULT_BUDGET, MAX_CALL_ITEMS, Cursor, FailurePage, FailureQuery, cursor_after, query_plan
 
 COUNTER_KEY = "#COUNTER"
 VERSIONS_KEY, VERSION_PREFIX = "#VERSIONS", "#V#"  # the list of versions seen, one item each
@@ -411,6 +412,37 @@ class Store:
         """The latest record of each image under a version, in full, in ImageKey order."""
         for page in _pages(self.latest_summary(ocr_version), BATCH_GET):
             yield from self._get_many((r["ImageKey"], r["FailureTimestamp"]) for r in page)
+
+    def image_latest(self, image_key: str) -> Iterator[Record]:
+        """The image's latest record under every version it ran under (one consistent Query)."""
+        latest: dict[str, Record] = {}
+        for record in self.image_records(image_key):  # time order: the last of each version wins
+            latest[str(record.get("OCRFullVersion"))] = record
+        yield from latest.values()
+
+    def failures_page(self, query: FailureQuery, limit: int = 50, cursor: Cursor | None = None,
+                      budget: int = DEFAULT_BUDGET) -> FailurePage:
+        """One page of the failures `query` selects, in time order, read server-side (ocrlab.store.queries)."""
+        _, key_attributes, arguments = query_plan(query)
+        page = FailurePage([], cursor, query=query)
+        arguments["TableName"] = self.table
+        while True:
+            wanted = limit - len(page.records)
+            call_limit = wanted if not query.filtered else max(wanted, min(MAX_CALL_ITEMS, budget - page.examined))
+            if page.cursor:
+                arguments["ExclusiveStartKey"] = page.cursor
+            reply = self._call("query", Limit=call_limit, **arguments)
+            page.calls += 1
+            page.examined += reply.get("ScannedCount", 0)
+            items = [deserialize(raw) for raw in reply.get("Items", [])]
+            page.records += items[:wanted]
+            page.cursor = (cursor_after(items[wanted - 1], key_attributes) if len(items) > wanted
+                           else reply.get("LastEvaluatedKey"))
+            if len(page.records) >= limit or not page.cursor:
+                return page
+            if page.examined >= budget:
+                page.partial = True
+                return page
 
     def failure_counts(self, ocr_version: str) -> Counter[str]:
         """Failures per image under one version (for --max-attempts)."""

@@ -20,6 +20,7 @@ from ..errors import RecordRejected, SpoolUnavailable, StoreUnavailable
 from ..records import FAILED_IMAGE, OCR_RESULT, failure_item
 from ..version import OCRVersionInfo
 from .claims import Claim, Ticket, Unconfirmed
+from .queries import Cursor, FailurePage, FailureQuery
 from .spool import ReplayReport, Spool
 
 OUTAGE_SECONDS = 10.0
@@ -46,6 +47,9 @@ class RecordStore(Protocol):
     def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]: ...
     def latest_summary(self, ocr_version: str) -> Iterator[Record]: ...
     def latest_outcomes(self, ocr_version: str) -> Iterator[Record]: ...
+    def image_latest(self, image_key: str) -> Iterator[Record]: ...
+    def failures_page(self, query: FailureQuery, limit: int = 50, cursor: Cursor | None = None,
+                      budget: int = ...) -> FailurePage: ...
     def failure_counts(self, ocr_version: str) -> Counter[str]: ...
     def versions(self) -> list[str]: ...
 
@@ -179,6 +183,13 @@ class SpoolingStore:
 
     def latest_outcomes(self, ocr_version: str) -> Iterator[Record]:
         return self.store.latest_outcomes(ocr_version)
+
+    def image_latest(self, image_key: str) -> Iterator[Record]:
+        return self.store.image_latest(image_key)
+
+    def failures_page(self, query: FailureQuery, limit: int = 50, cursor: Cursor | None = None,
+                      budget: int | None = None) -> FailurePage:
+        return self.store.failures_page(query, limit, cursor, *([budget] if budget else []))
 
     def failure_counts(self, ocr_version: str) -> Counter[str]:
         return self.store.failure_counts(ocr_version)

@@ -38,11 +38,15 @@ def test_html_report_hides_code_and_escapes(typed_run):
     assert result.ipynb_path == result.html_path.with_suffix(".ipynb")
     page = result.html_path.read_text(encoding="utf-8")
     assert "code output" in page and "&lt;b&gt;code output&lt;/b&gt;" in page  # printed text, escaped
-    assert "import ocrlab.reports" not in page and 'class="highlight' not in page  # no code input
+    assert "import ocrlab.reports" not in page and 'class="source' not in page  # no code input
     assert "<i>x</i>" not in page and "&lt;i&gt;x&lt;/i&gt;" in page  # parameter values escaped in the header
+    # Inert and self-contained: the reports' CSP, no script, nothing fetched from anywhere.
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+    assert "<script" not in page and "https://" not in page and "http://" not in page
+    assert "recorded figures" not in page  # the record cell is for tests, not readers
 
-    shown = write_html(result.ipynb_path, reports / "with-code.html", show_code=True)
-    assert shown.read_text(encoding="utf-8").count('class="highlight') == 5  # 4 cells + injected parameters
+    shown = write_html(result.ipynb_path, reports / "with-code.html", show_code=True).read_text(encoding="utf-8")
+    assert shown.count('class="source"') == 4  # 3 cells + injected parameters; never the record cell
 
 
 def test_broken_notebook_names_the_cell_and_keeps_partial_output(tmp_path):

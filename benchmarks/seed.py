@@ -1,0 +1,59 @@
+"""Failure records written straight into a table in the store's layout, 25 to a BatchWriteItem call.
+
+For benchmarks and tests that need tens of thousands of failures: the pipeline would take hours,
+and what is measured (reads) depends only on the layout (ocrlab.store.dynamodb).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterator
+
+from ocrlab.records import FAILED_IMAGE, fingerprint, format_timestamp
+from ocrlab.store.dynamodb import VERSION_PREFIX, VERSIONS_KEY, serialize
+
+VERSIONS = ("2.0.0-2025-10-25", "2.1.0-2025-11-02")
+KINDS = [  # (FailureType, ErrorCode, message template)
+    ("VALIDATION_ERROR", "ValidationError", "timesheet breaks 1 rule(s): total_mismatch: entries sum to {n} h"),
+    ("PARSING_ERROR", "NoTimesheet", "no timesheet text in the engine output"),
+    ("OCR_ERROR", "ModelErrorException", "model error after {n} retries"),
+    ("THROTTLING_ERROR", "ThrottlingException", "rate exceeded"),
+    ("INPUT_ERROR", "UnidentifiedImageError", "cannot identify image file"),
+]
+
+
+def failure(i: int, start: dt.datetime) -> dict[str, Any]:
+    """The i-th synthetic failure: five kinds, two versions, one second apart from `start`."""
+    failure_type, code, template = KINDS[i % len(KINDS)]
+    key = f"scans/2025/{i:06d}.png"
+    message = template.format(n=i % 7 + 30)
+    return {"ImageKey": key, "FailureTimestamp": format_timestamp(start + dt.timedelta(seconds=i)),
+            "RecordType": FAILED_IMAGE, "RecordId": f"seed-{i}", "FailureType": failure_type, "ErrorCode": code,
+            "ErrorMessage": message, "FailureFingerprint": fingerprint(failure_type, code, message, key),
+            "OCRFullVersion": VERSIONS[i % 2], "OCRVersion": VERSIONS[i % 2][:5],
+            "OCRBuildDate": VERSIONS[i % 2][6:], "AttemptNumber": 1, "ProcessingTimeSeconds": 1,
+            "RawOCROutput": f"WEEKLY TIMESHEET\nEmployee: Worker {i}\n" + "Mon 10/20 08:00 16:30 8.0\n" * 10,
+            "ValidationErrors": "total_mismatch: entries sum to 80 h, total_hours is 40"
+            if failure_type == "VALIDATION_ERROR" else None}
+
+
+def _chunks(items: list[dict[str, Any]], size: int = 25) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _write(client: Any, table: str, chunk: list[dict[str, Any]]) -> None:
+    requests = {table: [{"PutRequest": {"Item": serialize(item)}} for item in chunk]}
+    while requests:  # unprocessed items are retried until written
+        requests = client.batch_write_item(RequestItems=requests).get("UnprocessedItems") or {}
+
+
+def seed_failures(store: Any, count: int, start: dt.datetime | None = None, threads: int = 4) -> list[dict[str, Any]]:
+    """Write `count` failures (and the version list) into the store's table; returns them in time order."""
+    start = start or dt.datetime(2025, 10, 1, tzinfo=dt.timezone.utc)
+    items = [failure(i, start) for i in range(count)]
+    inner = getattr(store, "store", store)  # a SpoolingStore wraps the DynamoDB Store
+    versions = [{"ImageKey": VERSIONS_KEY, "FailureTimestamp": VERSION_PREFIX + v, "Version": v} for v in VERSIONS]
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda chunk: _write(inner.client, inner.table, chunk), _chunks(versions + items)))
+    return items

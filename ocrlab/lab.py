@@ -1,0 +1,37 @@
+"""`ocrlab lab` (`make lab`): JupyterLab on the project's notebooks, against the local database.
+
+The local dynalite is started first when the store is local (a notebook's first cell would start it
+too, but a user should see which store the notebooks read before opening one). JupyterLab prints
+its URL with the token; ocrlab prints the store it uses.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .config import settings
+from .errors import MissingDependency
+from .reports.notebooks import notebook_dirs
+
+
+def run(port: int | None = None, notebooks_dir: str | None = None, extra: list[str] | None = None) -> int:
+    try:
+        import jupyterlab  # noqa: F401
+    except ImportError:
+        raise MissingDependency("jupyterlab", "notebooks") from None
+    config = settings()
+    target = config.store_target()
+    if target.kind == "local":
+        from .store.localdb import ensure_running
+        ensure_running()
+    folder = Path(notebooks_dir) if notebooks_dir else notebook_dirs()[0]
+    print(target.describe(config.table), file=sys.stderr, flush=True)
+    print(f"notebooks: {folder}; JupyterLab prints its URL below (Ctrl-C stops it)", file=sys.stderr, flush=True)
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--ServerApp.root_dir={folder}"]
+    if port:
+        command.append(f"--port={port}")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")  # containers and CI machines run as root
+    return subprocess.call(command + list(extra or []), env=os.environ.copy())

@@ -1,0 +1,368 @@
+"""The failure browser: filter the failure log, page through it, open one failure, act on a selection.
+
+Every list is a server-side page (`SpoolingStore.failures_page`): the browser never loads the log,
+so it opens as fast on 50,000 failures as on 50. Time order (newest or oldest first) is the
+index's own order; the other orders sort the page shown. Selecting failures opens the first one
+(`ocrlab.failure_detail`); "Export" writes the selection, or every failure the filters match, as
+CSV; "Re-run" runs a batch on exactly the selected images under a candidate configuration and
+shows its comparison with the version they failed under.
+
+Displayed, the browser is a widget; in a report (no widget manager) it falls back to static HTML:
+the page and the failure shown, through the same autoescaping templates.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from ..domain import Record
+from ..errors import FailureType, MissingDependency, OcrlabError
+from ..failure_detail import FailureDetail, failure_detail
+from ..files import unique_path
+from ..records import format_timestamp, parse_timestamp
+from ..store.export import write_csv
+from ..store.queries import Cursor, FailurePage, FailureQuery
+from ..store.spooling import SpoolingStore
+from .notebooks import default_reports_dir
+from .render import environment, render
+
+try:
+    import ipywidgets as widgets
+except ImportError as exc:  # pragma: no cover - ipywidgets is in the notebooks extra
+    raise MissingDependency("ipywidgets", "notebooks") from exc
+
+PAGE_SIZE = 25
+ANY = ""
+# Orders of the page shown (time order is the index's; the others sort the page in hand).
+PAGE_ORDERS: dict[str, Callable[[Record], Any]] = {
+    "image key (this page)": lambda r: r["ImageKey"],
+    "failure type (this page)": lambda r: (r.get("FailureType", ""), r["ImageKey"]),
+    "error code (this page)": lambda r: (r.get("ErrorCode", ""), r["ImageKey"]),
+    "attempt (this page)": lambda r: (-int(r.get("AttemptNumber") or 0), r["ImageKey"]),
+}
+TIME_ORDERS = {"newest first": True, "oldest first": False}
+
+
+def parse_bound(text: str, end: bool) -> str | None:
+    """A date (`2025-10-24`) or an ISO-8601 time as a stored timestamp; a date's end is its last microsecond."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        moment = parse_timestamp(text)
+    except ValueError:
+        raise OcrlabError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO-8601 time") from None
+    if end and len(text) <= 10:
+        moment += dt.timedelta(days=1, microseconds=-1)
+    return format_timestamp(moment)
+
+
+def _row_label(record: Record) -> str:
+    """One line of the list: fixed-width columns so the rows align in a monospace font."""
+    when = str(record.get("FailureTimestamp", ""))[:19].replace("T", " ")
+    return (f"{when}  {str(record.get('FailureType', '')):<16.16}  {str(record.get('ErrorCode', '')):<22.22}  "
+            f"#{int(record.get('AttemptNumber') or 0):<3d} {record['ImageKey']}")
+
+
+class FailureBrowser:
+    """Filters, a page of failures, the failure shown, and the actions on a selection."""
+
+    def __init__(self, store: SpoolingStore, sources: Sequence[str | os.PathLike[str]] = (),
+                 output_dir: str | os.PathLike[str] | None = None, page_size: int = PAGE_SIZE,
+                 query: FailureQuery | None = None) -> None:
+        self.store = store
+        self.sources = [str(s) for s in sources]
+        self.output_dir = Path(output_dir) if output_dir is not None else default_reports_dir()
+        self.page_size = page_size
+        self.query = query or FailureQuery()
+        self.page: FailurePage | None = None
+        self.detail: FailureDetail | None = None
+        self._cursors: list[Cursor | None] = [None]  # where each page visited so far starts
+        self._records: list[Record] = []
+        self.last_export: Path | None = None
+        self.last_comparison: Any = None
+        self._build()
+        self.refresh()
+
+    # -- layout ---------------------------------------------------------------------------------
+    def _build(self) -> None:
+        text = lambda name, hint: widgets.Text(description=name, placeholder=hint,  # noqa: E731
+                                               layout=widgets.Layout(width="260px"))
+        self.type_filter = widgets.Dropdown(description="type", options=[("any", ANY)] + [
+            (t.value, t.value) for t in FailureType], layout=widgets.Layout(width="260px"))
+        self.version_filter = widgets.Dropdown(description="version", layout=widgets.Layout(width="260px"))
+        self.code_filter = text("error code", "e.g. ValidationError")
+        self.fingerprint_filter = text("fingerprint", "16 hex digits")
+        self.since_filter = text("since", "YYYY-MM-DD or ISO time")
+        self.until_filter = text("until", "YYYY-MM-DD or ISO time")
+        self.search = text("search", "in key, message, rules, raw output")
+        self.order = widgets.Dropdown(description="order", options=[*TIME_ORDERS, *PAGE_ORDERS],
+                                      layout=widgets.Layout(width="260px"))
+        self.apply_button = widgets.Button(description="Apply filters", button_style="primary")
+        self.clear_button = widgets.Button(description="Clear")
+        self.list = widgets.SelectMultiple(rows=min(self.page_size, 15), layout=widgets.Layout(width="100%"))
+        self.list.add_class("ocrlab-failure-list")
+        self.previous_button = widgets.Button(description="◀ Previous", layout=widgets.Layout(width="auto"))
+        self.next_button = widgets.Button(description="Next ▶", layout=widgets.Layout(width="auto"))
+        self.status = widgets.HTML()
+        self.fingerprint_button = widgets.Button(description="All failures with this fingerprint",
+                                                 layout=widgets.Layout(width="auto"), disabled=True)
+        self.image_button = widgets.Button(description="All failures of this image",
+                                           layout=widgets.Layout(width="auto"), disabled=True)
+        self.export_button = widgets.Button(description="Export these (CSV)", icon="download",
+                                            layout=widgets.Layout(width="auto"))
+        self.candidate_file = text("candidate", "OCR_VERSION.txt of the candidate")
+        self.engine = widgets.Dropdown(description="engine", options=["rapidocr", "tesseract", "bedrock"],
+                                       layout=widgets.Layout(width="260px"))
+        self.preprocess = text("preprocess", '{"contrast": true}')
+        self.rerun_button = widgets.Button(description="Re-run these under the candidate",
+                                           layout=widgets.Layout(width="auto"))
+        self.action_output = widgets.HTML()
+        self.detail_html = widgets.HTML()
+
+        self.apply_button.on_click(lambda _: self.apply())
+        self.clear_button.on_click(lambda _: self.clear())
+        self.previous_button.on_click(lambda _: self.previous())
+        self.next_button.on_click(lambda _: self.next())
+        self.fingerprint_button.on_click(lambda _: self.show_fingerprint())
+        self.image_button.on_click(lambda _: self.show_image())
+        self.export_button.on_click(lambda _: self._guarded(self.export))
+        self.rerun_button.on_click(lambda _: self._guarded(self.rerun))
+        self.list.observe(lambda change: self._select(change["new"]), names="value")
+        self.order.observe(lambda change: self._reorder(change["old"], change["new"]), names="value")
+
+        style = widgets.HTML(environment().get_template("_browser_style.html.j2").render())
+        grid = widgets.GridBox([self.type_filter, self.version_filter, self.code_filter, self.fingerprint_filter,
+                                self.since_filter, self.until_filter, self.search, self.order],
+                               layout=widgets.Layout(grid_template_columns="repeat(auto-fill, 270px)"))
+        self.widget = widgets.VBox([
+            style, grid, widgets.HBox([self.apply_button, self.clear_button]),
+            self.list, widgets.HBox([self.previous_button, self.next_button, self.status]),
+            widgets.HBox([self.fingerprint_button, self.image_button]),
+            widgets.HBox([self.export_button]),
+            widgets.HBox([self.candidate_file, self.engine, self.preprocess, self.rerun_button]),
+            self.action_output, self.detail_html])
+        self.widget.add_class("ocrlab-browser")
+        self._load_versions()
+
+    def _load_versions(self) -> None:
+        chosen = self.version_filter.value or ANY
+        self.version_filter.options = [("any", ANY)] + [(v, v) for v in reversed(self.store.versions())]
+        self.version_filter.value = chosen if chosen in {v for _, v in self.version_filter.options} else ANY
+
+    # -- filters and pages ----------------------------------------------------------------------
+    def _form_query(self) -> FailureQuery:
+        return FailureQuery(failure_type=self.type_filter.value or None,
+                            ocr_version=self.version_filter.value or None,
+                            error_code=self.code_filter.value.strip() or None,
+                            fingerprint=self.fingerprint_filter.value.strip() or None,
+                            since=parse_bound(self.since_filter.value, end=False),
+                            until=parse_bound(self.until_filter.value, end=True),
+                            text=self.search.value.strip() or None,
+                            newest_first=TIME_ORDERS.get(self.order.value, self.query.newest_first))
+
+    def _show_query(self, query: FailureQuery) -> None:
+        """Put a query into the form (the detail's buttons set filters this way)."""
+        self.type_filter.value = query.failure_type or ANY
+        if query.ocr_version and query.ocr_version not in self.version_filter.options:
+            self._load_versions()
+        self.version_filter.value = query.ocr_version or ANY
+        self.code_filter.value = query.error_code or ""
+        self.fingerprint_filter.value = query.fingerprint or ""
+        self.since_filter.value, self.until_filter.value = query.since or "", query.until or ""
+        self.search.value = query.text or ""
+
+    def apply(self) -> None:
+        """Read the filters and show their first page."""
+        try:
+            self.query = self._form_query()
+        except OcrlabError as exc:
+            self.status.value = render_inline('<span class="error">{{ e }}</span>', e=str(exc))
+            return
+        self._cursors = [None]
+        self.refresh()
+
+    def clear(self) -> None:
+        self.set_query(FailureQuery(newest_first=self.query.newest_first))
+
+    def set_query(self, query: FailureQuery) -> None:
+        """Show the first page of `query` (and put it into the form)."""
+        self._show_query(query)
+        self.query = query
+        self._cursors = [None]
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the current page again."""
+        try:
+            self.page = self.store.failures_page(self.query, self.page_size, self._cursors[-1])
+        except OcrlabError as exc:
+            self.page = None
+            self._records = []
+            self.list.options = []
+            self.status.value = render_inline('<span class="error">{{ e }}</span>', e=str(exc))
+            return
+        self._records = list(self.page.records)
+        key = PAGE_ORDERS.get(self.order.value)
+        if key is not None:
+            self._records.sort(key=key)
+        self.list.options = [(_row_label(r), i) for i, r in enumerate(self._records)]
+        self._select(())  # a page opens nothing by itself: a failure's detail costs reads of its own
+        self.previous_button.disabled = len(self._cursors) == 1
+        self.next_button.disabled = self.page.cursor is None
+        self.status.value = render_inline(
+            "page {{ n }} · {{ shown }} shown{% if filtered %} · {{ examined|num }} examined"
+            "{% if partial %} (stopped early: Next searches further){% endif %}{% endif %}",
+            n=len(self._cursors), shown=len(self._records), filtered=self.query.filtered,
+            examined=self.page.examined, partial=self.page.partial)
+
+    def select(self, *indexes: int) -> None:
+        """Select rows of the page shown, as clicks in the list do (the first one opens)."""
+        self.list.value = tuple(i for i in indexes if i < len(self._records))
+
+    def next(self) -> None:
+        if self.page is not None and self.page.cursor is not None:
+            self._cursors.append(self.page.cursor)
+            self.refresh()
+
+    def previous(self) -> None:
+        if len(self._cursors) > 1:
+            self._cursors.pop()
+            self.refresh()
+
+    def _reorder(self, old: str, new: str) -> None:
+        if TIME_ORDERS.get(new, self.query.newest_first) != self.query.newest_first:
+            self.query = self.query.with_(newest_first=TIME_ORDERS[new])
+            self._cursors = [None]
+        self.refresh()
+
+    # -- the failure shown ----------------------------------------------------------------------
+    @property
+    def selected(self) -> list[Record]:
+        return [self._records[i] for i in self.list.value if i < len(self._records)]
+
+    def _select(self, indexes: Sequence[int]) -> None:
+        chosen = [self._records[i] for i in indexes if i < len(self._records)]
+        self.fingerprint_button.disabled = self.image_button.disabled = not chosen
+        self.export_button.description = f"Export {len(chosen)} selected (CSV)" if len(chosen) > 1 else \
+            "Export all matching (CSV)"
+        self.rerun_button.description = f"Re-run {len(chosen)} selected under the candidate" if len(chosen) > 1 \
+            else "Re-run all on this page under the candidate"
+        if not chosen:
+            self.detail, self.detail_html.value = None, ""
+            return
+        self.open(chosen[0])
+
+    def open(self, record: Record) -> FailureDetail:
+        """Show one failure: image, raw output, parsed fields with the broken rules, history."""
+        self.detail = failure_detail(self.store, record, self.sources)
+        self.detail_html.value = render("failure_detail.html.j2", d=self.detail)
+        return self.detail
+
+    def show_fingerprint(self) -> None:
+        if self.detail is not None:
+            self.set_query(FailureQuery(fingerprint=self.detail.record.get("FailureFingerprint"),
+                                        newest_first=self.query.newest_first))
+
+    def show_image(self) -> None:
+        if self.detail is not None:
+            self.set_query(FailureQuery(text=self.detail.record["ImageKey"], newest_first=self.query.newest_first))
+
+    # -- actions on the selection ---------------------------------------------------------------
+    def _guarded(self, action: Callable[[], str]) -> None:
+        """Run a button's action; its outcome (or its error, as one line) goes under the buttons."""
+        self.action_output.value = render_inline("<i>working…</i>")
+        try:
+            self.action_output.value = action()
+        except Exception as exc:  # a UI callback: one line, never a traceback nobody sees
+            self.action_output.value = render_inline('<span class="error">{{ e }}</span>',
+                                                     e=" ".join(str(exc).split()) or type(exc).__name__)
+
+    def matching(self) -> Iterator[Record]:
+        """Every failure the filters match, page after page (streamed: nothing is held)."""
+        cursor: Cursor | None = None
+        while True:
+            page = self.store.failures_page(self.query, 500, cursor)
+            yield from page.records
+            cursor = page.cursor
+            if cursor is None:
+                return
+
+    def export(self) -> str:
+        """The selection (more than one row selected) or every failure the filters match, as CSV."""
+        chosen = self.selected
+        records = chosen if len(chosen) > 1 else self.matching()
+        path = unique_path(self.output_dir, f"failures_{dt.datetime.now(dt.timezone.utc):%Y%m%d_%H%M%S}", ".csv",
+                           sep="_")
+        count = write_csv(records, path)
+        self.last_export = path
+        return render_inline('Exported {{ n|num }} failures to <code>{{ path }}</code>.', n=count, path=str(path))
+
+    def rerun(self) -> str:
+        """A batch on exactly the selected images (or this page's) under the candidate, then its comparison."""
+        from ..batch import run_batch
+        from ..compare import compare_versions
+        from ..preprocess import Preprocess
+        from ..version import load_version
+        from .comparison import comparison_fragment
+        chosen = self.selected if len(self.selected) > 1 else self._records
+        if not chosen:
+            raise OcrlabError("no failures selected")
+        if not self.sources:
+            raise OcrlabError("the browser was opened without a source: give failure_browser(..., source=FOLDER)")
+        if not self.candidate_file.value.strip():
+            raise OcrlabError("name the candidate's version file (OCR_VERSION.txt of the candidate) first")
+        candidate = load_version(self.candidate_file.value.strip())
+        base = self.query.ocr_version or Counter(r.get("OCRFullVersion") for r in chosen).most_common(1)[0][0]
+        if candidate.full_version == base:
+            raise OcrlabError(f"the candidate's version is the base version {base}: give it its own version")
+        keys = sorted({r["ImageKey"] for r in chosen})
+        summary = run_batch(self.sources[0], self.store, keys=keys, engine=self.engine.value,
+                            version_file=self.candidate_file.value.strip(), progress=False, force=True,
+                            preprocess=Preprocess.from_json(self.preprocess.value) if self.preprocess.value.strip()
+                            else None)
+        comparison = compare_versions(self.store, base, candidate.full_version, keys=keys,
+                                      ground_truth=self.sources[0] if os.path.isdir(self.sources[0]) else None)
+        self.last_comparison = comparison
+        return render_inline("<p>Ran {{ s.processed }} of {{ n }} images under <code>{{ v }}</code>: "
+                             "{{ s.succeeded }} succeeded, {{ s.failed }} failed.</p>{{ body }}",
+                             s=summary, n=len(keys), v=candidate.full_version,
+                             body=comparison_fragment(comparison))
+
+    # -- display --------------------------------------------------------------------------------
+    @property
+    def html(self) -> str:
+        """The page and the failure shown, as static HTML (the report's copy of the widget)."""
+        return render("failure_browser.html.j2", rows=self._records, d=self.detail, message=None,
+                      description=describe(self.query))
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/html"] = self.html  # what a report (or a front end without widgets) shows
+        return bundle
+
+
+def render_inline(template: str, **context: Any) -> str:
+    return environment().from_string(template).render(**context)
+
+
+def describe(query: FailureQuery) -> str:
+    """The filters in words, for headings: `type OCR_ERROR, version 2.1.0-2025-11-02, newest first`."""
+    parts = [f"{name} {value}" for name, value in (
+        ("type", query.failure_type), ("version", query.ocr_version), ("error code", query.error_code),
+        ("fingerprint", query.fingerprint), ("since", query.since), ("until", query.until),
+        ("matching", repr(query.text) if query.text else None)) if value]
+    return ", ".join(parts + ["newest first" if query.newest_first else "oldest first"])
+
+
+def failure_browser(table: str | SpoolingStore, source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+                    output_dir: str | os.PathLike[str] | None = None, page_size: int = PAGE_SIZE,
+                    **filters: Any) -> FailureBrowser:
+    """The failure browser of a table (a name or an open store); `source` is the folder (or folders) the
+    images were read from (S3 images are read from the bucket their records name)."""
+    from ..store.failure_log import store_for
+    sources = [] if source is None else [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    return FailureBrowser(store_for(table), sources, output_dir, page_size, FailureQuery(**filters))

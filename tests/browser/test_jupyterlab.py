@@ -1,0 +1,168 @@
+"""JupyterLab in a real browser: the export panel's download and the failure browser, as a person uses them.
+
+JupyterLab runs on a free port with a token, against the session's dynalite holding a seeded table;
+Debian's chromium is driven by Playwright. The notebooks are the shipped ones, parameterised the way
+papermill does it (an injected cell after the parameters). With OCRLAB_SCREENSHOT_DIR set, the failure
+browser's screenshot is saved there too (the README's docs/failure-browser.png).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from helpers import V1, free_port
+from papermill.iorw import load_notebook_node
+from papermill.parameterize import parameterize_notebook
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from ocrlab.samples import generate_samples
+from ocrlab.store.export import COLUMNS, EXTRA_COLUMNS
+from ocrlab.store.failure_log import log_failed_image
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def seeded(dynalite, tmp_path_factory):
+    """Three samples; timesheet-001 failed validation twice (one fingerprint), the others failed otherwise."""
+    from ocrlab.store import open_store
+    root = tmp_path_factory.mktemp("lab")
+    samples = root / "samples"
+    generate_samples(samples, count=3)
+    store = open_store(f"lab-{secrets.token_hex(5)}")
+    read = dict(json.loads((samples / "timesheet-001.json").read_text()), total_hours=99.0)
+    for _ in range(2):
+        log_failed_image(store, "timesheet-001.png", "VALIDATION_ERROR", "timesheet breaks 1 rule(s)", V1,
+                         {"error_code": "ValidationError", "raw_ocr_output": "WEEKLY TIMESHEET\nTotal hours: 99",
+                          "validation_errors": ["total_mismatch: entries sum to 16.5 h, total_hours is 99"],
+                          "ParsedTimesheet": read})
+    log_failed_image(store, "timesheet-002.png", "PARSING_ERROR", "no timesheet text", V1, {"error_code": "NoTimesheet"})
+    log_failed_image(store, "timesheet-003.png", "OCR_ERROR", "model error", V1, {"error_code": "ModelErrorException"})
+    return store, samples, root
+
+
+def _notebook(name: str, folder: Path, **parameters: object) -> str:
+    nb = load_notebook_node(str(NOTEBOOKS / f"{name}.ipynb"))  # papermill's reader adds the metadata it needs
+    nb = parameterize_notebook(nb, parameters)
+    nbformat.write(nb, folder / f"{name}.ipynb")
+    return f"{name}.ipynb"
+
+
+@pytest.fixture(scope="module")
+def lab(seeded):
+    """JupyterLab on a free port with a token, its settings and workspaces in a scratch folder."""
+    store, samples, root = seeded
+    work = root / "work"
+    work.mkdir()
+    _notebook("export_failures", work, table=store.table, output_dir=str(root / "csv"))
+    _notebook("explore_failures", work, table=store.table, source=str(samples), output_dir=str(root / "csv"))
+    port, token = free_port(), secrets.token_hex(16)
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / "config"), "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(root / "workspaces")}
+    log = (root / "jupyterlab.log").open("w")  # a pipe nobody reads would fill and stall the server
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
+         f"--ServerApp.token={token}", f"--ServerApp.root_dir={work}", "--LabApp.expose_app_in_browser=True",
+         "--LabApp.news_url=", "--ServerApp.port_retries=0"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"JupyterLab did not start: {(root / 'jupyterlab.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    yield base, token, store, root
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+def _open_and_run(chromium, lab, name: str):
+    base, token, _, _ = lab
+    context = chromium.new_context(viewport={"width": 1400, "height": 2200}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{base}/lab/tree/{name}?token={token}")
+    page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')")
+    select = page.locator(".jp-Dialog").get_by_role("button", name="Select", exact=True)
+    try:  # JupyterLab may ask which kernel to start for a notebook it has not seen
+        select.click(timeout=10_000)
+    except PlaywrightTimeout:
+        pass
+    # The kernel must be ready before Run All, or the cells queue behind its start.
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", state="attached")
+    # Not awaited: the command's promise settles only when every cell has run.
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    return context, page
+
+
+def test_export_panel_download_is_the_csv_of_the_seeded_failures(chromium, lab):
+    _, _, store, _ = lab
+    context, page = _open_and_run(chromium, lab, "export_failures.ipynb")
+    try:
+        page.get_by_role("button", name="Export failed images").click()
+        link = page.locator("a.ocrlab-download")
+        link.wait_for()
+        with page.expect_download() as download:
+            link.click()
+        path = download.value.path()
+        rows = list(csv.reader(Path(path).open(encoding="utf-8", newline="")))
+        assert rows[0] == COLUMNS + EXTRA_COLUMNS
+        assert sorted(r[0] for r in rows[1:]) == ["timesheet-001.png", "timesheet-001.png", "timesheet-002.png",
+                                                  "timesheet-003.png"]
+        assert download.value.suggested_filename.startswith("failed_images_")
+    finally:
+        context.close()
+
+
+def test_failure_browser_filters_by_fingerprint_and_shows_a_failure(chromium, lab, tmp_path):
+    _, _, store, _ = lab
+    fingerprint = next(r["FailureFingerprint"] for r in store.records_by_type() if r["ImageKey"] == "timesheet-001.png")
+    context, page = _open_and_run(chromium, lab, "explore_failures.ipynb")
+    try:
+        browser = page.locator(".ocrlab-browser").first
+        listing = browser.locator(".ocrlab-failure-list select")
+        listing.wait_for()
+        page.wait_for_function("document.querySelectorAll('.ocrlab-failure-list select option').length === 4")
+        page.get_by_placeholder("16 hex digits").fill(fingerprint)
+        page.get_by_role("button", name="Apply filters").click()
+        page.wait_for_function("document.querySelectorAll('.ocrlab-failure-list select option').length === 2")
+        listing.select_option(index=0)
+        image = browser.locator("img.scan")
+        image.wait_for()
+        assert image.get_attribute("src").startswith("data:image/jpeg;base64,")
+        assert "Total hours: 99" in browser.locator("pre.raw").inner_text()
+        rule = browser.locator("tr.broken .rule")
+        assert rule.first.inner_text() == "total_mismatch"
+        assert "total_hours" in browser.locator("tr.broken").first.inner_text()
+        shots = [tmp_path / "failure-browser.png"]
+        if os.environ.get("OCRLAB_SCREENSHOT_DIR"):
+            shots.append(Path(os.environ["OCRLAB_SCREENSHOT_DIR"]) / "failure-browser.png")
+        news = page.get_by_role("button", name="No", exact=True)
+        if news.count():
+            news.click()  # JupyterLab's question about news, not part of the picture
+        browser.locator(".ocrlab-failure-list").scroll_into_view_if_needed()
+        page.set_viewport_size({"width": 1400, "height": 1350})
+        for shot in shots:
+            browser.screenshot(path=str(shot))
+        assert shots[0].stat().st_size > 10_000
+    finally:
+        context.close()
