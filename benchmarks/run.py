@@ -17,8 +17,6 @@ import socket
 import sys
 import tempfile
 import time
-import tracemalloc
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,74 +36,6 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     value = fn()
     return time.perf_counter() - start, value
-
-
-def bench_export_memory(n_small: int, n_large: int) -> dict[str, Any]:
-    """Peak Python memory of a CSV export of n_large rows over n_small rows: streaming keeps it ~1."""
-    from ocrlab.store import open_store
-    from ocrlab.store.failure_log import export_failed_images_csv, log_failed_image
-
-    def fill(table: str, n: int) -> None:
-        store = open_store(table)
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda i: log_failed_image(store, f"m/{i:06d}.png", "PARSING_ERROR", f"failure {i}",
-                                                     None, {"raw_ocr_output": "r" * 2000}), range(n)))
-
-    def peak(table: str) -> tuple[float, int]:
-        tracemalloc.start()
-        with open(os.devnull, "w", encoding="utf-8", newline="") as sink:
-            rows = export_failed_images_csv(open_store(table), sink)
-        _, top = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        return top / 1e6, rows
-
-    fill("bench-small", n_small)
-    fill("bench-large", n_large)
-    small_mb, small_rows = peak("bench-small")
-    large_mb, large_rows = peak("bench-large")
-    return {"rows": [small_rows, large_rows], "peak_mb": [round(small_mb, 2), round(large_mb, 2)],
-            "ratio": round(large_mb / small_mb, 3), "target": "ratio <= 1.5 for 5x the rows",
-            "met": large_mb / small_mb <= 1.5}
-
-
-def bench_log_throughput(n: int) -> dict[str, Any]:
-    """Failures logged per second, 8 threads over 1 thread (one shared boto3 client)."""
-    from ocrlab.store import open_store
-    from ocrlab.store.failure_log import log_failed_image
-    store = open_store("bench-log")
-    one, _ = timed(lambda: [log_failed_image(store, f"a/{i}.png", "OCR_ERROR", "m") for i in range(n)])
-    with ThreadPoolExecutor(8) as pool:
-        eight, _ = timed(lambda: list(pool.map(lambda i: log_failed_image(store, f"b/{i}.png", "OCR_ERROR", "m"),
-                                               range(n))))
-    return {"records": n, "per_second_1_thread": round(n / one, 1), "per_second_8_threads": round(n / eight, 1),
-            "speedup": round(one / eight, 2)}
-
-
-def bench_batch(count: int) -> dict[str, Any]:
-    """rapidocr batch on clean samples: seconds per image, field accuracy, and 2 processes over 1."""
-    from ocrlab.batch import run_batch
-    from ocrlab.samples import generate_samples
-    from ocrlab.store import open_store
-    folder = Path(tempfile.mkdtemp()) / "samples"
-    manifest = generate_samples(folder, count=count, seed=11, bad=False)
-    seq, s1 = timed(lambda: run_batch(str(folder), open_store("bench-b1"), concurrency=1, progress=False))
-    par, s2 = timed(lambda: run_batch(str(folder), open_store("bench-b2"), concurrency=2, progress=False))
-    right = total = 0
-    for record in open_store("bench-b1").records_by_type("OCR_RESULT"):
-        truth = json.loads((folder / record["ImageKey"]).with_suffix(".json").read_text())
-        got = json.loads(record["ParsedTimesheet"])
-        for field in ("employee_name", "employee_id", "week_ending", "total_hours"):
-            total, right = total + 1, right + (got.get(field) == truth[field])
-        for t, g in zip(truth["entries"], got["entries"] + [{}] * len(truth["entries"])):
-            for field in ("date", "time_in", "time_out", "hours"):
-                total, right = total + 1, right + (g.get(field) == t[field])
-    # Images that failed count all their fields as wrong.
-    for name in {m["file"] for m in manifest} - {r["ImageKey"] for r in open_store("bench-b1").records_by_type("OCR_RESULT")}:
-        truth = json.loads((folder / name).with_suffix(".json").read_text())
-        total += 4 + 4 * len(truth["entries"])
-    return {"images": len(manifest), "succeeded": s1.succeeded, "seconds_per_image_1_process": round(seq / len(manifest), 3),
-            "seconds_per_image_2_processes": round(par / len(manifest), 3), "speedup_2_over_1": round(seq / par, 2),
-            "field_accuracy": round(right / total, 4) if total else None}
 
 
 def bench_sroie() -> dict[str, Any]:
@@ -154,14 +84,17 @@ def main() -> int:
                                            "platform": platform.platform()},
                                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
-        small = 100 if args.quick else 600
-        for name, fn in (("export_memory", lambda: bench_export_memory(small, small * 5)),
-                         ("log_throughput", lambda: bench_log_throughput(50 if args.quick else 300)),
-                         ("batch_rapidocr", lambda: bench_batch(4 if args.quick else 12)),
-                         ("sroie_rapidocr", bench_sroie if not args.quick else lambda: {"skipped": "--quick"}),
+        from benchmarks import perf
+        q = args.quick
+        for name, fn in (("log_failure", lambda: perf.bench_log(50 if q else 300)),
+                         ("bedrock_batch", lambda: perf.bench_bedrock_batch(*((64, 8) if q else (480, 40)))),
+                         ("reads", lambda: perf.bench_reads(*((2000, 4000, 200) if q else (20_000, 100_000, 1000)))),
+                         ("local_engine", lambda: perf.bench_local_engine(4 if q else 12)),
+                         ("sroie_rapidocr", bench_sroie if not q else lambda: {"skipped": "--quick"}),
                          ("answers", bench_answers),
-                         ("quality", lambda: bench_quality(*((6, 3) if args.quick else (60, 12)))),
-                         ("browser", lambda: bench_browser(args.quick))):
+                         ("quality", lambda: bench_quality(*((6, 3) if q else (60, 12)))),
+                         ("browser", lambda: bench_browser(q)),
+                         ("demo_notebooks", lambda: perf.bench_demo_and_notebooks(5000 if q else 50_000))):
             if args.only and name not in args.only:
                 continue
             print(f"{name} ...", file=sys.stderr, flush=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn
@@ -69,6 +70,12 @@ def _timestamp(text: str) -> str:
         return format_timestamp(parse_timestamp(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time such as 2025-10-01T00:00:00Z") from None
+
+
+def _table_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _ . -)")
+    return text
 
 
 def _folder(text: str) -> str:
@@ -341,7 +348,7 @@ def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ocrlab", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--table", default=settings().table,
+    common.add_argument("--table", type=_table_name, default=settings().table,
                         help="DynamoDB table (default: OCRLAB_TABLE, else %(default)s)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 

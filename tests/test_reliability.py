@@ -287,7 +287,7 @@ BAD = [
     ["batch", ".", "--engine", "bedrock", "--max-tokens", "-5"],
     ["batch", ".", "--summary-json", "/dev/null/x.json"], ["export", "-o", "/dev/null/x.csv"],
     ["export", "--since", "notadate"], ["db", "start", "--port", "70000"], ["samples", "out", "--count", "-1"],
-    ["eval", ".", "--ground-truth", "/nonexistent"],
+    ["eval", ".", "--ground-truth", "/nonexistent"], ["stats", "--table", "x"], ["stats", "--table", "a b/c"],
 ]
 
 

@@ -113,6 +113,8 @@ class BedrockEngine(Engine):
                 read_timeout=read_timeout,
                 # Every batch worker needs its own pooled connection, or threads queue on the pool.
                 max_pool_connections=max(concurrency, max_pool_connections),
+                # The engine builds every request itself; botocore's check would cost CPU on every call.
+                parameter_validation=False,
             )
             # A shared session saves reloading botocore's service data for every engine.
             session = session or boto3.session.Session()

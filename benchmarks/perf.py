@@ -1,0 +1,300 @@
+"""Performance figures: ocrlab against a raw baseline measured in the same run, on the same dynalite.
+
+Each entry is a ratio (and the two figures it is made of); none is a timed assertion. Write units
+are computed from the requests, as DynamoDB bills them: a unit per started KB written, for the
+table and again for every index the item appears in (dynalite counts no index writes).
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable
+
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+FAILURE_DETAILS = {  # what a Bedrock parsing failure carries: the answer, the trace, the tokens
+    "error_code": "SchemaError", "raw_ocr_output": json.dumps({"employee_name": "Maria Gonzalez",
+                                                             "entries": [{"date": "2025-10-20", "time_in": "08:00",
+                                                                          "time_out": "16:30", "hours": "8"}] * 14}),
+    "stack_trace": "Traceback (most recent call last):\n" + "  File \"ocrlab/pipeline.py\", line 80, in process\n"
+                   "    parsed = self.parse(result.raw_output, repairs)\n" * 28 + "ParsingError: the answer is not a timesheet",
+    "model_id": "amazon.nova-lite-v1:0", "processing_time": 2.41, "input_tokens": 1520, "output_tokens": 412,
+    "validation_errors": ["missing_field: total_hours"], "s3_bucket": "timesheets", "s3_region": "us-east-1",
+    "image_size": 482113, "cloudwatch_log_stream": "2025/10/25/[$LATEST]0123456789abcdef"}
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def _images(folder: Path, n: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        buffer = io.BytesIO()
+        Image.new("RGB", (40 + i % 11, 30), (i % 256, 80, 200)).save(buffer, "PNG")
+        (folder / f"p-{i:05d}.png").write_bytes(buffer.getvalue())
+    return folder
+
+
+class Requests:
+    """Every DynamoDB request a client sends, with its parameters (a botocore hook on the real client)."""
+
+    def __init__(self, client: Any) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        client.meta.events.register("provide-client-params.dynamodb", self._seen)
+
+    def _seen(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        self.calls.append((model.name, params))
+
+    def count(self) -> Counter[str]:
+        return Counter(name for name, _ in self.calls)
+
+
+def _size(item: dict[str, Any]) -> int:
+    """DynamoDB's item size: names plus values (strings and numbers close enough for billing)."""
+    total = 0
+    for name, value in item.items():
+        (kind, inner), = value.items()
+        total += len(name.encode()) + (len(str(inner).encode()) if kind in ("S", "N") else len(json.dumps(inner)))
+    return total
+
+
+def write_units(calls: list[tuple[str, dict[str, Any]]], counter_bytes: int = 200) -> float:
+    """Write units of the recorded requests: the table, plus every index each written item enters."""
+    from ocrlab.store.layout import LAYOUT
+    units = 0.0
+    for name, params in calls:
+        if name == "UpdateItem":  # the counter (or claim) item: small
+            units += math.ceil(counter_bytes / 1024)
+        elif name == "PutItem":
+            item = params["Item"]
+            units += math.ceil(_size(item) / 1024)
+            for index in LAYOUT.indexes:
+                if index.hash_key in item and index.range_key in item:
+                    keep = item if index.projection == "ALL" else {
+                        k: v for k, v in item.items()
+                        if k in (LAYOUT.hash_key, LAYOUT.range_key, index.hash_key, index.range_key, *index.include)}
+                    units += math.ceil(_size(keep) / 1024)
+    return units
+
+
+def bench_log(n: int) -> dict[str, Any]:
+    """log_failed_image over a raw put_item of the same record (one thread), its requests and write units."""
+    from ocrlab.records import failure_item
+    from ocrlab.store import open_store
+    from ocrlab.store.dynamodb import serialize
+    from ocrlab.store.failure_log import log_failed_image
+    from ocrlab.version import OCRVersionInfo
+    version = OCRVersionInfo("2.0.0", "2025-10-25", "benchmark")
+    store, raw = open_store("perf-log"), open_store("perf-raw")
+    log_failed_image(store, "warm.png", "PARSING_ERROR", "warm-up", version, FAILURE_DETAILS)  # version list, clients
+
+    def one_raw(i: int) -> None:
+        item = failure_item(f"raw/{i:05d}.png", "PARSING_ERROR", "the answer is not a timesheet", version,
+                            FAILURE_DETAILS)
+        raw.store.client.put_item(TableName=raw.table, Item=serialize({**item, "AttemptNumber": 1, "RecordId": f"r{i}"}))
+    raw_seconds, _ = timed(lambda: [one_raw(i) for i in range(n)])
+    requests = Requests(store.store.client)
+    ocrlab_seconds, _ = timed(lambda: [log_failed_image(store, f"log/{i:05d}.png", "PARSING_ERROR",
+                                                        "the answer is not a timesheet", version, FAILURE_DETAILS)
+                                       for i in range(n)])
+    calls = list(requests.calls)
+    record = next(store.records_by_type())
+    plain = math.ceil(_size(serialize(record)) / 1024)
+    per_failure = write_units(calls) / n
+    return {"failures": n, "record_bytes": _size(serialize(record)),
+            "raw_put_per_second": round(n / raw_seconds, 1), "log_per_second": round(n / ocrlab_seconds, 1),
+            "throughput_over_raw": round(raw_seconds / ocrlab_seconds, 3), "throughput_target": ">= 0.45",
+            "requests_per_failure": round(len(calls) / n, 3), "requests": dict(Counter(name for name, _ in calls)),
+            "requests_target": "<= 2", "write_units_per_failure": round(per_failure, 2), "write_units_plain_put": plain,
+            "write_units_over_plain": round(per_failure / plain, 3), "write_units_target": "<= 2.5",
+            "met": raw_seconds / ocrlab_seconds >= 0.45 and len(calls) / n <= 2 and per_failure / plain <= 2.5}
+
+
+def _converse(delay: float) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.converse_process", "--delay", str(delay)],
+                            cwd=HERE.parent, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def bench_bedrock_batch(wide: int = 480, narrow: int = 40, delay: float = 0.1) -> dict[str, Any]:
+    """`ocrlab batch --engine bedrock` at concurrency 16 and 1 against a Converse server answering after 100 ms."""
+    from ocrlab.batch import run_batch
+    from ocrlab.store import open_store
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # the local server checks no signature
+        os.environ.setdefault(name, "benchmark")
+    server, url = _converse(delay)
+    folder = Path(tempfile.mkdtemp(prefix="ocrlab-perf-"))
+    try:
+        rates = {}
+        for concurrency, n in ((16, wide), (1, narrow)):
+            images = _images(folder / f"c{concurrency}", n)
+            store = open_store(f"perf-bedrock-{concurrency}")
+            requests = Requests(store.store.client)
+            summary = run_batch(str(images), store, engine="bedrock", concurrency=concurrency, progress=False,
+                                engine_options={"endpoint_url": url, "max_attempts": 1})
+            assert summary.succeeded == n, summary
+            rates[concurrency] = (n / summary.elapsed_seconds, len(requests.calls) / n)
+    finally:
+        server.communicate("")
+    ideal = 16 / delay
+    return {"images_c16": wide, "images_c1": narrow, "model_delay_s": delay,
+            "per_second_c16": round(rates[16][0], 1), "per_second_c1": round(rates[1][0], 2),
+            "c16_over_ideal": round(rates[16][0] / ideal, 3), "ideal_per_second": ideal,
+            "c16_over_c1": round(rates[16][0] / rates[1][0], 2), "store_requests_per_image": round(rates[16][1], 2),
+            "targets": {"c16_over_ideal": ">= 0.6", "c16_over_c1": ">= 10"},
+            "met": rates[16][0] / ideal >= 0.6 and rates[16][0] / rates[1][0] >= 10}
+
+
+def _seed_results(store: Any, count: int, offset: int) -> None:
+    """`count` OCR_RESULT records in the store's layout, written straight in (batch writes)."""
+    import datetime as dt
+
+    from benchmarks.seed import _chunks, _write, failure
+    start = dt.datetime(2025, 9, 1, tzinfo=dt.timezone.utc)
+    items = []
+    for i in range(offset, offset + count):
+        item = {k: v for k, v in failure(i, start).items() if v is not None}
+        item.update(RecordType="OCR_RESULT", ParsedTimesheet='{"employee_name": "x"}', ImageKey=f"ok/{i:06d}.png")
+        for name in ("FailureType", "ErrorCode", "ErrorMessage", "FailureFingerprint", "AttemptNumber"):
+            item.pop(name, None)
+        items.append(item)
+    for chunk in _chunks(items):
+        _write(store.store.client, store.table, chunk)
+
+
+def bench_reads(failures: int = 20_000, others: int = 100_000, small: int = 1000) -> dict[str, Any]:
+    """The read paths that already hold, kept as guards: export, its read units, statistics, the
+    attempt count at scale, and the export's memory."""
+    from benchmarks.seed import seed_failures
+    from ocrlab.store import open_store
+    from ocrlab.store.failure_log import export_failed_images_csv, get_attempt_count, get_failure_statistics
+    big, little = open_store("perf-reads"), open_store("perf-reads-small")
+    seed_failures(big, failures)
+    _seed_results(big, others, failures)
+    seed_failures(little, small)
+    client = big.store.client
+
+    def raw_query(table: str, capacity: bool = False) -> tuple[int, float]:
+        count, units, kwargs = 0, 0.0, {"TableName": table, "IndexName": "ByRecordType",
+                                        "KeyConditionExpression": "RecordType = :r",
+                                        "ExpressionAttributeValues": {":r": {"S": "FAILED_IMAGE"}}}
+        if capacity:
+            kwargs["ReturnConsumedCapacity"] = "TOTAL"
+        while True:
+            page = client.query(**kwargs)
+            count += len(page["Items"])
+            units += page.get("ConsumedCapacity", {}).get("CapacityUnits", 0)
+            if "LastEvaluatedKey" not in page:
+                return count, units
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def export(store: Any) -> int:
+        with open(os.devnull, "w", encoding="utf-8", newline="") as sink:
+            return export_failed_images_csv(store, sink)
+    raw_s, _ = timed(lambda: raw_query(big.table))
+    export_s, rows = timed(lambda: export(big))
+    stats_s, _ = timed(lambda: get_failure_statistics(big))
+    # read units: the export's Queries with the capacity asked for, against the raw Query's
+    requests = Requests(client)
+    client.meta.events.register("provide-client-params.dynamodb.Query",
+                                lambda params, **_: params.setdefault("ReturnConsumedCapacity", "TOTAL"))
+    units_seen: list[float] = []
+    client.meta.events.register("after-call.dynamodb.Query", lambda parsed, **_: units_seen.append(
+        parsed.get("ConsumedCapacity", {}).get("CapacityUnits", 0)))
+    export(big)
+    export_units = sum(units_seen)
+    units_seen.clear()
+    _, raw_units = raw_query(big.table, capacity=True)
+    keys = [f"scans/2025/{i:06d}.png" for i in range(0, small, 5)]
+    big_attempts, _ = timed(lambda: [get_attempt_count(big, k) for k in keys])
+    small_attempts, _ = timed(lambda: [get_attempt_count(little, k) for k in keys])
+
+    def peak(store: Any) -> float:
+        tracemalloc.start()
+        export(store)
+        top = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return top / 1e6
+    four = open_store("perf-reads-4k")
+    seed_failures(four, 4000)
+    return {"records": failures + others, "failures_exported": rows, "export_over_raw_query": round(export_s / raw_s, 3),
+            "export_target": "<= 1.3", "read_units_export": round(export_units, 1), "read_units_raw": round(raw_units, 1),
+            "read_units_over_raw": round(export_units / raw_units, 3) if raw_units else None,
+            "read_units_target": "<= 1.05", "stats_over_raw_query": round(stats_s / raw_s, 3), "stats_target": "<= 1.5",
+            "attempt_count_120k_over_1k": round(big_attempts / small_attempts, 3), "attempt_count_target": "<= 1.5",
+            "export_peak_mb_20k": round(peak(big), 2), "export_peak_mb_4k": round(peak(four), 2),
+            "requests_seen": sum(requests.count().values())}
+
+
+def bench_local_engine(count: int = 12) -> dict[str, Any]:
+    """The pipeline per image over bare rapidocr on the same warm engine, and a batch of two worker
+    processes over a naive single-process loop."""
+    import numpy as np
+
+    from ocrlab.batch import run_batch
+    from ocrlab.engines import get_engine
+    from ocrlab.pipeline import Pipeline
+    from ocrlab.samples import generate_samples
+    from ocrlab.store import open_store
+    from ocrlab.version import load_version
+    folder = Path(tempfile.mkdtemp(prefix="ocrlab-perf-local-")) / "s"
+    generate_samples(folder, count=count, seed=17, damage="none")
+    paths = sorted(folder.glob("*.png"))
+    engine = get_engine("rapidocr")
+    engine._ocr(np.zeros((32, 32, 3), dtype=np.uint8))  # warm
+
+    def bare() -> None:
+        for path in paths:
+            with Image.open(path) as img:
+                engine._ocr(np.asarray(img.convert("RGB"))[:, :, ::-1].copy())
+    pipeline = Pipeline(engine, load_version(), open_store("perf-pipeline"))
+    bare_s, _ = timed(bare)
+    pipe_s, _ = timed(lambda: [pipeline.process(p.name, p.read_bytes()) for p in paths])
+    naive_s, _ = timed(lambda: (get_engine("rapidocr"), bare()))  # a fresh engine, one process, in order
+    batch_s, summary = timed(lambda: run_batch(str(folder), open_store("perf-local-batch"), concurrency=2,
+                                               progress=False))
+    return {"images": len(paths), "pipeline_over_bare_rapidocr": round(pipe_s / bare_s, 3), "pipeline_target": "<= 1.15",
+            "naive_loop_s": round(naive_s, 2), "batch_c2_s": round(batch_s, 2),
+            "batch_faster_than_naive": round(naive_s / batch_s, 2), "batch_target": ">= 1.2",
+            "succeeded": summary.succeeded}
+
+
+def _child_peak(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, int]:
+    """(seconds, peak resident MB of the command and everything it ran, exit code), in a fresh process."""
+    probe = ("import resource, subprocess, sys, time; s = time.perf_counter(); "
+             f"code = subprocess.run({cmd!r}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode; "
+             "print(time.perf_counter() - s, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, code)")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=cwd, capture_output=True, text=True, check=True)
+    seconds, mb, code = out.stdout.split()
+    return round(float(seconds), 1), round(float(mb), 1), int(code)
+
+
+def bench_demo_and_notebooks(failures: int = 50_000) -> dict[str, Any]:
+    """Recorded without a target: `ocrlab demo`, and each notebook report on a table of 50,000 failures."""
+    from benchmarks.seed import seed_failures
+    from ocrlab.store import open_store
+    folder = Path(tempfile.mkdtemp(prefix="ocrlab-perf-demo-"))
+    env = {**os.environ, "OCRLAB_VERSION_FILE": str(HERE.parent / "OCR_VERSION.txt")}
+    seconds, mb, code = _child_peak([sys.executable, "-m", "ocrlab", "demo"], env, folder)
+    out: dict[str, Any] = {"demo": {"seconds": seconds, "peak_mb": mb, "exit": code}}
+    store = open_store("perf-notebooks")
+    seed_failures(store, failures)
+    for notebook in ("failure_patterns", "export_failures", "explore_failures"):
+        seconds, mb, code = _child_peak([sys.executable, "-m", "ocrlab", "report", notebook, "--table", store.table,
+                                         "--reports-dir", str(folder / "reports")], env, HERE.parent)
+        out[notebook] = {"failures": failures, "seconds": seconds, "peak_mb": mb, "exit": code}
+    return out
