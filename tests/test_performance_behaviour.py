@@ -6,6 +6,7 @@ from collections import Counter
 
 from converse_server import ok
 from helpers import V1, png
+
 from ocrlab.batch import run_batch
 from ocrlab.engines.bedrock import BedrockEngine
 from ocrlab.store.failure_log import get_attempt_count, log_failed_image
