@@ -26,13 +26,7 @@ from urllib.parse import unquote
 import boto3
 import pytest
 from botocore.config import Config
-
-TIMESHEET = {
-    "employee_name": "Maria Gonzalez", "employee_id": "E-10472", "week_ending": "2025-10-24",
-    "entries": [{"date": "2025-10-20", "time_in": "08:00", "time_out": "16:30", "hours": 8.0},
-                {"date": "2025-10-21", "time_in": "08:00", "time_out": "17:00", "hours": 8.5}],
-    "total_hours": 16.5,
-}
+from helpers import TIMESHEET
 
 # The status each Bedrock Runtime error has in the service model.
 ERROR_STATUS = {

@@ -14,6 +14,13 @@ from ocrlab.version import OCRVersionInfo
 V1 = OCRVersionInfo("2.0.0", "2025-10-25", "Amazon Nova Lite + Real-time Coverage Tracking")  # = OCR_VERSION.txt
 V2 = OCRVersionInfo("2.1.0", "2025-11-02", "candidate prompt")
 V2_FILE = "version: 2.1.0\nbuild_date: 2025-11-02\ndescription: candidate prompt\n"
+# The reference timesheet of docs/design.md, as its readers give it back.
+TIMESHEET = {
+    "employee_name": "Maria Gonzalez", "employee_id": "E-10472", "week_ending": "2025-10-24",
+    "entries": [{"date": "2025-10-20", "time_in": "08:00", "time_out": "16:30", "hours": 8.0},
+                {"date": "2025-10-21", "time_in": "08:00", "time_out": "17:00", "hours": 8.5}],
+    "total_hours": 16.5,
+}
 
 
 def free_port() -> int:

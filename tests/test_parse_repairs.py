@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from helpers import TIMESHEET
 
 from ocrlab.errors import ValidationFailure
 from ocrlab.repairs import Repairs
@@ -20,14 +21,7 @@ MON = "Mon 10/20 08:00 16:30 8.0\n"
 TUE = "Tue 10/21 08:00 17:00 8.5\n"
 TOTAL = "Total hours: 16.5\n"
 REFERENCE = HEADER + TABLE + MON + TUE + TOTAL
-PARSED = {
-    "employee_name": "Maria Gonzalez", "employee_id": "E-10472", "week_ending": "2025-10-24",
-    "entries": [
-        {"date": "2025-10-20", "time_in": "08:00", "time_out": "16:30", "hours": 8.0},
-        {"date": "2025-10-21", "time_in": "08:00", "time_out": "17:00", "hours": 8.5},
-    ],
-    "total_hours": 16.5,
-}
+PARSED = TIMESHEET
 
 
 def read(text: str) -> tuple[dict, Repairs]:

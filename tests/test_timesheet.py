@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from helpers import TIMESHEET
 
 from ocrlab.errors import ParsingError, ValidationFailure
 from ocrlab.taxonomy import FailureType, classify
@@ -18,14 +19,7 @@ Tue 10/21   08:00   17:00   8.5
 Total hours: 16.5
 """
 
-PARSED = {
-    "employee_name": "Maria Gonzalez", "employee_id": "E-10472", "week_ending": "2025-10-24",
-    "entries": [
-        {"date": "2025-10-20", "time_in": "08:00", "time_out": "16:30", "hours": 8.0},
-        {"date": "2025-10-21", "time_in": "08:00", "time_out": "17:00", "hours": 8.5},
-    ],
-    "total_hours": 16.5,
-}
+PARSED = TIMESHEET
 
 
 def sheet(**changes) -> dict:
