@@ -31,14 +31,14 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any, Callable, Collection, Iterable, Iterator
 
-from .engines import REGISTRY, get_engine
+from .engines import REGISTRY, Engine, get_engine
 from .errors import MissingDependency, OcrlabError, SpoolUnavailable, StoreUnavailable, UnknownName
 from .files import check_writable, json_safe, write_json
 from .pipeline import ImageContext, Pipeline
 from .preprocess import Preprocess
 from .records import FAILED_IMAGE, OCR_RESULT, failure_item, storage_key
 from .sources import Listing, SourceItem, open_source
-from .store.claims import DEFAULT_LEASE_SECONDS, Ticket, new_owner
+from .store.claims import DEFAULT_LEASE_SECONDS, Ticket, end_run, new_owner
 from .store.spooling import SpoolingStore, open_store
 from .version import OCRVersionInfo, load_version
 
@@ -61,9 +61,9 @@ class Job:
     preprocess: Preprocess | None = None
     lease_seconds: float = DEFAULT_LEASE_SECONDS
 
-    def pipeline(self, store: SpoolingStore) -> Pipeline:
-        return Pipeline(get_engine(self.engine, **json.loads(self.engine_options)), self.version, store,
-                        self.preprocess)
+    def pipeline(self, store: SpoolingStore, engine: Engine | None = None) -> Pipeline:
+        engine = engine or get_engine(self.engine, **json.loads(self.engine_options))
+        return Pipeline(engine, self.version, store, self.preprocess)
 
 
 @dataclass
@@ -194,8 +194,10 @@ def _executor(job: Job, concurrency: int, scheduler: str | None, stack: ExitStac
 class _Run:
     """The run loop: a bounded window of images in flight, reports as they complete."""
 
-    def __init__(self, job: Job, store: SpoolingStore, concurrency: int, scheduler: str | None) -> None:
+    def __init__(self, job: Job, store: SpoolingStore, concurrency: int, scheduler: str | None,
+                 engine: Engine) -> None:
         self.job, self.store, self.concurrency, self.scheduler = job, store, concurrency, scheduler
+        self.engine = engine  # built once to check the options; the threads of this process share it
         self.stopping = False
         self.not_started = 0
 
@@ -218,7 +220,7 @@ class _Run:
 
     def _task(self, executor: Executor) -> Callable[[SourceItem], dict[str, Any]]:
         if isinstance(executor, ThreadPoolExecutor):  # threads share one pipeline: one engine, one client
-            return partial(process_item, self.job.pipeline(self.store), self.job)
+            return partial(process_item, self.job.pipeline(self.store, self.engine), self.job)
         return partial(process_in_worker, self.job)
 
     def _drain(self, executor: Executor, task: Callable[[SourceItem], dict[str, Any]], pending: deque[SourceItem],
@@ -270,11 +272,11 @@ def _progress(reports: Iterable[dict[str, Any]], total: int, enabled: bool) -> I
     return tqdm(reports, total=total, unit="image", desc="OCR", file=sys.stderr)
 
 
-def check_engine(engine: str, options: dict[str, Any]) -> None:
+def check_engine(engine: str, options: dict[str, Any]) -> Engine:
     """Build the engine once before any image: a wrong option is one error, not a failure per image."""
     if engine not in REGISTRY:
         raise UnknownName("engine", engine, list(REGISTRY))
-    get_engine(engine, **options)
+    return get_engine(engine, **options)
 
 
 def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
@@ -299,7 +301,7 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
     options = dict(engine_options or {})
     if engine == "bedrock":
         options.setdefault("concurrency", concurrency)
-    check_engine(engine, options)  # before listing the source or touching the store
+    built = check_engine(engine, options)  # before listing the source or touching the store
     job = Job(engine, json.dumps(options, sort_keys=True), version, store.table, new_owner(), time.time(),
               force, preprocess, lease_seconds)
     listing = open_source(source, follow_links=follow_links)
@@ -314,8 +316,12 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
                            engine=engine, source=listing.description)
     reasons: Counter[str] = Counter(skipped.values())
     types: Counter[str] = Counter()
-    run = _Run(job, store, concurrency, scheduler)
-    for report in _progress(run.reports(todo), len(todo), progress):
+    run = _Run(job, store, concurrency, scheduler, built)
+    try:
+        reports = list(_progress(run.reports(todo), len(todo), progress))
+    finally:
+        end_run(job.owner)
+    for report in reports:
         status = report["status"]
         if status == "skipped":
             reasons[report["reason"]] += 1

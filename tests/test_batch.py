@@ -177,7 +177,7 @@ def test_database_dying_mid_batch_loses_no_record(tmp_path, table_name, converse
     for i in range(8):
         (root / f"img-{i}.png").write_bytes(png())
     (root / "broken.png").write_bytes(b"not an image")
-    converse_server.default = ok(delay=0.2)
+    converse_server.default = ok(delay=0.3)
 
     import threading
 
@@ -188,7 +188,8 @@ def test_database_dying_mid_batch_loses_no_record(tmp_path, table_name, converse
     killer = threading.Thread(target=kill_store_after_two_results)
     killer.start()
     engine = {"endpoint_url": converse_server.url, "max_attempts": 1}
-    s = run_batch(str(root), store, engine="bedrock", engine_options=engine, progress=False)
+    # Four at a time, so that images already claimed are in flight when the database dies.
+    s = run_batch(str(root), store, engine="bedrock", engine_options=engine, progress=False, concurrency=4)
     killer.join()
     assert s.processed + s.skipped == 9 and s.spooled >= 1
     assert store.spool.pending() == s.spooled

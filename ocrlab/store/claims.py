@@ -55,6 +55,15 @@ def _process_start(pid: int) -> str:
         return "?"
 
 
+# Runs of this process that have ended: their claims are free at once (a notebook runs batch after batch).
+_ended: set[str] = set()
+
+
+def end_run(owner: str) -> None:
+    """Mark a run of this process as over: what it still holds (records it could only spool) is free."""
+    _ended.add(owner)
+
+
 def new_owner() -> str:
     """An owner id for one run: host, pid, the process's start time and a random part."""
     pid = os.getpid()
@@ -62,7 +71,10 @@ def new_owner() -> str:
 
 
 def owner_gone(owner: str) -> bool:
-    """True when the owner ran on this host and its process no longer exists (or is another one)."""
+    """True when the owner ran on this host and its process no longer exists (or is another one), or
+    it is a run of this process that has ended."""
+    if owner in _ended:
+        return True
     try:
         host, pid, started, _ = owner.split(":")
     except ValueError:
