@@ -286,10 +286,12 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
               summary_json: str | os.PathLike[str] | None = None, scheduler: str | None = None,
               progress: bool = True, keys: Collection[str] | None = None,
               preprocess: Preprocess | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS,
-              follow_links: bool = False) -> BatchSummary:
+              follow_links: bool = False, since: float | None = None) -> BatchSummary:
     """OCR every image of `source` (only those named in `keys`, if given) and account for each.
 
-    `preprocess` turns on image preprocessing between preflight and the engine (off: None)."""
+    `preprocess` turns on image preprocessing between preflight and the engine (off: None).
+    `since` is when the run was asked for (default: now); an image another run finished after it
+    is not run again (two identical batches at once run each image once, failures included)."""
     started = time.perf_counter()
     if concurrency < 1:
         raise OcrlabError(f"concurrency must be at least 1, got {concurrency}")
@@ -302,8 +304,8 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
     if engine == "bedrock":
         options.setdefault("concurrency", concurrency)
     built = check_engine(engine, options)  # before listing the source or touching the store
-    job = Job(engine, json.dumps(options, sort_keys=True), version, store.table, new_owner(), time.time(),
-              force, preprocess, lease_seconds)
+    job = Job(engine, json.dumps(options, sort_keys=True), version, store.table, new_owner(),
+              since if since is not None else time.time(), force, preprocess, lease_seconds)
     listing = open_source(source, follow_links=follow_links)
     if keys is not None:
         wanted = set(keys)

@@ -277,6 +277,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
 def cmd_batch(args: argparse.Namespace) -> int:
     from .batch import check_engine, run_batch
     from .preprocess import Preprocess
+    from .store.claims import process_started
     from .version import load_version
     version = load_version(args.ocr_version_file)
     preprocess = Preprocess.from_json(args.preprocess) if args.preprocess else None
@@ -290,7 +291,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
                         version_file=args.ocr_version_file, concurrency=args.concurrency,
                         max_attempts=args.max_attempts, force=args.force, retry_failed=args.retry_failed,
                         summary_json=args.summary_json, scheduler=args.scheduler, progress=not args.no_progress,
-                        preprocess=preprocess, lease_seconds=args.claim_lease, follow_links=args.follow_links)
+                        preprocess=preprocess, lease_seconds=args.claim_lease, follow_links=args.follow_links,
+                        since=process_started())
     types = ", ".join(f"{k} {v}" for k, v in summary.failure_types.items()) or "none"
     print(f"{summary.images} images: {summary.processed} processed ({summary.succeeded} succeeded, "
           f"{summary.failed} failed: {types}), {summary.skipped} skipped"

@@ -86,5 +86,15 @@ def owner_gone(owner: str) -> bool:
     return started != "?" and _process_start(int(pid)) != started
 
 
+def process_started() -> float:
+    """When this process started (epoch seconds): for a command, the moment the user asked for the run."""
+    try:
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + float(_process_start(os.getpid())) / os.sysconf("SC_CLK_TCK")
+    except (OSError, StopIteration, ValueError):
+        return time.time()
+
+
 def lease_end(seconds: float) -> int:
     return int(time.time() + seconds)
