@@ -29,12 +29,12 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from typing import Any, Callable, Collection, Iterable, Iterator
+from typing import Any, Callable, Collection, Iterable, Iterator, cast
 
 from .engines import REGISTRY, Engine, get_engine
 from .errors import MissingDependency, OcrlabError, SpoolUnavailable, StoreUnavailable, UnknownName
 from .files import check_writable, json_safe, write_json
-from .pipeline import ImageContext, Pipeline
+from .pipeline import Draft, ImageContext, Pipeline
 from .preprocess import Preprocess
 from .records import FAILED_IMAGE, OCR_RESULT, failure_item, storage_key
 from .sources import Listing, SourceItem, open_source
@@ -44,6 +44,7 @@ from .version import OCRVersionInfo, load_version
 
 # Engines that spend CPU in this process run in worker processes so that every core works.
 CPU_ENGINES = frozenset({"rapidocr", "tesseract"})
+WRITERS = 8  # threads writing records while the batch's threads wait on the model
 WORKER_LOST = "WorkerLost"
 
 
@@ -92,8 +93,16 @@ class BatchSummary:
         return json_safe(asdict(self))
 
 
-def process_item(pipeline: Pipeline, job: Job, item: SourceItem) -> dict[str, Any]:
-    """Claim, run and record one image; returns a small picklable report. Never raises for a bad image."""
+Report = dict[str, Any]
+
+
+def process_item(pipeline: Pipeline, job: Job, item: SourceItem,
+                 writer: Executor | None = None) -> Report | Future[Report]:
+    """Claim, run and record one image; returns a small picklable report. Never raises for a bad image.
+
+    With a `writer`, the record is written there and a Future of the report comes back at once,
+    so that the caller's thread goes on to the next model call while the store takes the record.
+    """
     store, version = pipeline.store, pipeline.version.full_version
     key = storage_key(item.key)
     ticket = Ticket(job.owner, uuid.uuid4().hex)
@@ -114,13 +123,19 @@ def process_item(pipeline: Pipeline, job: Job, item: SourceItem) -> dict[str, An
         data, read_error = item.read(), None
     except Exception as exc:  # unreadable file or object: recorded like any other failure
         data, read_error = None, exc
+    draft = pipeline.draft(item.key, data, ImageContext(item.s3_bucket, item.s3_region), read_error=read_error)
+    if writer is not None:
+        return writer.submit(_record, pipeline, draft, ticket)
+    return _record(pipeline, draft, ticket)
+
+
+def _record(pipeline: Pipeline, draft: Draft, ticket: Ticket | None) -> Report:
     try:
-        outcome = pipeline.process(item.key, data, ImageContext(item.s3_bucket, item.s3_region),
-                                   read_error=read_error, ticket=ticket)
+        outcome = pipeline.record(draft, ticket)
     except SpoolUnavailable as exc:  # neither the store nor the spool took the record: stop the batch
-        return {"key": item.key, "status": "unwritten", "error": str(exc), "record": exc.record}
-    return {"key": item.key, "status": "succeeded" if outcome.ok else "failed", "failure_type": outcome.failure_type,
-            "spooled": outcome.spooled, "rejected": outcome.rejected}
+        return {"key": draft.image_key, "status": "unwritten", "error": str(exc), "record": exc.record}
+    return {"key": draft.image_key, "status": "succeeded" if outcome.ok else "failed",
+            "failure_type": outcome.failure_type, "spooled": outcome.spooled, "rejected": outcome.rejected}
 
 
 def _has_result(store: SpoolingStore, key: str, version: str) -> bool:
@@ -134,11 +149,11 @@ _worker_pipelines: dict[Job, Pipeline] = {}
 _worker_lock = threading.Lock()
 
 
-def process_in_worker(job: Job, item: SourceItem) -> dict[str, Any]:
+def process_in_worker(job: Job, item: SourceItem) -> Report:
     with _worker_lock:
         if job not in _worker_pipelines:
             _worker_pipelines[job] = job.pipeline(open_store(job.table, create=False))
-    return process_item(_worker_pipelines[job], job, item)
+    return cast(Report, process_item(_worker_pipelines[job], job, item))
 
 
 def plan(listing: Listing, store: SpoolingStore, version: str, *, max_attempts: int | None, force: bool,
@@ -207,7 +222,7 @@ class _Run:
         while pending:
             with ExitStack() as stack:
                 executor = _executor(self.job, self.concurrency, self.scheduler, stack)
-                task = self._task(executor)
+                task = self._task(executor, stack)
                 yield from self._drain(executor, task, pending, lost)
                 if lost:
                     stack.close()  # the broken pool goes; the lost images run alone, each in a fresh process
@@ -218,14 +233,19 @@ class _Run:
                 self.not_started = len(pending)
                 return
 
-    def _task(self, executor: Executor) -> Callable[[SourceItem], dict[str, Any]]:
-        if isinstance(executor, ThreadPoolExecutor):  # threads share one pipeline: one engine, one client
-            return partial(process_item, self.job.pipeline(self.store, self.engine), self.job)
+    def _task(self, executor: Executor, stack: ExitStack) -> Callable[[SourceItem], Report | Future[Report]]:
+        if isinstance(executor, ThreadPoolExecutor):
+            # Threads share one pipeline (one engine, one client); records are written by writer
+            # threads of their own, so a store round trip never holds up the next model call.
+            writer = stack.enter_context(ThreadPoolExecutor(min(WRITERS, self.concurrency),
+                                                            thread_name_prefix="ocrlab-write"))
+            return partial(process_item, self.job.pipeline(self.store, self.engine), self.job,
+                           writer=writer if self.concurrency > 1 else None)
         return partial(process_in_worker, self.job)
 
-    def _drain(self, executor: Executor, task: Callable[[SourceItem], dict[str, Any]], pending: deque[SourceItem],
-               lost: list[SourceItem]) -> Iterator[dict[str, Any]]:
-        window = max(2, 2 * self.concurrency)
+    def _drain(self, executor: Executor, task: Callable[[SourceItem], Report | Future[Report]],
+               pending: deque[SourceItem], lost: list[SourceItem]) -> Iterator[Report]:
+        window = max(2, 3 * self.concurrency)  # images at the engine, and records on their way to the store
         in_flight: dict[Future[dict[str, Any]], SourceItem] = {}
         broken = False
         while in_flight or (pending and not broken and not self.stopping):
@@ -243,6 +263,9 @@ class _Run:
                     continue
                 except Exception as exc:  # a worker lost by Dask, or a defect: the image is recorded, the batch goes on
                     report = self._lost(item, f"{type(exc).__name__}: {exc}")
+                if isinstance(report, Future):  # its record is being written: wait for that instead
+                    in_flight[report] = item
+                    continue
                 self.stopping |= report["status"] == "unwritten"
                 yield report
 

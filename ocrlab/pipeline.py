@@ -47,6 +47,21 @@ class Outcome:
 
 
 @dataclass
+class Draft:
+    """An image's record, built and not yet written (so a caller may write it on another thread)."""
+
+    image_key: str
+    ok: bool
+    item: Record
+    failure_type: str | None = None
+    error: str | None = None
+    timesheet: Timesheet | None = None
+
+    def outcome(self, written: Record) -> Outcome:
+        return Outcome(self.image_key, self.ok, written, self.failure_type, self.error, self.timesheet)
+
+
+@dataclass
 class ImageContext:
     """Where an image came from, for the record."""
 
@@ -75,6 +90,15 @@ class Pipeline:
                 read_error: BaseException | None = None, ticket: Ticket | None = None) -> Outcome:
         """Process one image's bytes. `read_error` records a file that could not even be read;
         `ticket`, the claim the caller holds on the image (released as the record is written)."""
+        return self.record(self.draft(image_key, data, context, read_error), ticket)
+
+    def record(self, draft: Draft, ticket: Ticket | None = None) -> Outcome:
+        """Write the image's record (and release its claim); SpoolUnavailable if nothing took it."""
+        return draft.outcome(self.store.write(draft.item, ticket=ticket))
+
+    def draft(self, image_key: str, data: bytes | None, context: ImageContext | None = None,
+              read_error: BaseException | None = None) -> Draft:
+        """Everything but the write: preflight, engine, reading, checking, and the record they make."""
         context = context or ImageContext()
         started = time.perf_counter()
         result: EngineResult | None = None
@@ -92,12 +116,12 @@ class Pipeline:
             timesheet = check(parsed)
         except Exception as exc:  # every failure of one image becomes a record, never a crash
             return self._failure(image_key, data, context, exc, result, parsed, repairs,
-                                 time.perf_counter() - started, ticket)
+                                 time.perf_counter() - started)
         item = result_item(image_key, self.version, result.raw_output, timesheet,
                            self._details(data, context, result, time.perf_counter() - started))
         if repairs:
             item["ParseRepairs"] = repairs.to_json()
-        return Outcome(image_key, True, self.store.write(item, ticket=ticket), timesheet=timesheet)
+        return Draft(image_key, True, item, timesheet=timesheet)
 
     def _details(self, data: bytes | None, context: ImageContext, result: EngineResult | None,
                  elapsed: float) -> dict[str, Any]:
@@ -118,7 +142,7 @@ class Pipeline:
 
     def _failure(self, image_key: str, data: bytes | None, context: ImageContext, exc: Exception,
                  result: EngineResult | None, parsed: dict[str, Any] | None, repairs: Repairs,
-                 elapsed: float, ticket: Ticket | None) -> Outcome:
+                 elapsed: float) -> Draft:
         failure_type, code = classify(exc)
         details = self._details(data, context, result, elapsed)
         raw = result.raw_output if result else None
@@ -135,4 +159,4 @@ class Pipeline:
         if repairs:  # what the reader changed, even when the reading then failed
             details["ParseRepairs"] = repairs.to_json()
         item = failure_item(image_key, failure_type.value, str(exc) or type(exc).__name__, self.version, details)
-        return Outcome(image_key, False, self.store.write(item, ticket=ticket), failure_type.value, str(exc))
+        return Draft(image_key, False, item, failure_type.value, str(exc))

@@ -119,7 +119,7 @@ def _workers() -> list[int]:
 
 def test_a_worker_killed_mid_batch_costs_only_its_images(tmp_path, store):
     from ocrlab.samples import generate_samples
-    generate_samples(tmp_path / "s", count=6, seed=3)
+    generate_samples(tmp_path / "s", count=10, seed=3)  # enough work that a worker is busy when it is killed
     killed: list[int] = []
 
     def kill_a_worker() -> None:
@@ -133,7 +133,7 @@ def test_a_worker_killed_mid_batch_costs_only_its_images(tmp_path, store):
     killer.start()
     summary = run_batch(str(tmp_path / "s"), store, concurrency=2, progress=False)
     killer.join()
-    assert killed and summary.processed == 6 and summary.succeeded == 6
+    assert killed and summary.processed == 10 and summary.succeeded == 10
     assert results(store) == sorted(p.name for p in (tmp_path / "s").glob("*.png"))
 
 
