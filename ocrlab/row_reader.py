@@ -32,7 +32,7 @@ _JUNK_BETWEEN = re.compile(r"[\s.,;:'\"`/\\_=~\-]*")
 # A date's slash may be read as 7 or 1 ("06727"); a tick or grid line before a time as a 1
 # ("107:00", which no clock shows); an hours point as a slash ("4/25").
 _DATE = re.compile(r"(\d{1,2})(\s?/\s?[.,'`]?\s?|[-.71]|)(\d{1,2})")
-_TIME = re.compile(r"(1(?=\d{2}[:.;,]))?(\d{1,2})(\s?[:.;,]{1,2}\s?|)(\d{2})")
+_TIME = re.compile(r"(1(?=\d{2}[:.;,]))?(\d{1,2})(\s?[:.;,]{1,2}\s?|[±÷*+]|)(\d{2})")
 _HOURS = re.compile(r"(\d{1,2})(?:(\s?[.,:;/]{1,2}\s?)(\d{1,2}))?")
 _STRAY_ONE_HOURS = re.compile(r"1(?=\d[.,:;]\d)")  # "17.75": a tick before 7.75 (or 17.75 itself)
 
@@ -75,7 +75,7 @@ class RowChoice:
 
 # --- cleaning ---------------------------------------------------------------------------------
 
-def clean(segment: str) -> tuple[list[str], str, list[str]]:
+def clean(segment: str, lenient: bool = False) -> tuple[list[str], str, list[str]]:
     """(variants of the row text to read, the text as printed, junk words dropped).
 
     Variants and the printed text have the same length, so a cell's characters can be quoted
@@ -83,6 +83,10 @@ def clean(segment: str) -> tuple[list[str], str, list[str]]:
     them become digits. A word with any other letter ("PAID", "C4.7BY": a stamp over a cell) is
     unreadable: it becomes "#"s, which only the unreadable-cell option takes. Words without a
     digit are dropped. A "|" is either a 1 or a grid line: both variants are read.
+
+    `lenient` reads a word with letters after its digits ("14:00PA4.5", "7.25ED": a stamp
+    beside a cell) as its digits with the letters dropped. Letters before the digits keep the
+    word unreadable: they may cover a digit ("EN6:15" printed 16:15).
     """
     words, printed, dropped = [], [], []
     for word in segment.split():
@@ -92,6 +96,8 @@ def clean(segment: str) -> tuple[list[str], str, list[str]]:
                 dropped.append(word)
             continue
         printed.append(core)
+        if lenient:
+            core = _TRAILING_LETTERS.sub(lambda m: _blank_stamp(m.group(0), dropped), core)
         if any(ch.isalpha() and ch not in DIGIT_LOOKALIKES for ch in core):
             words.append("#" * len(core))
         else:
@@ -101,6 +107,17 @@ def clean(segment: str) -> tuple[list[str], str, list[str]]:
     for i in [m.start() for m in re.finditer(r"\|", text)][:4]:
         variants = [v[:i] + rep + v[i + 1:] for v in variants for rep in (" ", "1")]  # grid lines first
     return variants, original, dropped
+
+
+_TRAILING_LETTERS = re.compile(r"(?<=[0-9.:,;/])[A-Za-z]+")
+
+
+def _blank_stamp(letters: str, dropped: list[str]) -> str:
+    """Letters that are not all digit look-alikes become spaces (same length); others stay."""
+    if all(ch in DIGIT_LOOKALIKES for ch in letters):
+        return letters
+    dropped.append(letters)
+    return " " * len(letters)
 
 
 # --- field matchers ---------------------------------------------------------------------------
@@ -239,9 +256,9 @@ def _readings(text: str, printed: str, ctx: RowContext) -> Iterator[Reading]:
     yield from step(0, 0, {})
 
 
-def read_row(segment: str, ctx: RowContext) -> tuple[list[Reading], list[str]]:
+def read_row(segment: str, ctx: RowContext, lenient: bool = False) -> tuple[list[Reading], list[str]]:
     """Every reading of the row's text (capped), and the junk words dropped from it."""
-    variants, printed, dropped = clean(segment)
+    variants, printed, dropped = clean(segment, lenient)
     out: list[Reading] = []
     for variant in variants:
         for n, reading in enumerate(_readings(variant, printed, ctx)):

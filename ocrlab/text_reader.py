@@ -333,8 +333,15 @@ def _rows(region: str, printed: str, week_ending: date | None, order: tuple[str,
             repairs.add("rows_merged", f"entries[{i}]", printed[anchors[n - 1][0]:end].strip(), "two rows")
         if "\n" in raw:
             repairs.add("row_split", f"entries[{i}]", raw, raw.replace("\n", " "))
-        readings, dropped = read_row(region[date_start:end], RowContext(week_ending, weekday, order))
-        choice = choose(readings, RowContext(week_ending, weekday, order))
+        ctx = RowContext(week_ending, weekday, order)
+        readings, dropped = read_row(region[date_start:end], ctx)
+        choice = choose(readings, ctx)
+        if not (choice and choice.fits) and re.search(r"[0-9.:][A-Za-z]", region[date_start:end]):
+            # letters run into a cell (a stamp): read without them, taken only if the row then fits
+            lenient_readings, lenient_dropped = read_row(region[date_start:end], ctx, lenient=True)
+            lenient = choose(lenient_readings, ctx)
+            if lenient and lenient.fits:
+                choice, dropped = lenient, lenient_dropped
         entries.append(choice if choice else _empty_entry())
         texts.append(raw.replace("\n", " "))
         for word in dropped:

@@ -44,6 +44,7 @@ def read(text: str) -> tuple[dict, Repairs]:
     ("Week ending: 2025-10-24", "Week ending: 2025:10-24", "separator_confusion", "week_ending"),
     (TUE, "Tue 10721 08:00 17:00 8.5\n", "separator_confusion", "entries[1].date"),
     (TUE, "Tue 10/21 08:00 17:00 8/5\n", "separator_confusion", "entries[1].hours"),
+    (TUE, "Tue 10/21 08:00 17±00 8.5\n", "separator_confusion", "entries[1].time_out"),
     # stray marks inside a value, an ID in lower case
     (TUE, "Tue 10/.21 08:00 17:00 8.5\n", "stray_punctuation", "entries[1].date"),
     ("Maria Gonzalez", "Maria.Gonzalez", "stray_punctuation", "employee_name"),
@@ -58,6 +59,7 @@ def read(text: str) -> tuple[dict, Repairs]:
     # noise between cells, and lines in the table that are not rows
     (TUE, "Tue 10/21 08:00 17:00 7 8.5\n", "noise_skipped", "entries[1].hours"),
     (TUE, "Tue 10/21 108:00 17:00 8.5\n", "noise_skipped", "entries[1].time_in"),
+    (TUE, "Tue 10/21 08:00 17:00PA8.5\n", "noise_skipped", "entries[1]"),
     (TABLE, TABLE + "APPROVED 10/25\n", "header_footer_skipped", "entries"),
 ])
 def test_each_repair_reads_the_reference_and_is_recorded(old, new, rule, field):
@@ -109,6 +111,14 @@ def test_a_cell_under_a_stamp_stays_missing_and_the_row_is_quoted():
         check(ts)
     assert "missing_field: entry 2 hours" in info.value.validation_errors
     assert "'Tue 10/21 08:00 17:00 4.PVED'" in str(info.value)
+
+
+def test_letters_before_a_cell_keep_it_unread():
+    """'EN7:00' may be a stamp over the 1 of 17:00: the cell is not read as 07:00."""
+    ts, _ = read(REFERENCE.replace(TUE, "Tue 10/21 08:00 EN7:00 8.5\n"))
+    assert ts["entries"][1]["time_out"] is None
+    with pytest.raises(ValidationFailure):
+        check(ts)
 
 
 def test_readings_the_total_cannot_settle_stay_unread():
