@@ -351,6 +351,17 @@ class Comparison:
         return pd.DataFrame(rows, columns=["image", "change", "outcome", "fields right", "fields lost",
                                            "raw output changed"])
 
+    def field_frame(self) -> Any:
+        """Field accuracy per field (all fields first, then worst change first), for notebooks; empty
+        without ground truth."""
+        import pandas as pd
+        rows = sorted(self.field_changes(), key=lambda r: (r["field"] != "all fields", r["change"] or 0.0))
+        return pd.DataFrame([{"field": r["field"], "base": r["base"]["accuracy"], "candidate": r["candidate"]["accuracy"],
+                              "change": r["change"], "base right": f"{r['base']['correct']}/{r['base']['total']}",
+                              "candidate right": f"{r['candidate']['correct']}/{r['candidate']['total']}"}
+                             for r in rows], columns=["field", "base", "candidate", "change", "base right",
+                                                      "candidate right"])
+
     def frame(self) -> Any:
         """One row per image (report order), for notebooks."""
         import pandas as pd

@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from ..compare import Comparison, ImageComparison
 from ..files import write_chunks
+from .links import FileLink
 from .render import render, side_by_side, write
 
 LIST_LINES = 1000
@@ -126,6 +127,18 @@ def render_comparison_html(comparison: Comparison, path: str | os.PathLike[str],
     for page in listing.pages:
         write(out.with_name(page.name), "compare_list.html.j2", c=comparison, listing=listing, list_page=page)
     return write(out, "compare.html.j2", **_context(comparison, listing))
+
+
+def comparison_link(comparison: Comparison, page: str | os.PathLike[str]) -> FileLink:
+    """A notebook's link to the comparison page it wrote (the page is never copied into the notebook)."""
+    sections = comparison.sections()
+    shown = ", ".join(f"{section.total:,} {words}" for words, section in (
+        ("regressed", sections["regressed"]), ("fixed or improved", sections["improved"]),
+        ("changed otherwise", sections["other"])))
+    listed = len(comparison_files(page)) - 1
+    return FileLink(page, f"The comparison page: {shown}; every regression and the first {comparison.shown:,} of "
+                          f"each other group side by side" + (f", the rest on {listed} list page"
+                                                               f"{'s' * (listed != 1)}" if listed else ""))
 
 
 def comparison_files(path: str | os.PathLike[str]) -> list[Path]:
