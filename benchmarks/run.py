@@ -140,6 +140,14 @@ def bench_browser(quick: bool) -> dict[str, Any]:
     return run(5000 if quick else 50_000)
 
 
+def bench_scale(name: str, quick: bool) -> dict[str, Any]:
+    from benchmarks import scale
+    divisor = 20 if quick else 1
+    steps = {"scale_compare": scale.bench_compare, "scale_compare_report": scale.bench_compare_report,
+             "scale_patterns": scale.bench_patterns, "scale_export": scale.bench_export}
+    return steps[name](divisor=divisor)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller sizes, to check the script runs")
@@ -161,7 +169,9 @@ def main() -> int:
                          ("sroie_rapidocr", bench_sroie if not args.quick else lambda: {"skipped": "--quick"}),
                          ("answers", bench_answers),
                          ("quality", lambda: bench_quality(*((6, 3) if args.quick else (60, 12)))),
-                         ("browser", lambda: bench_browser(args.quick))):
+                         ("browser", lambda: bench_browser(args.quick)),
+                         *((name, lambda name=name: bench_scale(name, args.quick))  # type: ignore[misc]
+                           for name in ("scale_compare", "scale_compare_report", "scale_patterns", "scale_export"))):
             if args.only and name not in args.only:
                 continue
             print(f"{name} ...", file=sys.stderr, flush=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Mapping
@@ -124,11 +125,7 @@ def records_frame(store: SpoolingStore, ocr_version: str | None = None, since: s
     reused: only the results are read then."""
     since_text = _since_text(since)
     if failures is not None:
-        results = results_frame(store, ocr_version, since_text, columns)
-        wanted = list(results.columns) if columns is not None else list(failures.columns)
-        both = pd.concat([failures.reindex(columns=wanted), results.reindex(columns=wanted)], ignore_index=True)
-        both = _categories(both, failures, results)
-        return both.sort_values("FailureTimestamp", kind="stable").reset_index(drop=True)
+        return _together(failures, results_frame(store, ocr_version, since_text, columns), columns)
     if ocr_version:
         records: Iterable[dict[str, Any]] = sorted(
             (r for r in store.version_records(ocr_version, attributes=columns)
@@ -138,6 +135,26 @@ def records_frame(store: SpoolingStore, ocr_version: str | None = None, since: s
                               store.records_by_type(OCR_RESULT, since=since_text, attributes=columns),
                               key=lambda r: r["FailureTimestamp"])
     return _frame(records, columns, FAILURE_COLUMNS + [c for c in RESULT_COLUMNS if c not in FAILURE_COLUMNS])
+
+
+def pattern_frames(store: SpoolingStore, ocr_version: str | None = None,
+                   since: str | dt.datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(failures, records) for the failure-patterns notebook: the failures with PATTERN_COLUMNS and every
+    record (failures and results) with USAGE_COLUMNS. Each record is read once, with a projection, and
+    the two record types are read at the same time (the store works on one while this process takes
+    the other apart)."""
+    with ThreadPoolExecutor(2) as pool:
+        results = pool.submit(results_frame, store, ocr_version, since, USAGE_COLUMNS)
+        failures = failures_frame(store, ocr_version, since, PATTERN_COLUMNS)
+        return failures, _together(failures, results.result(), USAGE_COLUMNS)
+
+
+def _together(failures: pd.DataFrame, results: pd.DataFrame, columns: list[str] | None) -> pd.DataFrame:
+    """Failures and results in one frame, in time order."""
+    wanted = list(results.columns) if columns is not None else list(failures.columns)
+    both = pd.concat([failures.reindex(columns=wanted), results.reindex(columns=wanted)], ignore_index=True)
+    both = _categories(both, failures, results)
+    return both.sort_values("FailureTimestamp", kind="stable").reset_index(drop=True)
 
 
 def _categories(both: pd.DataFrame, *parts: pd.DataFrame) -> pd.DataFrame:
@@ -207,34 +224,58 @@ def _crosstab(frame: pd.DataFrame, index: str | pd.Series, columns: str) -> pd.D
     if frame.empty:
         return pd.DataFrame(dtype="int64").rename_axis(index=rows.name, columns=columns)
     table = frame.groupby([rows, frame[columns]], observed=True).size().unstack(fill_value=0)
-    return table.astype("int64").rename_axis(columns=columns)
+    return _labels(table.astype("int64")).sort_index().sort_index(axis=1).rename_axis(columns=columns)
 
 
-def failure_patterns(failures: pd.DataFrame, freq: str = "D") -> dict[str, pd.DataFrame]:
+PATTERNS = ("by_type", "by_version", "by_error_code", "by_fingerprint", "over_time")
+
+
+def failure_patterns(failures: pd.DataFrame, freq: str = "D",
+                     only: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
     """How failures group: by_type, by_version (version x type), by_error_code, by_fingerprint
     (count, images, first/last seen, type, code, example message and image) and over_time
-    (period x type counts, every period from the first to the last failure, periods in UTC)."""
+    (period x type counts, every period from the first to the last failure, periods in UTC);
+    `only` some of them (a chart computes just its own)."""
     f = _keys(failures)
-    total = len(f)
+    builders = {"by_type": lambda: _by_type(f), "by_version": lambda: _crosstab(f, "OCRFullVersion", "FailureType"),
+                "by_error_code": lambda: _by_code(f), "by_fingerprint": lambda: _by_fingerprint(f),
+                "over_time": lambda: _over_time(f, freq)}
+    return {name: builders[name]() for name in (only or PATTERNS)}
 
+
+def _labels(table: pd.DataFrame) -> pd.DataFrame:
+    """Labels as plain text whatever the frame's dtypes (category or object), so results compare equal."""
+    table.index = table.index.astype(object)
+    table.columns = table.columns.astype(object)
+    return table
+
+
+def _ranked(table: pd.DataFrame) -> pd.DataFrame:
+    """Most frequent first; ties by name."""
+    return _labels(table).sort_index().sort_values("count", ascending=False, kind="stable")
+
+
+def _by_type(f: pd.DataFrame) -> pd.DataFrame:
     by_type = f.groupby("FailureType", observed=True).agg(count=("ImageKey", "size"), images=("ImageKey", "nunique"))
-    by_type["share"] = by_type["count"] / total if total else pd.Series(dtype=float)
-    by_type = by_type.sort_values("count", ascending=False)
+    by_type["share"] = by_type["count"] / len(f) if len(f) else pd.Series(dtype=float)
+    return _ranked(by_type)
 
-    by_code = f.groupby("ErrorCode", observed=True).agg(count=("ImageKey", "size"), images=("ImageKey", "nunique"),
-                                         failure_types=("FailureType", lambda s: ", ".join(sorted(map(str, s.unique())))))
-    by_code = by_code.sort_values("count", ascending=False)
 
+def _by_code(f: pd.DataFrame) -> pd.DataFrame:
+    by_code = f.groupby("ErrorCode", observed=True).agg(
+        count=("ImageKey", "size"), images=("ImageKey", "nunique"),
+        failure_types=("FailureType", lambda s: ", ".join(sorted(map(str, s.unique())))))
+    return _ranked(by_code)
+
+
+def _by_fingerprint(f: pd.DataFrame) -> pd.DataFrame:
     ordered = f.sort_values("FailureTimestamp", kind="stable")  # so "first" is the earliest example
     by_print = ordered.groupby("FailureFingerprint", observed=True).agg(
         count=("ImageKey", "size"), images=("ImageKey", "nunique"),
         first_seen=("FailureTimestamp", "min"), last_seen=("FailureTimestamp", "max"),
         failure_type=("FailureType", "first"), error_code=("ErrorCode", "first"),
         example_message=("ErrorMessage", "first"), example_image=("ImageKey", "first"))
-    by_print = by_print.sort_values(["count", "first_seen"], ascending=[False, True])
-
-    return {"by_type": by_type, "by_version": _crosstab(f, "OCRFullVersion", "FailureType"),
-            "by_error_code": by_code, "by_fingerprint": by_print, "over_time": _over_time(f, freq)}
+    return _labels(by_print).sort_index().sort_values(["count", "first_seen"], ascending=[False, True], kind="stable")
 
 
 def _over_time(f: pd.DataFrame, freq: str) -> pd.DataFrame:
@@ -257,10 +298,10 @@ TIME_STATS = ["count", "mean", "p50", "p90", "p99", "max"]
 def processing_times(frame: pd.DataFrame) -> pd.DataFrame:
     """Seconds per image by OCR version and record type: count, mean, p50, p90, p99, max."""
     index = ["OCRFullVersion", "RecordType"]
-    f = frame.reindex(columns=list(dict.fromkeys(index + ["ProcessingTimeSeconds", *frame.columns])))
+    f = frame.reindex(columns=index + ["ProcessingTimeSeconds"])
     f = f.assign(seconds=pd.to_numeric(f["ProcessingTimeSeconds"], errors="coerce")).dropna(subset=["seconds"])
     if f.empty:
         return pd.DataFrame(columns=TIME_STATS, index=pd.MultiIndex.from_tuples([], names=index))
-    g = f.groupby(index, observed=True)["seconds"]
+    g = f.groupby([f[name].astype(object) for name in index], observed=True)["seconds"]  # plain labels
     return pd.DataFrame({"count": g.size(), "mean": g.mean(), "p50": g.quantile(0.5), "p90": g.quantile(0.9),
                          "p99": g.quantile(0.99), "max": g.max()})

@@ -116,7 +116,7 @@ def plot_failures_by_type(failures: pd.DataFrame, ax: Axes | None = None) -> Fig
     """Horizontal bars: failures per FailureType, the most frequent on top."""
     figure, ax = _axes(ax)
     ax.set_title("Failures by type")
-    counts = failure_patterns(failures)["by_type"]["count"]
+    counts = failure_patterns(failures, only=["by_type"])["by_type"]["count"]
     if counts.empty:
         _empty_note(ax)
         return figure
@@ -135,7 +135,7 @@ def plot_failures_over_time(failures: pd.DataFrame, freq: str | None = None, ax:
     times = failures["FailureTimestamp"] if "FailureTimestamp" in failures and len(failures) else None
     freq = time_bins(times.min(), times.max(), freq) if times is not None else (freq or "D")
     ax.set_title(f"Failures over time (per {BINS.get(_ALIASES.get(freq, freq), freq)}, UTC)")
-    table = failure_patterns(failures, freq)["over_time"]
+    table = failure_patterns(failures, freq, only=["over_time"])["over_time"]
     if table.empty:
         _empty_note(ax)
         return figure
@@ -148,7 +148,7 @@ def plot_failures_by_version(failures: pd.DataFrame, ax: Axes | None = None) -> 
     """Stacked bars per OCR version, one colour per failure type."""
     figure, ax = _axes(ax)
     ax.set_title("Failures by OCR version")
-    table = failure_patterns(failures)["by_version"]
+    table = failure_patterns(failures, only=["by_version"])["by_version"]
     if table.empty:
         _empty_note(ax)
         return figure
@@ -169,7 +169,7 @@ def _top_rows(table: pd.DataFrame, top: int = TOP) -> pd.DataFrame:
 
 def plot_failures_by_error_code(failures: pd.DataFrame, ax: Axes | None = None) -> Figure:
     """Horizontal bars: failures per ErrorCode, the most frequent on top."""
-    codes = top_with_other(failure_patterns(failures)["by_error_code"]["count"]).iloc[::-1]
+    codes = top_with_other(failure_patterns(failures, only=["by_error_code"])["by_error_code"]["count"]).iloc[::-1]
     figure, ax = _axes(ax, (8, 0.4 * len(codes) + 1.5))
     ax.set_title("Failures by error code")
     if codes.empty:
@@ -185,7 +185,7 @@ def plot_top_fingerprints(failures: pd.DataFrame, top: int = 10, ax: Axes | None
     """The `top` most frequent fingerprints, labelled with type, code and an example message."""
     figure, ax = _axes(ax, (10, 0.5 * top + 1.5))
     ax.set_title(f"Top {top} failure fingerprints")
-    prints = failure_patterns(failures)["by_fingerprint"].head(top)
+    prints = failure_patterns(failures, only=["by_fingerprint"])["by_fingerprint"].head(top)
     if prints.empty:
         _empty_note(ax)
         return figure
