@@ -37,16 +37,17 @@ class _Category:
             code = self.index[value] = len(self.index)
         self.codes.append(code)
 
-    def series(self) -> pd.Categorical:
+    def series(self) -> Any:
         return pd.Categorical.from_codes(np.frombuffer(self.codes, dtype=np.int64) if self.codes else np.array([], dtype=np.int64),
                                          categories=pd.Index(list(self.index), dtype=object))
 
 
 class _Numbers:
-    """Floats, NaN for a missing or unreadable value."""
+    """Floats, NaN for a missing or unreadable value; whole numbers as nullable integers."""
 
-    def __init__(self) -> None:
+    def __init__(self, whole: bool) -> None:
         self.values = array("d")
+        self.whole = whole
 
     def add(self, value: Any) -> None:
         if isinstance(value, (Decimal, int, float)) and not isinstance(value, bool):
@@ -57,8 +58,9 @@ class _Numbers:
             except (TypeError, ValueError):
                 self.values.append(float("nan"))
 
-    def series(self) -> np.ndarray:
-        return np.frombuffer(self.values, dtype=np.float64) if self.values else np.array([], dtype=np.float64)
+    def series(self) -> Any:
+        values = np.frombuffer(self.values, dtype=np.float64) if self.values else np.array([], dtype=np.float64)
+        return pd.array(np.round(values), dtype="Float64").astype("Int64") if self.whole else values  # NaN: <NA>
 
 
 class _Times:
@@ -68,15 +70,16 @@ class _Times:
     def add(self, value: Any) -> None:
         self.values.append(value)
 
-    def series(self) -> pd.Series:
-        return pd.to_datetime(pd.Series(self.values, dtype=object), utc=True, format="ISO8601")
+    def series(self) -> Any:
+        times = pd.to_datetime(pd.Series(self.values, dtype=object), utc=True, format="ISO8601")
+        return times.astype("datetime64[ns, UTC]").array
 
 
 def _collector(name: str) -> _Category | _Numbers | _Times:
     if name in TIME_COLUMNS:
         return _Times()
     if name in FLOAT_COLUMNS or name in INT_COLUMNS:
-        return _Numbers()
+        return _Numbers(whole=name in INT_COLUMNS)
     return _Category()
 
 
@@ -87,12 +90,4 @@ def compact_frame(records: Iterable[Mapping[str, Any]], columns: Sequence[str]) 
     for record in records:
         for name, collector in collectors.items():
             collector.add(record.get(name))
-    data: dict[str, Any] = {}
-    for name, collector in collectors.items():
-        values = collector.series()
-        if name in INT_COLUMNS:
-            values = pd.array(np.round(values), dtype="Float64").astype("Int64")  # NaN -> <NA>
-        elif name in TIME_COLUMNS:
-            values = values.astype("datetime64[ns, UTC]").array
-        data[name] = values
-    return pd.DataFrame(data, columns=list(collectors))
+    return pd.DataFrame({name: collector.series() for name, collector in collectors.items()}, columns=list(collectors))

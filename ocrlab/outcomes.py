@@ -163,7 +163,7 @@ class OutcomeReader:
                 side.parsed = parse_timesheet((record or {}).get("ParsedTimesheet"))
 
     def _fetch(self, pairs: list[Pair], attributes: tuple[str, ...]
-               ) -> Iterator[tuple[list[Pair], list[dict[str, Any] | None]]]:
+               ) -> Iterator[tuple[list[Pair], list[Mapping[str, Any] | None]]]:
         """Each page of pairs with its records (None where a record is gone), `attributes` only."""
         for page in _pages(pairs):
             found = {(r["ImageKey"], r["FailureTimestamp"]): r for r in self.store.records_by_key(

@@ -7,9 +7,9 @@ import re
 from collections import Counter
 
 import pytest
+
 from benchmarks.history import V2, V3, Plan, records
 from benchmarks.seed import write_items
-
 from ocrlab.compare import compare_versions
 from ocrlab.records import DIGESTS
 from ocrlab.reports.comparison import comparison_files, render_comparison_html, write_comparison_json
@@ -97,3 +97,18 @@ def test_records_without_digests_compare_the_same(store):
     old, new = (compare_versions(s, V2, V3, shown=1) for s in (store, digested))
     assert old.header()["groups"] == {"regressed": 2, "improved": 3, "other": 8, "one_sided": 0, "unchanged": 4}
     assert old.frame().equals(new.frame())
+
+
+def test_list_pages_escape_text_from_images_and_models(store, tmp_path):
+    from ocrlab.records import failure_item
+    from ocrlab.version import OCRVersionInfo
+    base, candidate = OCRVersionInfo("1.0.0", "2025-10-01", "b"), OCRVersionInfo("1.1.0", "2025-10-20", "c")
+    key = "<script>alert(1)</script>.png"
+    store.write(failure_item(key, "PARSING_ERROR", "x", base, {"error_code": "<b>E</b>", "raw_ocr_output": "a"}))
+    store.write(failure_item(key, "PARSING_ERROR", "x", candidate, {"error_code": "<b>E</b>", "raw_ocr_output": "b"}))
+    c = compare_versions(store, base.full_version, candidate.full_version, shown=0)
+    page = render_comparison_html(c, tmp_path / "c.html")
+    listed = comparison_files(page)[1].read_text(encoding="utf-8")
+    assert "<script" not in listed and "<b>E" not in listed
+    assert "&lt;script&gt;alert(1)&lt;/<wbr>script&gt;.<wbr>png" in listed and "&lt;b&gt;E&lt;/b&gt;" in listed
+    assert 'http-equiv="Content-Security-Policy"' in listed

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import pandas as pd
+
 from benchmarks.history import V2, Plan, records
 from benchmarks.seed import write_items
-
 from ocrlab import analysis, costs
 from ocrlab.frames import compact_frame
 

@@ -16,6 +16,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from ..domain import Record
 from ..errors import MissingDependency
 from ..files import unique_path
 from ..store.export import write_csv
@@ -135,9 +136,9 @@ class ExportPanel:
 
     def _export(self) -> None:
         stats = FailureStatistics()
-        latest: deque[dict[str, Any]] = deque(maxlen=RECENT_ROWS)
+        latest: deque[Record] = deque(maxlen=RECENT_ROWS)
 
-        def observed(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        def observed(records: Iterable[Record]) -> Iterator[Record]:
             for record in records:  # the CSV's own pass: statistics and the latest rows ride along
                 stats.add(record)
                 latest.append(record)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from ..records import format_timestamp
 
@@ -26,7 +26,7 @@ class FailureStatistics:
         self.codes: Counter[str] = Counter()
         self.prints: dict[str, dict[str, Any]] = {}
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: Mapping[str, Any]) -> None:
         self.total += 1
         ts = record.get("FailureTimestamp", "")
         self.recent += ts >= self.recent_from
@@ -52,7 +52,7 @@ class FailureStatistics:
                 "by_error_code": dict(self.codes.most_common()), "top_fingerprints": ranked[:self.top]}
 
 
-def failure_statistics(failures: Iterable[dict[str, Any]], now: dt.datetime | None = None,
+def failure_statistics(failures: Iterable[Mapping[str, Any]], now: dt.datetime | None = None,
                        top: int = 10) -> dict[str, Any]:
     stats = FailureStatistics(now, top)
     for record in failures:

@@ -98,7 +98,6 @@ def test_a_large_table_is_read_once_and_kept_out_of_widget_state(store, tmp_path
     import json
 
     from benchmarks.seed import seed_failures
-
     from ocrlab.reports import widgets
     seed_failures(store, 3000)
     items: list[int] = []
@@ -125,7 +124,6 @@ def test_a_large_table_is_read_once_and_kept_out_of_widget_state(store, tmp_path
 
 def test_a_large_file_outside_any_server_is_not_inlined(store, tmp_path, monkeypatch):
     from benchmarks.seed import seed_failures
-
     from ocrlab.reports import widgets
     monkeypatch.setattr(widgets, "INLINE_LIMIT_BYTES", 1000)
     seed_failures(store, 20)
