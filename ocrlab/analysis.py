@@ -4,18 +4,19 @@ Analysis reads the store (always through its Queries) and never writes back. Fra
 set of leading columns, so an empty store gives an empty frame with the same columns, never a
 KeyError downstream. Given `columns`, a frame reads only those attributes (a ProjectionExpression:
 no raw output or stack trace crosses the wire) into compact dtypes (ocrlab.frames); PATTERN_COLUMNS
-and USAGE_COLUMNS are what the failure patterns, token costs and processing times need, and a
-records frame takes the failures already read, so each record is read once. Charts are in
-ocrlab.reports.charts, token costs in ocrlab.costs.
+and USAGE_COLUMNS are what the failure patterns, token costs and processing times need, and
+`pattern_frames` reads both with each record read once. Charts are in ocrlab.reports.charts, token
+costs in ocrlab.costs.
 """
 from __future__ import annotations
 
 import datetime as dt
 import heapq
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator, Mapping
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 from .errors import MissingDependency
 from .frames import FLOAT_COLUMNS, INT_COLUMNS, TIME_COLUMNS, compact_frame
@@ -141,12 +142,20 @@ def pattern_frames(store: SpoolingStore, ocr_version: str | None = None,
                    since: str | dt.datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(failures, records) for the failure-patterns notebook: the failures with PATTERN_COLUMNS and every
     record (failures and results) with USAGE_COLUMNS. Each record is read once, with a projection, and
-    the two record types are read at the same time (the store works on one while this process takes
-    the other apart)."""
-    with ThreadPoolExecutor(2) as pool:
-        results = pool.submit(results_frame, store, ocr_version, since, USAGE_COLUMNS)
+    the two record types at the same time: taking DynamoDB's answers apart is Python work (botocore's
+    parser holds the GIL), so the results are read by a worker process when the store can be opened
+    there (`store.reopen`), else by a thread."""
+    context = multiprocessing.get_context("spawn")  # as the batch's workers: no fork of a threaded kernel
+    with (ProcessPoolExecutor(1, mp_context=context) if store.reopen else ThreadPoolExecutor(1)) as pool:
+        results = pool.submit(_results_of, store.reopen or store, ocr_version, _since_text(since))
         failures = failures_frame(store, ocr_version, since, PATTERN_COLUMNS)
         return failures, _together(failures, results.result(), USAGE_COLUMNS)
+
+
+def _results_of(store: SpoolingStore | Callable[[], SpoolingStore], ocr_version: str | None,
+                since: str | None) -> pd.DataFrame:
+    """The usage frame of the results (in a worker: the store opened there)."""
+    return results_frame(store if isinstance(store, SpoolingStore) else store(), ocr_version, since, USAGE_COLUMNS)
 
 
 def _together(failures: pd.DataFrame, results: pd.DataFrame, columns: list[str] | None) -> pd.DataFrame:
