@@ -140,7 +140,7 @@ def bench_compare_report(divisor: int = 1) -> dict[str, Any]:
             "met": written / comparison <= 2 and peak <= 400}
 
 
-def bench_patterns(runs: int = 2, divisor: int = 1) -> dict[str, Any]:
+def bench_patterns(runs: int = 3, divisor: int = 1) -> dict[str, Any]:
     """`ocrlab report failure_patterns` over a raw Query of every record with the same projection."""
     from ocrlab.analysis import PATTERN_COLUMNS, USAGE_COLUMNS
     table = seeded(divisor)

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Mapping
+from typing import IO, Any, Iterable, Iterator, Mapping
 
 from .errors import MissingDependency
 from .frames import FLOAT_COLUMNS, INT_COLUMNS, TIME_COLUMNS, compact_frame
@@ -142,20 +141,12 @@ def pattern_frames(store: SpoolingStore, ocr_version: str | None = None,
                    since: str | dt.datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(failures, records) for the failure-patterns notebook: the failures with PATTERN_COLUMNS and every
     record (failures and results) with USAGE_COLUMNS. Each record is read once, with a projection, and
-    the two record types at the same time: taking DynamoDB's answers apart is Python work (botocore's
-    parser holds the GIL), so the results are read by a worker process when the store can be opened
-    there (`store.reopen`), else by a thread."""
-    context = multiprocessing.get_context("spawn")  # as the batch's workers: no fork of a threaded kernel
-    with (ProcessPoolExecutor(1, mp_context=context) if store.reopen else ThreadPoolExecutor(1)) as pool:
-        results = pool.submit(_results_of, store.reopen or store, ocr_version, _since_text(since))
+    the two record types at the same time (the store answers one while this process takes the other's
+    answers apart)."""
+    with ThreadPoolExecutor(1) as pool:
+        results = pool.submit(results_frame, store, ocr_version, since, USAGE_COLUMNS)
         failures = failures_frame(store, ocr_version, since, PATTERN_COLUMNS)
         return failures, _together(failures, results.result(), USAGE_COLUMNS)
-
-
-def _results_of(store: SpoolingStore | Callable[[], SpoolingStore], ocr_version: str | None,
-                since: str | None) -> pd.DataFrame:
-    """The usage frame of the results (in a worker: the store opened there)."""
-    return results_frame(store if isinstance(store, SpoolingStore) else store(), ocr_version, since, USAGE_COLUMNS)
 
 
 def _together(failures: pd.DataFrame, results: pd.DataFrame, columns: list[str] | None) -> pd.DataFrame:
