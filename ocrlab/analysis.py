@@ -15,7 +15,7 @@ import heapq
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator, Mapping
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 from .errors import MissingDependency
 from .frames import FLOAT_COLUMNS, INT_COLUMNS, TIME_COLUMNS, compact_frame
@@ -24,6 +24,7 @@ from .store.export import COLUMNS as EXPORT_COLUMNS
 from .store.export import write_csv
 from .store.failure_log import iter_failed_images
 from .store.spooling import SpoolingStore
+from .worker import Running
 
 try:
     import pandas as pd
@@ -141,12 +142,22 @@ def pattern_frames(store: SpoolingStore, ocr_version: str | None = None,
                    since: str | dt.datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(failures, records) for the failure-patterns notebook: the failures with PATTERN_COLUMNS and every
     record (failures and results) with USAGE_COLUMNS. Each record is read once, with a projection, and
-    the two record types at the same time (the store answers one while this process takes the other's
-    answers apart)."""
+    the two record types at the same time: the results by a worker process (ocrlab.worker) when the
+    store can be opened there (`store.reopen`), else by a thread."""
+    since_text = _since_text(since)
+    if store.reopen is not None:
+        with Running(_results_of, store.reopen, ocr_version, since_text) as results:
+            failures = failures_frame(store, ocr_version, since_text, PATTERN_COLUMNS)
+            return failures, _together(failures, results.result(), USAGE_COLUMNS)
     with ThreadPoolExecutor(1) as pool:
-        results = pool.submit(results_frame, store, ocr_version, since, USAGE_COLUMNS)
-        failures = failures_frame(store, ocr_version, since, PATTERN_COLUMNS)
-        return failures, _together(failures, results.result(), USAGE_COLUMNS)
+        future = pool.submit(results_frame, store, ocr_version, since_text, USAGE_COLUMNS)
+        failures = failures_frame(store, ocr_version, since_text, PATTERN_COLUMNS)
+        return failures, _together(failures, future.result(), USAGE_COLUMNS)
+
+
+def _results_of(open_store: Callable[[], SpoolingStore], ocr_version: str | None, since: str | None) -> pd.DataFrame:
+    """The results' usage frame, read in a worker process from the store opened there."""
+    return results_frame(open_store(), ocr_version, since, USAGE_COLUMNS)
 
 
 def _together(failures: pd.DataFrame, results: pd.DataFrame, columns: list[str] | None) -> pd.DataFrame:

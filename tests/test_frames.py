@@ -76,10 +76,15 @@ def test_compact_frame_of_nothing_has_the_columns_and_types():
     assert analysis.failure_patterns(frame)["by_type"].empty and costs.token_costs(frame).empty
 
 
-def test_pattern_frames_are_those_read_one_after_the_other(store):
+def test_pattern_frames_are_those_read_one_after_the_other(store, store_through, dynalite):
+    """The results are read by a worker process when the store can be opened there, by a thread for a store
+    around a given client; either way the frames are those read one after the other."""
     write_items(store, records(PLAN), versions=())
     failures = analysis.failures_frame(store, columns=analysis.PATTERN_COLUMNS)
     expected = analysis.records_frame(store, columns=analysis.USAGE_COLUMNS, failures=failures)
-    got_failures, got_records = analysis.pattern_frames(store)
-    pd.testing.assert_frame_equal(got_failures, failures)
-    pd.testing.assert_frame_equal(_plain(got_records), _plain(expected))
+    given = store_through(f"http://127.0.0.1:{dynalite.port}", store.table)
+    assert store.reopen is not None and given.reopen is None
+    for source in (store, given):
+        got_failures, got_records = analysis.pattern_frames(source)
+        pd.testing.assert_frame_equal(got_failures, failures)
+        pd.testing.assert_frame_equal(_plain(got_records), _plain(expected))

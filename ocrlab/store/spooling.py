@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from functools import partial
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, TextIO
 
 from ..config import settings
@@ -69,6 +70,9 @@ class SpoolingStore:
         self._clock = clock
         self._log = log
         self._down_until = 0.0
+        # How another process opens this same store (a picklable call): set by open_store for a store
+        # whose client it made itself; None for one built around a given client.
+        self.reopen: Callable[[], SpoolingStore] | None = None
 
     @property
     def table(self) -> str:
@@ -219,5 +223,8 @@ def open_store(table: str | None = None, *, create: bool = True, client: Any = N
     from .dynamodb import connect
     config = settings()
     name = table or config.table
-    return SpoolingStore(connect(name, create=create, client=client, max_attempts=max_attempts, check=check),
-                         Spool(config.spool_dir, name))
+    store = SpoolingStore(connect(name, create=create, client=client, max_attempts=max_attempts, check=check),
+                          Spool(config.spool_dir, name))
+    if client is None:
+        store.reopen = partial(open_store, name, create=False, max_attempts=max_attempts, check=False)
+    return store
