@@ -70,6 +70,14 @@ def bench_browser(quick: bool) -> dict[str, Any]:
     return run(5000 if quick else 50_000)
 
 
+def bench_scale(name: str, quick: bool) -> dict[str, Any]:
+    from benchmarks import scale
+    divisor = 20 if quick else 1
+    steps = {"scale_compare": scale.bench_compare, "scale_compare_report": scale.bench_compare_report,
+             "scale_patterns": scale.bench_patterns, "scale_export": scale.bench_export}
+    return steps[name](divisor=divisor)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller sizes, to check the script runs")
@@ -94,7 +102,9 @@ def main() -> int:
                          ("answers", bench_answers),
                          ("quality", lambda: bench_quality(*((6, 3) if q else (60, 12)))),
                          ("browser", lambda: bench_browser(q)),
-                         ("demo_notebooks", lambda: perf.bench_demo_and_notebooks(5000 if q else 50_000))):
+                         ("demo_notebooks", lambda: perf.bench_demo_and_notebooks(5000 if q else 50_000)),
+                         *((name, lambda name=name: bench_scale(name, q))  # type: ignore[misc]
+                           for name in ("scale_compare", "scale_compare_report", "scale_patterns", "scale_export"))):
             if args.only and name not in args.only:
                 continue
             print(f"{name} ...", file=sys.stderr, flush=True)

@@ -6,8 +6,9 @@ and what is measured (reads) depends only on the layout (ocrlab.store.dynamodb).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from ocrlab.records import FAILED_IMAGE, fingerprint, format_timestamp
 from ocrlab.store.dynamodb import VERSION_PREFIX, VERSIONS_KEY, serialize
@@ -37,9 +38,15 @@ def failure(i: int, start: dt.datetime) -> dict[str, Any]:
             if failure_type == "VALIDATION_ERROR" else None}
 
 
-def _chunks(items: list[dict[str, Any]], size: int = 25) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def _chunks(items: Iterable[dict[str, Any]], size: int = 25) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _write(client: Any, table: str, chunk: list[dict[str, Any]]) -> None:
@@ -48,12 +55,21 @@ def _write(client: Any, table: str, chunk: list[dict[str, Any]]) -> None:
         requests = client.batch_write_item(RequestItems=requests).get("UnprocessedItems") or {}
 
 
+def write_items(store: Any, items: Iterable[dict[str, Any]], versions: Iterable[str] = VERSIONS,
+                threads: int = 4) -> None:
+    """Write items (and the list of `versions`) into the store's table, `threads` batch writes at a time,
+    a bounded number of chunks in flight (items may be a generator of any length)."""
+    inner = getattr(store, "store", store)  # a SpoolingStore wraps the DynamoDB Store
+    listed = [{"ImageKey": VERSIONS_KEY, "FailureTimestamp": VERSION_PREFIX + v, "Version": v} for v in versions]
+    chunks = _chunks(itertools.chain(listed, items))
+    with ThreadPoolExecutor(threads) as pool:
+        while block := list(itertools.islice(chunks, 40 * threads)):
+            list(pool.map(lambda chunk: _write(inner.client, inner.table, chunk), block))
+
+
 def seed_failures(store: Any, count: int, start: dt.datetime | None = None, threads: int = 4) -> list[dict[str, Any]]:
     """Write `count` failures (and the version list) into the store's table; returns them in time order."""
     start = start or dt.datetime(2025, 10, 1, tzinfo=dt.timezone.utc)
     items = [failure(i, start) for i in range(count)]
-    inner = getattr(store, "store", store)  # a SpoolingStore wraps the DynamoDB Store
-    versions = [{"ImageKey": VERSIONS_KEY, "FailureTimestamp": VERSION_PREFIX + v, "Version": v} for v in VERSIONS]
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(lambda chunk: _write(inner.client, inner.table, chunk), _chunks(versions + items)))
+    write_items(store, items, threads=threads)
     return items

@@ -180,7 +180,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if unknown:
         raise OcrlabError(f"no records under {', '.join(map(repr, unknown))} in table {args.table!r}; "
                           f"versions there: {', '.join(known) or 'none'}")
-    comparison = compare_versions(store, args.base, args.candidate, args.ground_truth)
+    shown = {} if args.diffs is None else {"shown": args.diffs}
+    comparison = compare_versions(store, args.base, args.candidate, args.ground_truth, **shown)
     write_comparison(comparison, args.json, args.output)
     for warning in comparison.warnings:
         say(f"warning: {warning}")
@@ -378,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of NAME.json (the parsed timesheet) for field accuracy")
     p.add_argument("--json", default=None)
     p.add_argument("-o", "--output", default=None, help="HTML report with side-by-side raw-output diffs")
+    p.add_argument("--diffs", type=_ranged(0), default=None, metavar="N",
+                   help="images shown with a full diff per group besides every regression (default 200); "
+                        "the rest are listed one line each on list pages beside the report")
 
     p = sub.add_parser("results", parents=[common], help="latest outcome per image as CSV")
     p.add_argument("--ocr-version", default=None, help="an OCRFullVersion (default: every version)")

@@ -8,96 +8,42 @@ A regression is more than a status: with ground truth, an image whose fields got
 regression even when both outcomes are OK (`fields_lost` names them), and a field whose accuracy
 fell over all images is a field regression (`Comparison.field_changes`). Reports lead with them.
 
-Raw outputs are compared with `evaluate.cer`, the candidate's text against the base's as the
-reference, so `raw_cer` is the share of the base text the candidate changed. With ground truth,
-each version's field accuracy over the images it ran (ocrlab.fields).
+A comparison costs what a person reads, not what the table holds (ocrlab.outcomes): counts, what
+changed (from digests of the outputs), tokens, time and field accuracy cover every image; the texts
+are read by key, and character-level figures computed, only for the images shown in full: every
+regression and, per other group, the first `shown` by severity (`Comparison.detail` adds any other).
+`raw_cer` is the candidate's raw text against the base's as the reference (`evaluate.cer`): the share
+of the base text the candidate changed.
 """
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, Collection, Mapping
+from typing import Any, Collection, Iterable, Iterator, NamedTuple
 
 from .evaluate import cer
 from .fields import FieldAccuracy, GroundTruth, score_fields
 from .files import json_safe
-from .records import OCR_RESULT
+from .outcomes import OK, OutcomeReader, Side
 from .schema import ENTRY_FIELDS
 from .store.spooling import SpoolingStore
 
-STATUSES = ("regressed", "fixed", "still_failing", "unchanged", "new", "not_run")  # also the report order
+__all__ = ["GROUPS", "OK", "STATUSES", "Comparison", "ImageComparison", "Side", "compare_image", "compare_versions"]
+
+STATUSES = ("regressed", "fixed", "still_failing", "unchanged", "new", "not_run")
 GROUPS = ("regressed", "improved", "other", "unchanged")  # how reports list the images both versions ran
-OK = "OK"
+SHOWN = 200  # full diffs per group beyond the regressions (which are all shown)
+_ORDER = {"regressed": 0, "improved": 1, "other": 2, "new": 3, "not_run": 4, "unchanged": 5}
 
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-@dataclass
-class Side:
-    """One version's latest outcome for one image."""
-
-    outcome: str                      # "OK" or the FailureType
-    timestamp: str
-    raw: str = ""
-    parsed: dict[str, Any] | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    seconds: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome == OK
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> Side:
-        ok = record.get("RecordType") == OCR_RESULT
-        # Results carry the parsed timesheet, and so do validation failures: what was read is
-        # scored even when it broke a rule. Anything else scores as all wrong.
-        try:
-            parsed = json.loads(record.get("ParsedTimesheet") or "null")
-        except json.JSONDecodeError:
-            parsed = None
-        tokens = [_number(record.get(k)) for k in ("InputTokens", "OutputTokens")]
-        return cls(outcome=OK if ok else _text(record.get("FailureType")) or "FAILED",
-                   timestamp=_text(record.get("FailureTimestamp")), raw=_text(record.get("RawOCROutput")),
-                   parsed=parsed if isinstance(parsed, dict) else None,
-                   error_code=None if ok else _text(record.get("ErrorCode")) or None,
-                   error_message=None if ok else _text(record.get("ErrorMessage")),
-                   input_tokens=None if tokens[0] is None else int(tokens[0]),
-                   output_tokens=None if tokens[1] is None else int(tokens[1]),
-                   seconds=_number(record.get("ProcessingTimeSeconds")))
-
-    def to_dict(self, include_raw: bool = False) -> dict[str, Any]:
-        out = {"outcome": self.outcome, "timestamp": self.timestamp, "error_code": self.error_code,
-               "error_message": self.error_message, "input_tokens": self.input_tokens,
-               "output_tokens": self.output_tokens, "seconds": self.seconds}
-        if include_raw:
-            out.update(raw_output=self.raw, parsed=self.parsed)
-        return out
-
-
-# --- one image ---------------------------------------------------------------------------------
 
 def _delta(base: float | None, candidate: float | None) -> float | None:
     return None if base is None or candidate is None else candidate - base
 
 
-@dataclass
+# --- one image ---------------------------------------------------------------------------------
+
+@dataclass(slots=True)
 class ImageComparison:
     """What changed for one image between the base and the candidate version."""
 
@@ -105,14 +51,32 @@ class ImageComparison:
     status: str
     base: Side | None
     candidate: Side | None
-    raw_changed: bool | None = None
-    raw_cer: float | None = None      # candidate raw vs base raw as reference; None if not both, or too long
+    raw_cer: float | None = None      # candidate raw vs base raw as reference; None until detailed
     raw_edits: int | None = None
-    parsed_changed: bool | None = None
     base_fields: tuple[int, int] | None = None       # (correct, total) against ground truth
     candidate_fields: tuple[int, int] | None = None
     fields_lost: list[str] = field(default_factory=list)     # right under the base, wrong under the candidate
     fields_gained: list[str] = field(default_factory=list)   # wrong under the base, right under the candidate
+
+    @property
+    def both(self) -> bool:
+        return self.base is not None and self.candidate is not None
+
+    @property
+    def raw_changed(self) -> bool | None:
+        return self.base.raw_digest != self.candidate.raw_digest if self.base and self.candidate else None
+
+    @property
+    def parsed_changed(self) -> bool | None:
+        """Whether the timesheet read differs; None unless both versions read one."""
+        if self.base is None or self.candidate is None or not (self.base.ok and self.candidate.ok):
+            return None
+        return self.base.parsed_digest != self.candidate.parsed_digest
+
+    @property
+    def outcome_changed(self) -> bool:
+        b, c = self.base, self.candidate
+        return b is not None and c is not None and (b.outcome, b.error_code) != (c.outcome, c.error_code)
 
     @property
     def fields_worse(self) -> bool:
@@ -135,6 +99,13 @@ class ImageComparison:
         return not self.regression and (self.status == "fixed" or self.fields_better)
 
     @property
+    def changed(self) -> bool:
+        """Worth a diff: the outcome flipped, or either output (or the failure) differs."""
+        return self.both and (self.status in ("fixed", "regressed") or bool(self.raw_changed)
+                              or bool(self.parsed_changed) or self.fields_worse or self.fields_better
+                              or self.outcome_changed)
+
+    @property
     def group(self) -> str:
         """Where a report lists it: `regressed`, `improved`, `other` (changed otherwise) or `unchanged`."""
         if self.regression:
@@ -144,13 +115,39 @@ class ImageComparison:
         return "other" if self.changed else "unchanged"
 
     @property
-    def changed(self) -> bool:
-        """Worth a diff: the outcome flipped, or either output (or the failure) differs."""
-        if self.base is None or self.candidate is None:
-            return False
-        return (self.status in ("fixed", "regressed") or bool(self.raw_changed) or bool(self.parsed_changed)
-                or self.fields_worse or self.fields_better
-                or (self.base.outcome, self.base.error_code) != (self.candidate.outcome, self.candidate.error_code))
+    def severity(self) -> tuple[Any, ...]:
+        """Report order within a group, most telling first: outcome regressions before field ones and
+        fixes before field gains, each by the number of fields; among other changes, a different
+        failure, then a different timesheet, then raw text only. Then by image key."""
+        group = self.group if self.both else self.status
+        if group == "regressed":
+            rank: tuple[int, ...] = (self.status != "regressed", -len(self.fields_lost))
+        elif group == "improved":
+            rank = (self.status != "fixed", -len(self.fields_gained))
+        elif group == "other":
+            rank = (0 if self.outcome_changed else 1 if self.parsed_changed else 2,)
+        else:
+            rank = ()
+        return (_ORDER[group], *rank, self.image_key)
+
+    @property
+    def detailed(self) -> bool:
+        """Both texts read and the character-level figures computed (only images shown or asked for)."""
+        return self.both and self.raw_cer is not None
+
+    def compute_detail(self) -> None:
+        """Character-level figures, once both sides' texts are loaded."""
+        if self.base and self.candidate and self.base.loaded and self.candidate.loaded and self.raw_cer is None:
+            counts = cer(self.base.raw or "", self.candidate.raw or "")
+            self.raw_cer, self.raw_edits = counts.rate, counts.errors
+
+    def changes(self) -> list[str]:
+        """What changed, in words, for a one-line listing."""
+        words = [w for w, on in (("outcome", self.outcome_changed), ("timesheet read", self.parsed_changed),
+                                 ("raw output", self.raw_changed)) if on]
+        words += [f"{len(names)} field{'s' * (len(names) != 1)} {how}"
+                  for how, names in (("lost", self.fields_lost), ("gained", self.fields_gained)) if names]
+        return words
 
     def deltas(self) -> dict[str, float | None]:
         b, c = self.base, self.candidate
@@ -159,10 +156,11 @@ class ImageComparison:
         return {"input_tokens": _delta(b.input_tokens, c.input_tokens),
                 "output_tokens": _delta(b.output_tokens, c.output_tokens), "seconds": _delta(b.seconds, c.seconds)}
 
-    def to_dict(self, include_raw: bool = False) -> dict[str, Any]:
-        return {"image_key": self.image_key, "status": self.status, "changed": self.changed,
-                "base": self.base.to_dict(include_raw) if self.base else None,
-                "candidate": self.candidate.to_dict(include_raw) if self.candidate else None,
+    def to_dict(self) -> dict[str, Any]:
+        return {"image_key": self.image_key, "status": self.status, "group": self.group if self.both else None,
+                "changed": self.changed,
+                "base": self.base.to_dict() if self.base else None,
+                "candidate": self.candidate.to_dict() if self.candidate else None,
                 "raw_changed": self.raw_changed, "raw_cer": self.raw_cer, "raw_edits": self.raw_edits,
                 "parsed_changed": self.parsed_changed, "deltas": self.deltas(),
                 "base_fields": _fields_dict(self.base_fields), "candidate_fields": _fields_dict(self.candidate_fields),
@@ -183,18 +181,14 @@ def _status(base: Side | None, candidate: Side | None) -> str:
             (False, False): "still_failing", (True, True): "unchanged"}[(base.ok, candidate.ok)]
 
 
-def compare_image(image_key: str, base: Mapping[str, Any] | None,
-                  candidate: Mapping[str, Any] | None) -> ImageComparison:
-    """Compare one image's latest records under the two versions (either may be None)."""
-    b = Side.from_record(base) if base is not None else None
-    c = Side.from_record(candidate) if candidate is not None else None
-    item = ImageComparison(image_key, _status(b, c), b, c)
-    if b is not None and c is not None:
-        item.raw_changed = b.raw != c.raw
-        counts = cer(b.raw, c.raw)
-        item.raw_cer, item.raw_edits = counts.rate, counts.errors
-        if b.ok and c.ok:
-            item.parsed_changed = b.parsed != c.parsed
+def _image(image_key: str, base: Side | None, candidate: Side | None) -> ImageComparison:
+    return ImageComparison(image_key, _status(base, candidate), base, candidate)
+
+
+def compare_image(image_key: str, base: dict[str, Any] | None, candidate: dict[str, Any] | None) -> ImageComparison:
+    """Compare one image's latest full records under the two versions (either may be None)."""
+    item = _image(image_key, *(Side.from_record(r) if r is not None else None for r in (base, candidate)))
+    item.compute_detail()
     return item
 
 
@@ -208,9 +202,23 @@ def _side_totals(sides: list[Side]) -> dict[str, Any]:
             "seconds_mean": sum(seconds) / len(seconds) if seconds else None}
 
 
+class Section(NamedTuple):
+    """A group's images in report order: `shown` in full (diffs), the `rest` one line each."""
+
+    shown: list[ImageComparison]
+    rest: list[ImageComparison]
+
+    @property
+    def total(self) -> int:
+        return len(self.shown) + len(self.rest)
+
+
 @dataclass
 class Comparison:
-    """Every image's comparison, the counts per status and, with ground truth, field accuracy."""
+    """Every image's comparison, the counts per status and, with ground truth, field accuracy.
+
+    `shown` bounds the full diffs per group (regressions are all shown); `reader` reads texts by key
+    for `detail` (None for a comparison built from records already in memory)."""
 
     base: str
     candidate: str
@@ -218,6 +226,10 @@ class Comparison:
     field_accuracy: dict[str, FieldAccuracy] | None = None   # {"base": ..., "candidate": ...}
     ground_truth: str | None = None
     warnings: list[str] = field(default_factory=list)
+    shown: int = SHOWN
+    reader: OutcomeReader | None = field(default=None, repr=False, compare=False)
+    _order: tuple[int, int, list[ImageComparison]] | None = field(default=None, init=False, repr=False,
+                                                                    compare=False)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -225,9 +237,12 @@ class Comparison:
         return {status: found[status] for status in STATUSES}
 
     def ordered(self) -> list[ImageComparison]:
-        """Regressions first (outcome, then fields), then fixed, then the other statuses; by image key within each."""
-        rank = {s: n for n, s in enumerate(STATUSES)}
-        return sorted(self.images, key=lambda i: (not i.regression, rank[i.status], i.image_key))
+        """Report order: regressions, improvements, other changes (each by severity), images run by one
+        version only, then the unchanged. Sorted once per list of images (scoring re-sorts)."""
+        key = (id(self.images), len(self.images))
+        if self._order is None or self._order[:2] != key:
+            self._order = (*key, sorted(self.images, key=lambda i: i.severity))
+        return list(self._order[2])
 
     def changed(self) -> list[ImageComparison]:
         return [i for i in self.ordered() if i.changed]
@@ -236,9 +251,33 @@ class Comparison:
         """The images both versions ran by GROUPS (regressed, improved, other, unchanged), report order."""
         groups: dict[str, list[ImageComparison]] = {g: [] for g in GROUPS}
         for item in self.ordered():
-            if item.base is not None and item.candidate is not None:
+            if item.both:
                 groups[item.group].append(item)
         return groups
+
+    def one_sided(self) -> list[ImageComparison]:
+        """The images only one version ran (new, then not run)."""
+        return [i for i in self.ordered() if not i.both]
+
+    def sections(self) -> dict[str, Section]:
+        """regressed, improved, other and one_sided: what a report shows in full and what it lists.
+        Every regression is shown; of the others, the first `shown`."""
+        groups = self.grouped()
+        out = {"regressed": Section(groups["regressed"], [])}
+        for name, images in (("improved", groups["improved"]), ("other", groups["other"]),
+                             ("one_sided", self.one_sided())):
+            out[name] = Section(images[:self.shown], images[self.shown:])
+        return out
+
+    def detail(self, images: Iterable[ImageComparison]) -> list[ImageComparison]:
+        """Read the texts of these images under both versions (by key) and compute their character-level
+        figures; returns them. Images already detailed, or run by one version, cost nothing more."""
+        images = list(images)
+        if self.reader is not None:
+            self.reader.read_texts((i.image_key, s) for i in images for s in (i.base, i.candidate) if s is not None)
+        for image in images:
+            image.compute_detail()
+        return images
 
     def field_changes(self) -> list[dict[str, Any]]:
         """Per field name (all fields first): base and candidate accuracy and the change, worst first."""
@@ -273,23 +312,36 @@ class Comparison:
         return {"images_compared": len(both), "base": base, "candidate": cand,
                 "delta": {k: _delta(base[k], cand[k]) for k in keys}}
 
-    def to_dict(self, include_raw: bool = False) -> dict[str, Any]:
-        """Plain JSON types only (no Decimal, no NaN): what `--json` writes."""
-        data = {"base": self.base, "candidate": self.candidate, "counts": self.counts,
-                "images_total": len(self.images), "changed": len(self.changed()),
-                "regressions": len(self.regressions()), "field_regressions": self.field_regressions(),
-                "totals": self.totals(), "ground_truth": self.ground_truth,
-                "field_accuracy": ({side: acc.to_dict() for side, acc in self.field_accuracy.items()}
-                                   if self.field_accuracy is not None else None),
-                "warnings": list(self.warnings),
-                "images": [i.to_dict(include_raw) for i in self.ordered()]}
-        return json_safe(data)
+    def header(self) -> dict[str, Any]:
+        """Everything but the images, in plain JSON types (no Decimal, no NaN)."""
+        sections = self.sections()
+        groups = {name: section.total for name, section in sections.items()}
+        return json_safe({
+            "base": self.base, "candidate": self.candidate, "counts": self.counts,
+            "images_total": len(self.images), "changed": sum(groups[g] for g in ("regressed", "improved", "other")),
+            "regressions": groups["regressed"],
+            "groups": groups | {"unchanged": len(self.images) - sum(groups.values())},
+            "shown_in_full": sum(len(s.shown) for name, s in sections.items() if name != "one_sided"),
+            "field_regressions": self.field_regressions(), "totals": self.totals(), "ground_truth": self.ground_truth,
+            "field_accuracy": ({side: acc.to_dict() for side, acc in self.field_accuracy.items()}
+                               if self.field_accuracy is not None else None),
+            "warnings": list(self.warnings)})
 
-    def changes_frame(self) -> Any:
-        """The images that changed, regressions first, in words and percentages (what a notebook shows)."""
+    def image_dicts(self) -> Iterator[dict[str, Any]]:
+        """Each image in report order (what `--json` streams, one per line); already plain JSON types."""
+        for image in self.ordered():
+            yield image.to_dict()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The header and every image, in one dict (for small comparisons; files stream instead)."""
+        return {**self.header(), "images": list(self.image_dicts())}
+
+    def changes_frame(self, limit: int | None = None) -> Any:
+        """The images that changed, regressions first, in words and percentages (what a notebook shows);
+        the first `limit` of them if given."""
         import pandas as pd
         rows = []
-        for i in self.changed():
+        for i in self.changed()[:limit]:
             fields = "" if i.base_fields is None or i.candidate_fields is None else \
                 f"{i.base_fields[0]}/{i.base_fields[1]} → {i.candidate_fields[0]}/{i.candidate_fields[1]}"
             rows.append({"image": i.image_key, "change": i.group, "outcome": f"{i.base.outcome} → {i.candidate.outcome}"
@@ -298,6 +350,17 @@ class Comparison:
                          else f"{i.raw_cer:.1%}"})
         return pd.DataFrame(rows, columns=["image", "change", "outcome", "fields right", "fields lost",
                                            "raw output changed"])
+
+    def field_frame(self) -> Any:
+        """Field accuracy per field (all fields first, then worst change first), for notebooks; empty
+        without ground truth."""
+        import pandas as pd
+        rows = sorted(self.field_changes(), key=lambda r: (r["field"] != "all fields", r["change"] or 0.0))
+        return pd.DataFrame([{"field": r["field"], "base": r["base"]["accuracy"], "candidate": r["candidate"]["accuracy"],
+                              "change": r["change"], "base right": f"{r['base']['correct']}/{r['base']['total']}",
+                              "candidate right": f"{r['candidate']['correct']}/{r['candidate']['total']}"}
+                             for r in rows], columns=["field", "base", "candidate", "change", "base right",
+                                                      "candidate right"])
 
     def frame(self) -> Any:
         """One row per image (report order), for notebooks."""
@@ -332,21 +395,26 @@ def _ratio(score: tuple[int, int] | None) -> float | None:
 
 def compare_versions(store: SpoolingStore, base: str, candidate: str,
                      ground_truth: str | os.PathLike[str] | None = None,
-                     keys: Collection[str] | None = None) -> Comparison:
-    """Compare the latest outcome of every image (of `keys`, if given) under `base` with that under `candidate`."""
+                     keys: Collection[str] | None = None, shown: int = SHOWN) -> Comparison:
+    """Compare the latest outcome of every image (of `keys`, if given) under `base` with that under
+    `candidate`; the images a report shows in full (`shown` per group, every regression) are detailed."""
+    reader = OutcomeReader(store)
     wanted = None if keys is None else set(keys)
-    latest = {v: {r["ImageKey"]: r for r in store.latest_outcomes(v) if wanted is None or r["ImageKey"] in wanted}
-              for v in (base, candidate)}
-    comparison = Comparison(base, candidate, ground_truth=str(ground_truth) if ground_truth else None)
-    for version in dict.fromkeys((base, candidate)):
+    latest = {v: reader.latest(v, wanted) for v in dict.fromkeys((base, candidate))}
+    comparison = Comparison(base, candidate, ground_truth=str(ground_truth) if ground_truth else None,
+                            shown=shown, reader=reader)
+    for version in latest:
         if not latest[version]:
             known = store.versions()
             comparison.warnings.append(f"no outcomes under version {version!r}; versions in the store: "
                                        + (", ".join(known) or "none"))
-    keys = sorted(latest[base].keys() | latest[candidate].keys())
-    comparison.images = [compare_image(k, latest[base].get(k), latest[candidate].get(k)) for k in keys]
+    found = sorted(latest[base].keys() | latest[candidate].keys())
+    comparison.images = [_image(k, latest[base].get(k), latest[candidate].get(k)) for k in found]
+    del latest
     if ground_truth is not None:
         _score(comparison, GroundTruth(ground_truth))
+    sections = comparison.sections()
+    comparison.detail(i for name, s in sections.items() if name != "one_sided" for i in s.shown)
     return comparison
 
 
@@ -363,15 +431,17 @@ def field_labels(scores: list[tuple[str, bool]]) -> list[str]:
 
 
 def _score(comparison: Comparison, truth: GroundTruth) -> None:
+    """Field accuracy of both versions over the images with ground truth (their parsed timesheets read by key)."""
+    scored_images = [i for i in comparison.images if truth.get(i.image_key) is not None]
+    if comparison.reader is not None:
+        comparison.reader.read_parsed((i.image_key, s) for i in scored_images for s in (i.base, i.candidate) if s)
     accuracy = {"base": FieldAccuracy(), "candidate": FieldAccuracy()}
-    for item in comparison.images:
+    for item in scored_images:
         reference = truth.get(item.image_key)
-        if reference is None:
-            continue
         scored: dict[str, list[tuple[str, bool]]] = {}
         for name, side in (("base", item.base), ("candidate", item.candidate)):
             if side is not None:
-                scored[name] = score_fields(reference, side.parsed)
+                scored[name] = score_fields(reference, side.parsed)  # type: ignore[arg-type]
                 accuracy[name].add(scored[name])
                 setattr(item, f"{name}_fields", (sum(ok for _, ok in scored[name]), len(scored[name])))
         if len(scored) == 2:
@@ -379,6 +449,7 @@ def _score(comparison: Comparison, truth: GroundTruth) -> None:
             item.fields_lost = [label for label, (_, b), (_, c) in pairs if b and not c]
             item.fields_gained = [label for label, (_, b), (_, c) in pairs if c and not b]
     comparison.field_accuracy = accuracy
+    comparison._order = None  # fields lost and gained move images between groups
     comparison.warnings += truth.problems
     if not accuracy["base"].images and not accuracy["candidate"].images:
         comparison.warnings.append(f"no image matched a NAME.json in {str(truth.folder)!r}")

@@ -6,7 +6,7 @@ import math
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 
 def json_safe(value: Any) -> Any:
@@ -35,6 +35,20 @@ def write_json(data: Any, path: str | os.PathLike[str], *, indent: int | None = 
     tmp.write_text(json.dumps(json_safe(data), indent=indent, ensure_ascii=False, allow_nan=False),
                    encoding="utf-8")
     os.replace(tmp, out)
+    return out
+
+
+def write_chunks(chunks: Iterable[str], path: str | os.PathLike[str]) -> Path:
+    """Text written piece by piece (memory does not grow with the file) to a temporary file, renamed into place."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.writelines(chunks)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 

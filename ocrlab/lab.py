@@ -2,7 +2,8 @@
 
 The local dynalite is started first when the store is local (a notebook's first cell would start it
 too, but a user should see which store the notebooks read before opening one). JupyterLab prints
-its URL with the token; ocrlab prints the store it uses.
+its URL with the token; ocrlab prints the store it uses. The server's root is the project folder (its
+file browser opens in notebooks/), so the files notebooks write into reports/ download from JupyterLab.
 """
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ from pathlib import Path
 
 from .config import settings
 from .errors import MissingDependency
-from .reports.notebooks import notebook_dirs
+from .reports.notebooks import default_reports_dir, notebook_dirs
+
+
+def server_root(notebooks: Path, reports: Path) -> Path:
+    """The server's root: the project folder when reports/ sits beside notebooks/, so that the files the
+    notebooks write there (CSV exports, comparison pages) download through JupyterLab; else notebooks/."""
+    return notebooks.parent if reports.is_relative_to(notebooks.parent) else notebooks
 
 
 def run(port: int | None = None, notebooks_dir: str | None = None, extra: list[str] | None = None) -> int:
@@ -26,10 +33,12 @@ def run(port: int | None = None, notebooks_dir: str | None = None, extra: list[s
     if target.kind == "local":
         from .store.localdb import ensure_running
         ensure_running()
-    folder = Path(notebooks_dir) if notebooks_dir else notebook_dirs()[0]
+    folder = (Path(notebooks_dir) if notebooks_dir else notebook_dirs()[0]).resolve()
+    root = server_root(folder, default_reports_dir().resolve())
     print(target.describe(config.table), file=sys.stderr, flush=True)
     print(f"notebooks: {folder}; JupyterLab prints its URL below (Ctrl-C stops it)", file=sys.stderr, flush=True)
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--ServerApp.root_dir={folder}"]
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--ServerApp.root_dir={root}",
+               f"--ContentsManager.preferred_dir={folder.relative_to(root).as_posix()}"]
     if port:
         command.append(f"--port={port}")
     if hasattr(os, "geteuid") and os.geteuid() == 0:

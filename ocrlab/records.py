@@ -37,6 +37,9 @@ DETAIL_ATTRIBUTES = {
     "cloudwatch_log_stream": "CloudWatchLogStream",
 }
 NUMERIC = {"ProcessingTimeSeconds", "InputTokens", "OutputTokens", "ImageSize", "AttemptNumber"}
+# A short digest of each output text, kept beside it and in the ByVersionImage index: a comparison tells
+# which images' outputs changed from the index alone, and reads the texts only of the images it shows.
+DIGESTS = {"RawOCROutput": "RawDigest", "ParsedTimesheet": "ParsedDigest"}
 
 
 def to_decimal(value: Any) -> Decimal | None:
@@ -180,7 +183,26 @@ def make_storable(item: dict[str, Any]) -> dict[str, Any]:
     raw = item.get("RawOCROutput")
     if size > ITEM_BUDGET and isinstance(raw, str):
         item["RawOCROutput"] = truncate_utf8(raw, max(1000, len(raw.encode()) - (size - ITEM_BUDGET)))
+    if item.get("RecordType") in (FAILED_IMAGE, OCR_RESULT):
+        item.update(output_digests(item))
     return item
+
+
+def output_digests(record: Mapping[str, Any]) -> dict[str, str]:
+    """RawDigest and ParsedDigest of a record's texts as stored (an absent text digests as empty);
+    equal digests mean equal texts. The parsed timesheet is digested in canonical JSON (keys sorted)."""
+    parsed = record.get("ParsedTimesheet")
+    if isinstance(parsed, str) and parsed:
+        try:
+            parsed = json.dumps(json.loads(parsed), ensure_ascii=False, sort_keys=True)
+        except json.JSONDecodeError:
+            pass
+    texts = {"RawOCROutput": record.get("RawOCROutput"), "ParsedTimesheet": parsed}
+    return {DIGESTS[name]: _digest(text if isinstance(text, str) else "") for name, text in texts.items()}
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
 
 def failure_item(image_key: str, failure_type: str, error_message: str, version: OCRVersionInfo,

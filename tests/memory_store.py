@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from ocrlab.records import FAILED_IMAGE, OCR_RESULT, utc_timestamp
 from ocrlab.store.claims import Claim
+
+
+def _project(record: dict[str, Any], attributes: Sequence[str] | None) -> dict[str, Any]:
+    if attributes is None:
+        return record
+    return {k: v for k, v in record.items() if k in {"ImageKey", "FailureTimestamp", *attributes}}
 
 
 class MemoryStore:
@@ -70,8 +76,9 @@ class MemoryStore:
                 yield dict(record)
 
     def records_by_type(self, record_type: str = FAILED_IMAGE, since: str | None = None,
-                        until: str | None = None, newest_first: bool = False) -> Iterator[dict[str, Any]]:
-        found = [r for r in self._ordered(RecordType=record_type)
+                        until: str | None = None, newest_first: bool = False,
+                        attributes: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+        found = [_project(r, attributes) for r in self._ordered(RecordType=record_type)
                  if (since is None or r["FailureTimestamp"] >= since) and (until is None or r["FailureTimestamp"] < until)]
         return iter(found[::-1] if newest_first else found)
 
@@ -79,8 +86,14 @@ class MemoryStore:
                       ocr_version: str | None = None) -> Iterator[dict[str, Any]]:
         return self._ordered(ImageKey=image_key, RecordType=record_type, OCRFullVersion=ocr_version)
 
-    def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[dict[str, Any]]:
-        return self._ordered(OCRFullVersion=ocr_version, RecordType=record_type)
+    def version_records(self, ocr_version: str, record_type: str | None = None,
+                        attributes: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+        return (_project(r, attributes) for r in self._ordered(OCRFullVersion=ocr_version, RecordType=record_type))
+
+    def records_by_key(self, keys: Iterable[tuple[str, str]],
+                       attributes: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+        found = (self.get(*key) for key in keys)
+        return (_project(r, attributes) for r in found if r is not None)
 
     def latest_summary(self, ocr_version: str) -> Iterator[dict[str, Any]]:
         for record in self.latest_outcomes(ocr_version):

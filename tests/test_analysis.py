@@ -168,8 +168,10 @@ def test_charts(filled):
     failures = analysis.failures_frame(filled)
     by_type = charts.plot_failures_by_type(failures)
     assert isinstance(by_type, Figure) and len(by_type.axes[0].patches) == 3
-    over = charts.plot_failures_over_time(failures)
+    over = charts.plot_failures_over_time(failures, freq="D")
     assert len(over.axes[0].patches) == 3 * 3  # 3 days x 3 types, stacked
+    hourly = charts.plot_failures_over_time(failures)  # 50 hours from first to last: fine enough for hours
+    assert len(hourly.axes[0].patches) == 50 * 3 and "per hour" in hourly.axes[0].get_title()
     assert len(charts.plot_failures_by_version(failures).axes[0].patches) == 2 * 3
     prints = charts.plot_top_fingerprints(failures, top=2)
     assert len(prints.axes[0].patches) == 2

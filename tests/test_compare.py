@@ -87,7 +87,8 @@ def test_counts_and_statuses(scenario):
     assert (s1.base.outcome, s1.candidate.outcome) == ("VALIDATION_ERROR", "PARSING_ERROR") and s1.changed
     assert by_key["scans/u1.png"].parsed_changed is True and by_key["scans/u1.png"].changed
     u2 = by_key["scans/u2.png"]
-    assert u2.parsed_changed is False and u2.raw_changed is False and u2.raw_cer == 0.0 and not u2.changed
+    assert u2.parsed_changed is False and u2.raw_changed is False and not u2.changed
+    assert u2.raw_cer is None and u2.base.raw is None  # not shown: its texts are never read
     assert u2.deltas() == {"input_tokens": 100, "output_tokens": -20, "seconds": 0.0}
     assert by_key["scans/u1.png"].raw_cer == pytest.approx(1 / len(json.dumps(timesheet("scans/u1.png"))), rel=0.1)
     assert [i.status for i in c.changed()][:5] == ["regressed", "regressed", "fixed", "fixed", "fixed"]

@@ -2,6 +2,10 @@
 
 Built on `matplotlib.figure.Figure` directly, not pyplot: no global figure registry (nothing
 leaks in long notebook sessions), no GUI backend, and a notebook still displays them.
+
+Readable at any size: time bins are chosen from the span (hour, day, week, month...) so that a chart
+has at most MAX_BARS bars; categories beyond the top N are one "other" bar; box plots draw at most
+MAX_OUTLIERS outlying points each (the most extreme); counts have whole-number ticks.
 """
 from __future__ import annotations
 
@@ -20,6 +24,38 @@ from ..text import shorten
 
 # One colour per failure type, the same in every chart.
 TYPE_COLORS = dict(zip([t.value for t in FailureType], ["#8c564b", "#d62728", "#ff7f0e", "#9467bd", "#1f77b4"]))
+MAX_BARS = 100
+TOP = 15            # categories drawn by name; the rest are one "other" bar
+MAX_OUTLIERS = 20   # outlying points drawn per box
+OTHER = "other"
+# Time bins, finest first, as pandas period frequencies, with the words a title uses.
+BINS = {"h": "hour", "D": "day", "W": "week", "M": "month", "Q": "quarter", "Y": "year"}
+_ALIASES = {"H": "h", "d": "D", "w": "W", "ME": "M", "m": "M", "QE": "Q", "q": "Q", "A": "Y", "YE": "Y", "y": "Y"}
+
+
+def time_bins(first: Any, last: Any, finest: str | None = None, max_bars: int = MAX_BARS) -> str:
+    """The finest bin of BINS (no finer than `finest`) that splits [first, last] into at most `max_bars` bars."""
+    ladder = list(BINS)[list(BINS).index(_ALIASES.get(finest, finest)) if finest else 0:]
+    first, last = (_naive_utc(t) for t in (first, last))
+    for freq in ladder:
+        if (pd.Period(last, freq) - pd.Period(first, freq)).n + 1 <= max_bars:
+            return freq
+    return ladder[-1]
+
+
+def _naive_utc(moment: Any) -> pd.Timestamp:
+    """Periods have no time zone: a UTC time without its zone."""
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
+
+
+def top_with_other(counts: pd.Series, top: int = TOP) -> pd.Series:
+    """The `top` largest counts by name and the rest summed as OTHER (largest first)."""
+    counts = counts.sort_values(ascending=False, kind="stable")
+    if len(counts) <= top + 1:  # folding a single category into "other" hides it for nothing
+        return counts
+    rest = counts.iloc[top:]
+    return pd.concat([counts.iloc[:top], pd.Series({f"{OTHER} ({len(rest)})": rest.sum()})])
 
 
 def _axes(ax: Axes | None, size: tuple[float, float] = (8, 4.5)) -> tuple[Figure, Axes]:
@@ -80,7 +116,7 @@ def plot_failures_by_type(failures: pd.DataFrame, ax: Axes | None = None) -> Fig
     """Horizontal bars: failures per FailureType, the most frequent on top."""
     figure, ax = _axes(ax)
     ax.set_title("Failures by type")
-    counts = failure_patterns(failures)["by_type"]["count"]
+    counts = failure_patterns(failures, only=["by_type"])["by_type"]["count"]
     if counts.empty:
         _empty_note(ax)
         return figure
@@ -92,11 +128,14 @@ def plot_failures_by_type(failures: pd.DataFrame, ax: Axes | None = None) -> Fig
     return figure
 
 
-def plot_failures_over_time(failures: pd.DataFrame, freq: str = "D", ax: Axes | None = None) -> Figure:
-    """Stacked bars per period (UTC), one colour per failure type."""
+def plot_failures_over_time(failures: pd.DataFrame, freq: str | None = None, ax: Axes | None = None) -> Figure:
+    """Stacked bars per period (UTC), one colour per failure type; at most MAX_BARS periods, each the
+    finest of hour, day, week, month... (no finer than `freq`, if given) that keeps to that."""
     figure, ax = _axes(ax)
-    ax.set_title(f"Failures over time (per {freq}, UTC)")
-    table = failure_patterns(failures, freq)["over_time"]
+    times = failures["FailureTimestamp"] if "FailureTimestamp" in failures and len(failures) else None
+    freq = time_bins(times.min(), times.max(), freq) if times is not None else (freq or "D")
+    ax.set_title(f"Failures over time (per {BINS.get(_ALIASES.get(freq, freq), freq)}, UTC)")
+    table = failure_patterns(failures, freq, only=["over_time"])["over_time"]
     if table.empty:
         _empty_note(ax)
         return figure
@@ -109,17 +148,28 @@ def plot_failures_by_version(failures: pd.DataFrame, ax: Axes | None = None) -> 
     """Stacked bars per OCR version, one colour per failure type."""
     figure, ax = _axes(ax)
     ax.set_title("Failures by OCR version")
-    table = failure_patterns(failures)["by_version"]
+    table = failure_patterns(failures, only=["by_version"])["by_version"]
     if table.empty:
         _empty_note(ax)
         return figure
+    table = _top_rows(table)
     _stacked_bars(ax, table, [str(v) for v in table.index])
     return figure
 
 
+def _top_rows(table: pd.DataFrame, top: int = TOP) -> pd.DataFrame:
+    """The `top` rows with the largest totals, in their order, and the rest summed as one OTHER row."""
+    if len(table) <= top + 1:
+        return table
+    kept = table.sum(axis=1).sort_values(ascending=False, kind="stable").index[:top]
+    rest = table.drop(index=kept)
+    other = pd.DataFrame([rest.sum()], index=[f"{OTHER} ({len(rest)})"])
+    return pd.concat([table.loc[[i for i in table.index if i in set(kept)]], other])
+
+
 def plot_failures_by_error_code(failures: pd.DataFrame, ax: Axes | None = None) -> Figure:
     """Horizontal bars: failures per ErrorCode, the most frequent on top."""
-    codes = failure_patterns(failures)["by_error_code"]["count"].sort_values()
+    codes = top_with_other(failure_patterns(failures, only=["by_error_code"])["by_error_code"]["count"]).iloc[::-1]
     figure, ax = _axes(ax, (8, 0.4 * len(codes) + 1.5))
     ax.set_title("Failures by error code")
     if codes.empty:
@@ -135,7 +185,7 @@ def plot_top_fingerprints(failures: pd.DataFrame, top: int = 10, ax: Axes | None
     """The `top` most frequent fingerprints, labelled with type, code and an example message."""
     figure, ax = _axes(ax, (10, 0.5 * top + 1.5))
     ax.set_title(f"Top {top} failure fingerprints")
-    prints = failure_patterns(failures)["by_fingerprint"].head(top)
+    prints = failure_patterns(failures, only=["by_fingerprint"])["by_fingerprint"].head(top)
     if prints.empty:
         _empty_note(ax)
         return figure
@@ -150,8 +200,9 @@ def plot_top_fingerprints(failures: pd.DataFrame, top: int = 10, ax: Axes | None
     return figure
 
 
-def plot_processing_times(frame: pd.DataFrame, ax: Axes | None = None) -> Figure:
-    """Box plots of seconds per image by OCR version and record type."""
+def plot_processing_times(frame: pd.DataFrame, ax: Axes | None = None, top: int = 12) -> Figure:
+    """Box plots of seconds per image by OCR version and record type (the `top` groups with the most
+    records): boxes from p25 to p75, whiskers at p5 and p95, at most MAX_OUTLIERS points beyond them."""
     figure, ax = _axes(ax)
     ax.set_title("Processing time per image")
     f = frame.reindex(columns=list(dict.fromkeys(["OCRFullVersion", "RecordType", "ProcessingTimeSeconds",
@@ -160,11 +211,22 @@ def plot_processing_times(frame: pd.DataFrame, ax: Axes | None = None) -> Figure
     if f.empty:
         _empty_note(ax, "no failures or results with a processing time")
         return figure
-    groups = list(f.groupby(["OCRFullVersion", "RecordType"])["seconds"])
-    ax.boxplot([g.to_numpy() for _, g in groups], showfliers=True)
+    groups = [(name, g.to_numpy()) for name, g in f.groupby(["OCRFullVersion", "RecordType"], observed=True)["seconds"]]
+    groups = sorted(sorted(groups, key=lambda g: -len(g[1]))[:top], key=lambda g: (str(g[0][0]), str(g[0][1])))
+    ax.boxplot([values for _, values in groups], whis=(5, 95), showfliers=False)
+    for x, (_, values) in enumerate(groups, start=1):
+        outliers = _outliers(values)
+        ax.plot(np.full(len(outliers), x), outliers, "o", markersize=3, color="#555", alpha=0.6)
     ax.set_xticks(range(1, len(groups) + 1),
                   [f"{_label(v, 24)}\n{'results' if t == OCR_RESULT else 'failures'}" for (v, t), _ in groups],
                   fontsize="small")
     ax.set_ylabel("seconds")
     ax.yaxis.set_major_formatter("{x:.2f}")
     return figure
+
+
+def _outliers(values: np.ndarray, cap: int = MAX_OUTLIERS) -> np.ndarray:
+    """The values beyond the whiskers (p5, p95), the `cap` farthest from the median."""
+    low, median, high = np.percentile(values, [5, 50, 95])
+    outside = values[(values < low) | (values > high)]
+    return outside[np.argsort(-np.abs(outside - median), kind="stable")[:cap]]

@@ -273,9 +273,11 @@ def run_report(notebook: str | os.PathLike[str], parameters: Mapping[str, Any] |
     ipynb_path = report_path(source.stem, ".ipynb", reports_dir, stamp)
     html_path = ipynb_path.with_suffix(".html")
     try:
+        # The executed notebook is written when it ends (or fails), and every 30 s of a long cell; not after
+        # every cell, which re-validates and rewrites the whole notebook each time.
         papermill.execute_notebook(str(source), str(ipynb_path), parameters=values, kernel_name=kernel_name,
                                    cwd=str(cwd) if cwd is not None else None, progress_bar=False,
-                                   execution_timeout=timeout)
+                                   execution_timeout=timeout, request_save_on_cell_execute=False)
     except PapermillExecutionError as exc:
         cell = _failed_cell(nbformat.read(str(source), as_version=4), nbformat.read(str(ipynb_path), as_version=4))
         exception = shorten(f"{exc.ename}: {exc.evalue}" if exc.evalue else exc.ename, 300)

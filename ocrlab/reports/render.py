@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MissingDependency
+from ..files import write_chunks
 
 try:
     import jinja2
@@ -84,11 +85,9 @@ def render(template_name: str, **context: Any) -> str:
 
 
 def write(path: str | Path, template_name: str, **context: Any) -> Path:
-    """Render a template into a file (parent folders created); returns the path."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(template_name, **context), encoding="utf-8")
-    return out
+    """Render a template into a file as it renders (parent folders created, renamed into place when
+    complete: a large page is never held whole); returns the path."""
+    return write_chunks(environment().get_template(template_name).generate(**context), path)
 
 
 def figure_to_img(figure: Any, alt: str = "", dpi: int = 100) -> Markup:

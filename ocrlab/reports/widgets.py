@@ -1,23 +1,29 @@
 """The "Export Failed Images" button, done for Jupyter: an ipywidgets panel.
 
-A click reads the statistics, shows them with the latest failures and the breakdown by type, then
-writes the CSV (docs/design.md) to `output_dir` and offers it as a download link. The panel's HTML comes
-from autoescaping Jinja2 templates (ocrlab.reports.render): image names, messages and model output are
-data, never markup.
+A click reads every failure once: the CSV (docs/design.md) streams to `output_dir` while the statistics,
+the latest failures and the breakdown by type are gathered from the same records; then the panel shows
+them and offers the file. The file is offered by reference, through the Jupyter server that runs the
+kernel (ocrlab.reports.links): widget state is sent to the browser and saved in the notebook, so nothing
+larger than INLINE_LIMIT_BYTES (a small CSV outside any server, as a data: link) ever goes into it.
+The panel's HTML comes from autoescaping Jinja2 templates (ocrlab.reports.render): image names, messages
+and model output are data, never markup.
 """
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import itertools
+from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
+from ..domain import Record
 from ..errors import MissingDependency
 from ..files import unique_path
-from ..records import FAILED_IMAGE
-from ..store.failure_log import export_failed_images_csv, get_failure_statistics
+from ..store.export import write_csv
+from ..store.failure_log import iter_failed_images
 from ..store.spooling import SpoolingStore
+from ..store.stats import FailureStatistics
+from .links import file_url
 from .notebooks import default_reports_dir
 from .render import environment
 
@@ -27,8 +33,9 @@ except ImportError as exc:  # pragma: no cover - ipywidgets is in the notebooks 
     raise MissingDependency("ipywidgets", "notebooks") from exc
 
 RECENT_ROWS = 10
-# A data: link holds the whole file in the page; beyond this the panel points at the file instead.
-INLINE_LIMIT_BYTES = 20 * 1024 * 1024
+# A data: link puts the whole file into the widget's state (and the saved notebook): only for a small
+# file that no Jupyter server can serve (a kernel outside JupyterLab, a file outside the server's root).
+INLINE_LIMIT_BYTES = 192 * 1024
 RECENT_HEADINGS = ("time (UTC)", "image", "failure type", "error code", "attempt", "OCR version", "message")
 
 _STATS = """<div class="ocrlab-stats"><b>{{ total | num }}</b> failures &middot;
@@ -44,7 +51,8 @@ _BREAKDOWN = """<div><b>Failure types</b><table class="ocrlab-breakdown"><tbody>
 <td style="text-align:right">{{ (count / total) | pct }}</td></tr>{% endfor %}</tbody></table></div>"""
 _DOWNLOAD = """<div>{% if href %}<a download="{{ name }}" href="{{ href }}" target="_blank" class="ocrlab-download"
 style="display:inline-block;padding:.3rem .8rem;border-radius:.3rem;background:#1565c0;color:#fff;text-decoration:none">
-Download {{ name }}</a>{% else %}Too large to offer here ({{ size | num }} bytes): open the file below.{% endif %}
+Download {{ name }}</a>{% else %}The file ({{ size | num }} bytes) is outside the Jupyter server's folder and too
+large to put in this page: open it from disk.{% endif %}
 <br><small>Saved to <code>{{ path }}</code></small></div>"""
 _NOT_EXPORTED = """<p><b>Export failed images</b>: not exported in this run (click the button in JupyterLab; a
 scheduled run passes <code>-p export true</code>).</p>"""
@@ -127,27 +135,46 @@ class ExportPanel:
             self.button.disabled = False
 
     def _export(self) -> None:
-        store = self.store
-        stats = get_failure_statistics(store)
-        self.last_stats = stats
-        if stats["total_failures"] == 0:
+        stats = FailureStatistics()
+        latest: deque[Record] = deque(maxlen=RECENT_ROWS)
+
+        def observed(records: Iterable[Record]) -> Iterator[Record]:
+            for record in records:  # the CSV's own pass: statistics and the latest rows ride along
+                stats.add(record)
+                latest.append(record)
+                yield record
+
+        path = unique_path(self.output_dir, csv_name()[:-4], ".csv", sep="_")  # two clicks in one second
+        try:
+            count = write_csv(observed(iter_failed_images(self.store)), path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        self.last_stats = stats.result()
+        if count == 0:
+            path.unlink()
             self.message.value = "No failed images to export."
             return
-        self.stats_html.value = _render(_STATS, total=stats["total_failures"], unique=stats["unique_images"],
-                                        recent=stats["recent_failures_24h"])
-        latest = itertools.islice(store.records_by_type(FAILED_IMAGE, newest_first=True), RECENT_ROWS)
-        self.recent_html.value = _render(_RECENT, columns=RECENT_HEADINGS, rows=list(latest))
-        self.breakdown_html.value = _render(_BREAKDOWN, types=list(stats["failure_types"].items()),
-                                            total=stats["total_failures"])
-        path = unique_path(self.output_dir, csv_name()[:-4], ".csv", sep="_")  # two clicks in one second
-        count = export_failed_images_csv(store, path)
         self.last_csv_path, self.last_count = path, count
-        size = path.stat().st_size
-        href = ("data:text/csv;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-                if size <= INLINE_LIMIT_BYTES else None)
-        self.download_html.value = _render(_DOWNLOAD, name=path.name, href=href, size=size, path=str(path))
+        self.stats_html.value = _render(_STATS, total=stats.total, unique=len(stats.images), recent=stats.recent)
+        self.recent_html.value = _render(_RECENT, columns=RECENT_HEADINGS, rows=list(reversed(latest)))
+        self.breakdown_html.value = _render(_BREAKDOWN, types=list(self.last_stats["failure_types"].items()),
+                                            total=stats.total)
+        self.download_html.value = _render(_DOWNLOAD, name=path.name, href=download_href(path),
+                                           size=path.stat().st_size, path=str(path))
         self.message.value = _render('<span style="color:#1b5e20">Exported {{ n | num }} failed image records.</span>',
                                      n=count)
+
+
+def download_href(path: Path) -> str | None:
+    """Where the browser gets the file: the Jupyter server's download of it, else (a small file only) a
+    data: link, else None."""
+    href, served = file_url(path, download=True)
+    if served:
+        return href
+    if path.stat().st_size <= INLINE_LIMIT_BYTES:
+        return "data:text/csv;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    return None
 
 
 def export_panel(store: SpoolingStore, output_dir: str | Path | None = None) -> ExportPanel:

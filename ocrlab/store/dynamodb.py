@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import Counter
 from itertools import groupby
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -113,13 +113,16 @@ class Store:
                 return
             kwargs["ExclusiveStartKey"] = last
 
-    def _get_many(self, keys: Iterable[tuple[str, str]]) -> Iterator[Record]:
-        """Full items by (ImageKey, FailureTimestamp), in the order given, BATCH_GET keys a request."""
+    def _get_many(self, keys: Iterable[tuple[str, str]],
+                  attributes: Sequence[str] | None = None) -> Iterator[Record]:
+        """Items by (ImageKey, FailureTimestamp), in the order given, BATCH_GET keys a request; with
+        `attributes`, only those (and the key) are read."""
         keys = list(keys)
+        projection = _projection(attributes)
         for start in range(0, len(keys), BATCH_GET):
             chunk = keys[start:start + BATCH_GET]
             wanted = {"Keys": [serialize({"ImageKey": k, "FailureTimestamp": t}) for k, t in chunk],
-                      "ConsistentRead": True}
+                      "ConsistentRead": True, **projection}
             found: dict[tuple[str, str], Record] = {}
             delay = 0.05
             while wanted:
@@ -357,8 +360,10 @@ class Store:
         return int(counter.get("FailureCount", 0)) if counter else 0
 
     def records_by_type(self, record_type: str = FAILED_IMAGE, since: str | None = None,
-                        until: str | None = None, newest_first: bool = False) -> Iterator[Record]:
-        """All failures (or results) in time order, optionally within [since, until)."""
+                        until: str | None = None, newest_first: bool = False,
+                        attributes: Sequence[str] | None = None) -> Iterator[Record]:
+        """All failures (or results) in time order, optionally within [since, until); with
+        `attributes`, only those (and the keys) are read."""
         names = {"#p": "RecordType"}
         values: dict[str, Any] = {":p": {"S": record_type}}
         cond = "#p = :p"
@@ -373,9 +378,10 @@ class Store:
         elif until:
             cond += " AND #s < :b"
             values[":b"] = {"S": until}
+        projection = _projection(attributes, names)
         return self._query(IndexName=BY_RECORD_TYPE.name, KeyConditionExpression=cond,
                            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-                           ScanIndexForward=not newest_first)
+                           ScanIndexForward=not newest_first, **projection)
 
     def image_records(self, image_key: str, record_type: str | None = None,
                       ocr_version: str | None = None) -> Iterator[Record]:
@@ -396,10 +402,18 @@ class Store:
         for _, group in groupby(items, key=lambda r: r["ImageKey"]):
             yield from sorted(group, key=lambda r: r["FailureTimestamp"])
 
-    def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]:
-        """Every record written under one OCRFullVersion, in full, grouped by image (time order within)."""
+    def version_records(self, ocr_version: str, record_type: str | None = None,
+                        attributes: Sequence[str] | None = None) -> Iterator[Record]:
+        """Every record written under one OCRFullVersion, in full (or `attributes` of it), grouped by
+        image (time order within)."""
         for page in _pages(self.version_summary(ocr_version, record_type), BATCH_GET):
-            yield from self._get_many((r["ImageKey"], r["FailureTimestamp"]) for r in page)
+            yield from self._get_many(((r["ImageKey"], r["FailureTimestamp"]) for r in page), attributes)
+
+    def records_by_key(self, keys: Iterable[tuple[str, str]],
+                       attributes: Sequence[str] | None = None) -> Iterator[Record]:
+        """The records of (ImageKey, FailureTimestamp) pairs, in the order given (missing ones left
+        out), in full or just `attributes` (and the key)."""
+        return self._get_many(keys, attributes)
 
     def latest_summary(self, ocr_version: str) -> Iterator[Record]:
         """Each image's latest record under the version, as the index holds it, with `Failures`:
@@ -492,6 +506,20 @@ def _pages(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
             page = []
     if page:
         yield page
+
+
+def _projection(attributes: Sequence[str] | None, names: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ProjectionExpression of `attributes` plus the table's key (every reader needs it), its names
+    added to `names` (a Query's own) or returned with it; nothing when `attributes` is None (all)."""
+    if attributes is None:
+        return {}
+    wanted = dict.fromkeys((LAYOUT.hash_key, LAYOUT.range_key, *attributes))
+    own = {f"#a{n}": name for n, name in enumerate(wanted)}
+    expression = {"ProjectionExpression": ", ".join(own)}
+    if names is not None:
+        names.update(own)
+        return expression
+    return {**expression, "ExpressionAttributeNames": own}
 
 
 def _filters(record_type: str | None = None, **equal: str | None) -> tuple[dict[str, str], dict[str, Any],

@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import IO, Any, Iterator, Mapping
+from typing import IO, Any, Iterator, Mapping, Sequence
 
 from ..config import settings
 from ..domain import Record
@@ -94,14 +94,18 @@ def get_attempt_count(table_name: TableLike, image_key: str) -> int:
 
 
 def iter_failed_images(table_name: TableLike, failure_type: str | None = None,
-                       ocr_version: str | None = None, since: str | None = None) -> Iterator[Record]:
-    """Failures in time order, filtered; streamed page by page."""
+                       ocr_version: str | None = None, since: str | None = None,
+                       attributes: Sequence[str] | None = None) -> Iterator[Record]:
+    """Failures in time order, filtered; streamed page by page. With `attributes`, only those are read
+    (and the keys); FailureType is added when filtering by it."""
     store = store_for(table_name)
+    if attributes is not None and failure_type:
+        attributes = [*attributes, "FailureType"]
     if ocr_version:
-        records = (r for r in store.version_records(ocr_version, FAILED_IMAGE)
+        records = (r for r in store.version_records(ocr_version, FAILED_IMAGE, attributes)
                    if not since or r["FailureTimestamp"] >= since)
     else:
-        records = store.records_by_type(FAILED_IMAGE, since=since)
+        records = store.records_by_type(FAILED_IMAGE, since=since, attributes=attributes)
     return (r for r in records if not failure_type or r.get("FailureType") == failure_type)
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from typing import Any, Callable, Iterator, Protocol, TextIO
+from functools import partial
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, TextIO
 
 from ..config import settings
 from ..domain import Record
@@ -41,10 +42,14 @@ class RecordStore(Protocol):
     def get(self, image_key: str, timestamp: str) -> Record | None: ...
     def attempt_count(self, image_key: str) -> int: ...
     def records_by_type(self, record_type: str = FAILED_IMAGE, since: str | None = None,
-                        until: str | None = None, newest_first: bool = False) -> Iterator[Record]: ...
+                        until: str | None = None, newest_first: bool = False,
+                        attributes: Sequence[str] | None = None) -> Iterator[Record]: ...
     def image_records(self, image_key: str, record_type: str | None = None,
                       ocr_version: str | None = None) -> Iterator[Record]: ...
-    def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]: ...
+    def version_records(self, ocr_version: str, record_type: str | None = None,
+                        attributes: Sequence[str] | None = None) -> Iterator[Record]: ...
+    def records_by_key(self, keys: Iterable[tuple[str, str]],
+                       attributes: Sequence[str] | None = None) -> Iterator[Record]: ...
     def latest_summary(self, ocr_version: str) -> Iterator[Record]: ...
     def latest_outcomes(self, ocr_version: str) -> Iterator[Record]: ...
     def image_latest(self, image_key: str) -> Iterator[Record]: ...
@@ -65,6 +70,9 @@ class SpoolingStore:
         self._clock = clock
         self._log = log
         self._down_until = 0.0
+        # How another process opens this same store (a picklable call): set by open_store for a store
+        # whose client it made itself; None for one built around a given client.
+        self.reopen: Callable[[], SpoolingStore] | None = None
 
     @property
     def table(self) -> str:
@@ -168,15 +176,21 @@ class SpoolingStore:
         return self.store.attempt_count(image_key)
 
     def records_by_type(self, record_type: str = FAILED_IMAGE, since: str | None = None,
-                        until: str | None = None, newest_first: bool = False) -> Iterator[Record]:
-        return self.store.records_by_type(record_type, since, until, newest_first)
+                        until: str | None = None, newest_first: bool = False,
+                        attributes: Sequence[str] | None = None) -> Iterator[Record]:
+        return self.store.records_by_type(record_type, since, until, newest_first, attributes)
 
     def image_records(self, image_key: str, record_type: str | None = None,
                       ocr_version: str | None = None) -> Iterator[Record]:
         return self.store.image_records(image_key, record_type, ocr_version)
 
-    def version_records(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]:
-        return self.store.version_records(ocr_version, record_type)
+    def version_records(self, ocr_version: str, record_type: str | None = None,
+                        attributes: Sequence[str] | None = None) -> Iterator[Record]:
+        return self.store.version_records(ocr_version, record_type, attributes)
+
+    def records_by_key(self, keys: Iterable[tuple[str, str]],
+                       attributes: Sequence[str] | None = None) -> Iterator[Record]:
+        return self.store.records_by_key(keys, attributes)
 
     def latest_summary(self, ocr_version: str) -> Iterator[Record]:
         return self.store.latest_summary(ocr_version)
@@ -209,5 +223,8 @@ def open_store(table: str | None = None, *, create: bool = True, client: Any = N
     from .dynamodb import connect
     config = settings()
     name = table or config.table
-    return SpoolingStore(connect(name, create=create, client=client, max_attempts=max_attempts, check=check),
-                         Spool(config.spool_dir, name))
+    store = SpoolingStore(connect(name, create=create, client=client, max_attempts=max_attempts, check=check),
+                          Spool(config.spool_dir, name))
+    if client is None:
+        store.reopen = partial(open_store, name, create=False, max_attempts=max_attempts, check=False)
+    return store

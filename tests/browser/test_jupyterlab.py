@@ -64,7 +64,7 @@ def lab(seeded):
     store, samples, root = seeded
     work = root / "work"
     work.mkdir()
-    _notebook("export_failures", work, table=store.table, output_dir=str(root / "csv"))
+    _notebook("export_failures", work, table=store.table, output_dir=str(work / "csv"))  # served by JupyterLab
     _notebook("explore_failures", work, table=store.table, source=str(samples), output_dir=str(root / "csv"))
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / "config"), "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"),
@@ -121,6 +121,7 @@ def test_export_panel_download_is_the_csv_of_the_seeded_failures(chromium, lab):
         page.get_by_role("button", name="Export failed images").click()
         link = page.locator("a.ocrlab-download")
         link.wait_for()
+        assert link.get_attribute("href").startswith("/files/csv/failed_images_")  # the server's own download
         with page.expect_download() as download:
             link.click()
         path = download.value.path()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import os
 import re
 import uuid
 
@@ -89,3 +90,44 @@ def test_panel_displays_as_a_widget(store, tmp_path):
 def _no_traceback_printed(capsys):
     yield
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_large_table_is_read_once_and_kept_out_of_widget_state(store, tmp_path, monkeypatch):
+    """3,000 failures (a CSV far beyond the inline limit): one pass over the log, statistics from it, and
+    the file offered through the Jupyter server that runs the kernel, never inside the widgets."""
+    import json
+
+    from benchmarks.seed import seed_failures
+    from ocrlab.reports import widgets
+    seed_failures(store, 3000)
+    items: list[int] = []
+    store.store.client.meta.events.register("after-call.dynamodb.Query",
+                                            lambda parsed, **_: items.append(len(parsed.get("Items", []))))
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    (runtime / "jpserver-1.json").write_text(json.dumps({"pid": os.getppid(), "base_url": "/user/me/",
+                                                         "root_dir": str(tmp_path)}))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    panel = export_panel(store, tmp_path / "reports")
+    panel.click()
+
+    assert panel.last_error is None and panel.last_count == 3000 and sum(items) == 3000  # every failure once
+    assert panel.last_stats["total_failures"] == 3000 and panel.last_stats["unique_images"] == 3000
+    assert panel.recent_html.value.count("<tr>") == 1 + widgets.RECENT_ROWS
+    assert "scans/<wbr>2025/<wbr>002999.<wbr>png" in panel.recent_html.value.split("</tr>")[1]  # the newest first
+    assert panel.last_csv_path.stat().st_size > 4 * widgets.INLINE_LIMIT_BYTES
+    link = re.search(r'<a download="([^"]+)" href="([^"]+)"', panel.download_html.value)
+    assert link.group(2) == f"/user/me/files/reports/{panel.last_csv_path.name}?download=1"
+    state = sum(len(json.dumps(w.get_state(), default=str)) for w in (panel.widget, *panel.widget.children))
+    assert state < 64 * 1024
+
+
+def test_a_large_file_outside_any_server_is_not_inlined(store, tmp_path, monkeypatch):
+    from benchmarks.seed import seed_failures
+    from ocrlab.reports import widgets
+    monkeypatch.setattr(widgets, "INLINE_LIMIT_BYTES", 1000)
+    seed_failures(store, 20)
+    panel = export_panel(store, tmp_path)
+    panel.click()
+    assert "data:" not in panel.download_html.value and "outside the Jupyter server" in panel.download_html.value
+    assert str(panel.last_csv_path) in panel.download_html.value
