@@ -210,8 +210,9 @@ def bench_reads(failures: int = 20_000, others: int = 100_000, small: int = 1000
     stats_s, _ = timed(lambda: get_failure_statistics(big))
     # read units: the export's Queries with the capacity asked for, against the raw Query's
     requests = Requests(client)
-    client.meta.events.register("provide-client-params.dynamodb.Query",
-                                lambda params, **_: params.setdefault("ReturnConsumedCapacity", "TOTAL"))
+    def ask_capacity(params: dict[str, Any], **_: Any) -> None:  # a returned value would replace the params
+        params["ReturnConsumedCapacity"] = "TOTAL"
+    client.meta.events.register("provide-client-params.dynamodb.Query", ask_capacity)
     units_seen: list[float] = []
     client.meta.events.register("after-call.dynamodb.Query", lambda parsed, **_: units_seen.append(
         parsed.get("ConsumedCapacity", {}).get("CapacityUnits", 0)))
