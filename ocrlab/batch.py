@@ -274,7 +274,8 @@ class _Run:
             try:
                 return _process_pool(1, stack).submit(process_in_worker, self.job, item).result()
             except BrokenProcessPool:
-                return self._lost(item, "the worker process running this image died twice (killed, or out of memory)")
+                return self._lost(item, "the worker process running this image died twice (killed, out of memory, or "
+                                        "it could not start: see the batch's error output)")
 
     def _lost(self, item: SourceItem, why: str) -> dict[str, Any]:
         """Record an image whose worker was lost, as an OCR_ERROR of its own."""
@@ -316,6 +317,11 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
     `since` is when the run was asked for (default: now); an image another run finished after it
     is not run again (two identical batches at once run each image once, failures included)."""
     started = time.perf_counter()
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # A spawned worker is importing the caller's main module, and that module runs a batch at
+        # import: without this, every worker would run the whole batch again (and die doing it).
+        raise OcrlabError("a batch was started while a worker process was starting: a script that runs a batch "
+                          "with worker processes must do it under `if __name__ == \"__main__\":`")
     if concurrency < 1:
         raise OcrlabError(f"concurrency must be at least 1, got {concurrency}")
     if max_attempts is not None and max_attempts < 1:

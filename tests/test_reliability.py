@@ -154,6 +154,21 @@ def test_an_image_that_kills_its_worker_twice_is_recorded_as_worker_lost(tmp_pat
     assert lost["ErrorCode"] == "WorkerLost" and lost["FailureType"] == "OCR_ERROR" and lost["AttemptNumber"] == 1
 
 
+def test_a_script_without_a_main_guard_is_told_why_its_workers_die(tmp_path, store):
+    # Spawned workers import the script again; without the guard each would run the whole batch anew.
+    from ocrlab.samples import generate_samples
+    generate_samples(tmp_path / "s", count=2, seed=5)
+    script = tmp_path / "unguarded.py"
+    script.write_text("from ocrlab.batch import run_batch\nfrom ocrlab.store import open_store\n"
+                      f"s = run_batch({str(tmp_path / 's')!r}, open_store({store.table!r}), concurrency=2, "
+                      "progress=False)\nprint('succeeded', s.succeeded, 'processed', s.processed)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert 'under `if __name__ == "__main__":`' in out.stderr
+    assert "succeeded 0 processed 2" in out.stdout           # every image accounted for, none run twice
+    assert {r["ErrorCode"] for r in store.records_by_type("FAILED_IMAGE")} == {"WorkerLost"}
+    assert not list(store.records_by_type("OCR_RESULT"))
+
+
 # 4 ------------------------------------------------------------------------------------------------
 
 def test_two_identical_batches_at_once_run_every_image_once(tmp_path, store, converse_server, aws_credentials):
