@@ -163,7 +163,8 @@ def _seed_results(store: Any, count: int, offset: int) -> None:
     """`count` OCR_RESULT records in the store's layout, written straight in (batch writes)."""
     import datetime as dt
 
-    from benchmarks.seed import _chunks, _write, failure
+    from benchmarks.seed import _write, failure
+    from ocrlab.store.dynamodb import pages
     start = dt.datetime(2025, 9, 1, tzinfo=dt.timezone.utc)
     items = []
     for i in range(offset, offset + count):
@@ -172,7 +173,7 @@ def _seed_results(store: Any, count: int, offset: int) -> None:
         for name in ("FailureType", "ErrorCode", "ErrorMessage", "FailureFingerprint", "AttemptNumber"):
             item.pop(name, None)
         items.append(item)
-    for chunk in _chunks(items):
+    for chunk in pages(items, 25):
         _write(store.store.client, store.table, chunk)
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from ocrlab.records import FAILED_IMAGE, fingerprint, format_timestamp
-from ocrlab.store.dynamodb import VERSION_PREFIX, VERSIONS_KEY, serialize
+from ocrlab.store.dynamodb import VERSION_PREFIX, VERSIONS_KEY, pages, serialize
 
 VERSIONS = ("2.0.0-2025-10-25", "2.1.0-2025-11-02")
 KINDS = [  # (FailureType, ErrorCode, message template)
@@ -38,17 +38,6 @@ def failure(i: int, start: dt.datetime) -> dict[str, Any]:
             if failure_type == "VALIDATION_ERROR" else None}
 
 
-def _chunks(items: Iterable[dict[str, Any]], size: int = 25) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _write(client: Any, table: str, chunk: list[dict[str, Any]]) -> None:
     requests = {table: [{"PutRequest": {"Item": serialize(item)}} for item in chunk]}
     while requests:  # unprocessed items are retried until written
@@ -61,7 +50,7 @@ def write_items(store: Any, items: Iterable[dict[str, Any]], versions: Iterable[
     a bounded number of chunks in flight (items may be a generator of any length)."""
     inner = getattr(store, "store", store)  # a SpoolingStore wraps the DynamoDB Store
     listed = [{"ImageKey": VERSIONS_KEY, "FailureTimestamp": VERSION_PREFIX + v, "Version": v} for v in versions]
-    chunks = _chunks(itertools.chain(listed, items))
+    chunks = pages(itertools.chain(listed, items), 25)
     with ThreadPoolExecutor(threads) as pool:
         while block := list(itertools.islice(chunks, 40 * threads)):
             list(pool.map(lambda chunk: _write(inner.client, inner.table, chunk), block))

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, Collection, Iterable, Iterator, Mapping
 
 from .records import DIGESTS, OCR_RESULT, output_digests
+from .store.dynamodb import pages
 from .store.spooling import SpoolingStore
 
 OK = "OK"
@@ -111,17 +112,6 @@ class Side:
 Pair = tuple[str, Side]  # an image key and one of its sides
 
 
-def _pages(items: Iterable[Pair], size: int = PAGE) -> Iterator[list[Pair]]:
-    page: list[Pair] = []
-    for item in items:
-        page.append(item)
-        if len(page) == size:
-            yield page
-            page = []
-    if page:
-        yield page
-
-
 class OutcomeReader:
     """Reads sides from a store: the latest of each image from the index, texts by key on demand."""
 
@@ -165,7 +155,7 @@ class OutcomeReader:
     def _fetch(self, pairs: list[Pair], attributes: tuple[str, ...]
                ) -> Iterator[tuple[list[Pair], list[Mapping[str, Any] | None]]]:
         """Each page of pairs with its records (None where a record is gone), `attributes` only."""
-        for page in _pages(pairs):
+        for page in pages(pairs, PAGE):
             found = {(r["ImageKey"], r["FailureTimestamp"]): r for r in self.store.records_by_key(
                 [(key, side.timestamp) for key, side in page], attributes)}
             yield page, [found.get((key, side.timestamp)) for key, side in page]

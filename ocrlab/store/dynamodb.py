@@ -15,8 +15,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from itertools import groupby
-from typing import Any, Iterable, Iterator, Sequence
+from itertools import groupby, islice
+from typing import Any, Iterable, Iterator, Sequence, TypeVar
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -40,6 +40,7 @@ CONTENT_CODES = frozenset({"ValidationException", "ItemCollectionSizeLimitExceed
 BATCH_GET = 100  # keys per BatchGetItem
 
 _ser, _de = TypeSerializer(), TypeDeserializer()
+T = TypeVar("T")
 
 
 def serialize(item: dict[str, Any]) -> dict[str, Any]:
@@ -406,7 +407,7 @@ class Store:
                         attributes: Sequence[str] | None = None) -> Iterator[Record]:
         """Every record written under one OCRFullVersion, in full (or `attributes` of it), grouped by
         image (time order within)."""
-        for page in _pages(self.version_summary(ocr_version, record_type), BATCH_GET):
+        for page in pages(self.version_summary(ocr_version, record_type), BATCH_GET):
             yield from self._get_many(((r["ImageKey"], r["FailureTimestamp"]) for r in page), attributes)
 
     def records_by_key(self, keys: Iterable[tuple[str, str]],
@@ -424,7 +425,7 @@ class Store:
 
     def latest_outcomes(self, ocr_version: str) -> Iterator[Record]:
         """The latest record of each image under a version, in full, in ImageKey order."""
-        for page in _pages(self.latest_summary(ocr_version), BATCH_GET):
+        for page in pages(self.latest_summary(ocr_version), BATCH_GET):
             yield from self._get_many((r["ImageKey"], r["FailureTimestamp"]) for r in page)
 
     def image_latest(self, image_key: str) -> Iterator[Record]:
@@ -476,13 +477,13 @@ def _copy_records(source: Store, target: Store) -> None:
     counts: Counter[str] = Counter()
     versions: set[str] = set()
     for record_type in (FAILED_IMAGE, OCR_RESULT):
-        for page in _pages(source.records_by_type(record_type), 25):
+        for page in pages(source.records_by_type(record_type), 25):
             _write_all(target, page)
             counts.update(r["ImageKey"] for r in page if r["RecordType"] == FAILED_IMAGE)
             versions.update(str(r["OCRFullVersion"]) for r in page if r.get("OCRFullVersion"))
     helpers = [{"ImageKey": key, "FailureTimestamp": COUNTER_KEY, "FailureCount": n} for key, n in counts.items()]
     helpers += [{"ImageKey": VERSIONS_KEY, "FailureTimestamp": VERSION_PREFIX + v, "Version": v} for v in versions]
-    for page in _pages(helpers, 25):
+    for page in pages(helpers, 25):
         _write_all(target, page)
 
 
@@ -497,14 +498,10 @@ def _write_all(store: Store, items: list[dict[str, Any]]) -> None:
             delay = min(delay * 2, 2.0)
 
 
-def _pages(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
-    page: list[Record] = []
-    for item in items:
-        page.append(item)
-        if len(page) == size:
-            yield page
-            page = []
-    if page:
+def pages(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of `size` (the last one shorter), as they stream."""
+    rest = iter(items)
+    while page := list(islice(rest, size)):
         yield page
 
 
