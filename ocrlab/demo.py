@@ -52,7 +52,9 @@ def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str | None = N
     samples = work / "samples"
     work.mkdir(parents=True, exist_ok=True)
     base_file = _base_version_file(work)
-    manifest = generate_samples(samples, count=count, seed=2025, bad=True, damage="heavy")
+    # This seed's set is one on which the candidate both fixes and breaks timesheets (with 10 valid
+    # ones: fixes 1, breaks 2), so the comparison has something to show.
+    manifest = generate_samples(samples, count=count, seed=2026, bad=True, damage="heavy")
     print(f"samples: {len(manifest)} images in {samples}")
     candidate_file = work / "candidate_OCR_VERSION.txt"
     candidate_file.write_text(CANDIDATE_VERSION, encoding="utf-8")
@@ -63,6 +65,9 @@ def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str | None = N
                             concurrency=concurrency, progress=True, preprocess=preprocess)
         print(f"batch {label.full_version}: {summary.processed} processed, {summary.succeeded} succeeded, "
               f"{summary.failed} failed {summary.failure_types}, {summary.skipped} skipped")
+
+    from .compare import compare_versions
+    print(compare_versions(store, base.full_version, candidate.full_version, str(samples)).summary())
 
     from .reports.notebooks import run_report
     reports = [

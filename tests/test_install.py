@@ -89,6 +89,7 @@ def test_from_pip_install_to_a_report_in_an_empty_folder(venv, tmp_path):
         assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-3000:]
         assert (folder / ".ocrlab" / "dynamodb").is_dir()
         assert len(list((folder / "reports").glob("compare_versions-*.html"))) == 1
+        assert " -> " in demo.stdout and " regressed, " in demo.stdout  # the comparison's summary line
 
         report = run("ocrlab", "report", "failure_patterns", "--table", "ocrlab-demo", timeout=600)
         assert report.returncode == 0, report.stderr[-3000:]
