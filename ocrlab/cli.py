@@ -256,7 +256,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"kept    {name} (already there)")
     cd = "" if report.folder == Path.cwd().resolve() else f"cd {args.folder} && "
     print("next:\n"
-          f"  {cd}ocrlab demo                       # sample timesheets, two versions, three reports\n"
+          f"  {cd}ocrlab demo                       # sample timesheets, two versions, four reports\n"
           f"  {cd}ocrlab batch SCANS/ --concurrency 2   # your own images (a folder or s3://bucket/prefix)\n"
           f"  {cd}ocrlab report failure_patterns     # HTML report into reports/")
     return 0

@@ -9,7 +9,6 @@ prompt-tuning reports and the failure browser's report, and prints their paths.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -87,8 +86,3 @@ def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str | None = N
     print(f"demo finished in {time.perf_counter() - started:.0f} s; the local database keeps running "
           f"(pid {state.pid if state else '?'}); `ocrlab db stop` stops it")
     return 0
-
-
-if __name__ == "__main__":
-    from .cli import main
-    sys.exit(main(["demo", *sys.argv[1:]]))
