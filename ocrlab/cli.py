@@ -462,6 +462,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a file: the disk filled, the folder went away (its name says which)
+        if exc.filename is None:
+            raise
+        print(f"ocrlab {args.command}: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

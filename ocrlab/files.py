@@ -4,9 +4,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping, TextIO
 
 
 def json_safe(value: Any) -> Any:
@@ -27,29 +29,38 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
-def write_json(data: Any, path: str | os.PathLike[str], *, indent: int | None = 2) -> Path:
-    """Strict JSON (no NaN), written to a temporary file and renamed into place."""
+@contextmanager
+def replacing(path: str | os.PathLike[str]) -> Iterator[TextIO]:
+    """A text file to write `path` through: a temporary file renamed into place once complete, so a
+    reader never sees half of it. A device or a pipe (/dev/null, /dev/stdout) is written directly:
+    renamed over, it would be replaced by a file."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(json_safe(data), indent=indent, ensure_ascii=False, allow_nan=False),
-                   encoding="utf-8")
-    os.replace(tmp, out)
-    return out
-
-
-def write_chunks(chunks: Iterable[str], path: str | os.PathLike[str]) -> Path:
-    """Text written piece by piece (memory does not grow with the file) to a temporary file, renamed into place."""
-    out = Path(path)
+    if out.exists() and not out.is_file() and not out.is_dir():
+        with open(out, "w", encoding="utf-8") as handle:
+            yield handle
+        return
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as handle:
-            handle.writelines(chunks)
+            yield handle
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    return out
+
+
+def write_json(data: Any, path: str | os.PathLike[str], *, indent: int | None = 2) -> Path:
+    """Strict JSON (no NaN), written through `replacing`."""
+    with replacing(path) as handle:
+        handle.write(json.dumps(json_safe(data), indent=indent, ensure_ascii=False, allow_nan=False))
+    return Path(path)
+
+
+def write_chunks(chunks: Iterable[str], path: str | os.PathLike[str]) -> Path:
+    """Text written piece by piece (memory does not grow with the file), through `replacing`."""
+    with replacing(path) as handle:
+        handle.writelines(chunks)
+    return Path(path)
 
 
 def unique_path(folder: str | os.PathLike[str], stem: str, suffix: str, sep: str = "-") -> Path:
@@ -74,6 +85,12 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OcrlabError(f"cannot create the folder of {out}: {exc.strerror or exc}") from None
-    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise OcrlabError(f"cannot write {out}: permission denied")
+    # Try it rather than ask os.access: root passes that check on a read-only mount or /proc.
+    try:
+        if out.exists():
+            open(out, "a").close()
+        else:
+            tempfile.TemporaryFile(dir=parent).close()
+    except OSError as exc:
+        raise OcrlabError(f"cannot write {out}: {exc.strerror or exc}") from None
     return out

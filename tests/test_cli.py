@@ -90,3 +90,25 @@ def test_samples_then_eval_with_the_local_engine(tmp_path, dynalite):
     assert data["evaluated"] == 2 and data["failed"] == 0
     assert data["cer"]["n"] > 200 and data["cer"]["rate"] < 0.05  # clean renders read almost perfectly
     assert "CER" in ev.stdout and "weighted by reference length" in ev.stdout
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(store):
+    # Asked by trying, not by os.access: root passes that check for /proc, where nothing can be created.
+    out = run("compare", "--table", store.table, "--base", "a", "--candidate", "b", "-o", "/proc/ocrlab-x.html")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "ocrlab compare: cannot write /proc/ocrlab-x.html" in out.stderr
+
+
+def test_a_pipe_given_as_output_is_written_into_not_replaced(tmp_path):
+    import stat
+    import threading
+
+    from ocrlab.files import write_json
+    pipe = tmp_path / "out"
+    os.mkfifo(pipe)
+    read: list[str] = []
+    reader = threading.Thread(target=lambda: read.append(pipe.read_text()), daemon=True)
+    reader.start()
+    write_json({"a": 1}, pipe)  # renamed over, a pipe (or /dev/null) would become a plain file
+    reader.join(timeout=10)
+    assert stat.S_ISFIFO(pipe.stat().st_mode) and read and json.loads(read[0]) == {"a": 1}
