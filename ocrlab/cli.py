@@ -112,7 +112,7 @@ def cmd_db(args: argparse.Namespace) -> int:
         say(settings().store_target().describe(args.table))
         local = settings().store_target().kind == "local"  # dynalite cannot add an index: rebuilt
         added = connect(args.table, create=False, check=False).migrate(rebuild=local)
-        print(f"added the index(es) {', '.join(added)} to {args.table!r}" if added
+        print(f"made the index(es) {', '.join(added)} of {args.table!r} to this ocrlab's layout" if added
               else f"table {args.table!r} already has this ocrlab's layout")
     else:
         state = localdb.status(data_dir)
@@ -357,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("db", parents=[common], help="start, stop or query the local DynamoDB (dynalite)")
     p.add_argument("action", choices=["start", "stop", "status", "install", "migrate"],
-                   help="migrate: add the indexes of this ocrlab to a table made by an older one")
+                   help="migrate: make the indexes of a table made by an older ocrlab those of this one")
     p.add_argument("--port", type=_ranged(1, 65535), default=None, help=f"default {DEFAULT_PORT} (or OCRLAB_DB_PORT)")
     p.add_argument("--data-dir", default=None, help="default .ocrlab/dynamodb (under OCRLAB_HOME)")
 

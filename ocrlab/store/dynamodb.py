@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import Counter
 from itertools import groupby, islice
-from typing import Any, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -172,24 +172,43 @@ class Store:
                                    f"of this ocrlab; run `ocrlab db migrate --table {self.table}`", "OldLayout")
 
     def migrate(self, rebuild: bool = False) -> list[str]:
-        """Bring a table made by an older ocrlab to this layout; the names of the indexes added.
+        """Bring a table made by an older ocrlab to this layout; the names of the indexes made.
 
-        DynamoDB adds an index to a live table (and backfills it). A server that cannot (dynalite
-        accepts the request and ignores it) gets `rebuild`: the records are copied to a table of
-        this layout, the table made anew, the records copied back; failure counts and the version
-        list are rebuilt from the records on the way.
+        DynamoDB adds an index to a live table (and backfills it); an index that carries fewer
+        attributes than this layout's is dropped and made again (a projection cannot be changed in
+        place). A server that cannot (dynalite accepts the requests and ignores them) gets
+        `rebuild`: the records are copied to a table of this layout, the table made anew, the
+        records copied back; failure counts and the version list are rebuilt from the records.
         """
-        missing = LAYOUT.missing_indexes(self._call("describe_table", TableName=self.table)["Table"])
-        if not missing:
+        described = self._call("describe_table", TableName=self.table)["Table"]
+        narrow = LAYOUT.narrow_indexes(described)
+        remake = LAYOUT.missing_indexes(described) + narrow
+        if not remake:
             return []
         if rebuild:
             self._rebuild()
-            return [i.name for i in missing]
-        for index in missing:
+            return [i.name for i in remake]
+        for index in narrow:
+            self._call("update_table", TableName=self.table, GlobalSecondaryIndexUpdates=[{"Delete": {
+                "IndexName": index.name}}])
+            self._wait_for_indexes(lambda names, index=index: index.name not in names)
+        for index in remake:
             self._call("update_table", TableName=self.table, AttributeDefinitions=[
                 {"AttributeName": a, "AttributeType": "S"} for a in (index.hash_key, index.range_key)],
                 GlobalSecondaryIndexUpdates=[{"Create": index.request()}])
-        return [i.name for i in missing]
+            self._wait_for_indexes(lambda names: True)
+        return [i.name for i in remake]
+
+    def _wait_for_indexes(self, done: Callable[[set[str]], bool], seconds: float = 3600) -> None:
+        """Until no index is being made or dropped and `done(the index names)` holds: DynamoDB takes
+        one index change at a time, and a new index is backfilled before it answers."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            indexes = self._call("describe_table", TableName=self.table)["Table"].get("GlobalSecondaryIndexes") or []
+            if all(g.get("IndexStatus", "ACTIVE") == "ACTIVE" for g in indexes) and done({g["IndexName"] for g in indexes}):
+                return
+            time.sleep(5)
+        raise StoreUnavailable(f"the indexes of {self.table!r} did not settle within {seconds:.0f} s", "Timeout")
 
     def _rebuild(self) -> None:
         spare = Store(self.client, f"{self.table}-migrating", self.description)

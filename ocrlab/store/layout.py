@@ -84,6 +84,18 @@ class TableLayout:
         return [i for i in self.indexes if i.name not in have
                 or have[i.name]["KeySchema"] != _key_schema(i.hash_key, i.range_key)]
 
+    def narrow_indexes(self, described: dict[str, Any]) -> list[Index]:
+        """Indexes with the right keys that carry fewer attributes than this layout's: reads still
+        work (what an index lacks is read from the records by key), only slower."""
+        have = {g["IndexName"]: g.get("Projection", {}) for g in described.get("GlobalSecondaryIndexes") or []}
+        missing = {i.name for i in self.missing_indexes(described)}
+
+        def carries(projection: dict[str, Any], index: Index) -> bool:
+            if projection.get("ProjectionType") == "ALL":
+                return True
+            return index.projection != "ALL" and set(index.include) <= set(projection.get("NonKeyAttributes", []))
+        return [i for i in self.indexes if i.name in have and i.name not in missing and not carries(have[i.name], i)]
+
 
 def _key_schema(hash_key: str, range_key: str) -> list[dict[str, str]]:
     return [{"AttributeName": hash_key, "KeyType": "HASH"}, {"AttributeName": range_key, "KeyType": "RANGE"}]

@@ -61,3 +61,52 @@ def test_a_table_of_the_former_layout_is_named_and_migrated(store, table_name):
     assert migrated_store.attempt_count("i7.png") == 2 and migrated_store.versions() == ["1.0.0-2025-10-01"]
     assert migrated_store.failure_counts("1.0.0-2025-10-01")["i7.png"] == 2
     assert "already has" in run_cli("db", "migrate", "--table", old).stdout
+
+
+FORMER_VERSION_INDEX = ("RecordType", "FailureType", "ErrorCode", "AttemptNumber", "RecordId")  # before the digests
+
+
+def _table_with_a_narrow_version_index(client, name: str) -> None:
+    from ocrlab.store.layout import LAYOUT
+    request = LAYOUT.create_table_request(name)
+    for index in request["GlobalSecondaryIndexes"]:
+        if index["IndexName"] == "ByVersionImage":
+            index["Projection"]["NonKeyAttributes"] = list(FORMER_VERSION_INDEX)
+    client.create_table(**request)
+    client.get_waiter("table_exists").wait(TableName=name)
+
+
+def _version_index_attributes(client, name: str) -> set[str]:
+    [index] = [g for g in client.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"]
+               if g["IndexName"] == "ByVersionImage"]
+    return set(index["Projection"]["NonKeyAttributes"])
+
+
+def test_a_version_index_without_the_digests_is_remade_by_migrate_on_dynalite(store, table_name):
+    from helpers import run_cli
+
+    from ocrlab.store import open_store
+    from ocrlab.store.layout import BY_VERSION_IMAGE
+    name = f"{table_name}-narrow"
+    _table_with_a_narrow_version_index(store.store.client, name)
+    narrow = open_store(name, create=False)  # usable as it is: what the index lacks is read by key
+    log_failed_image(narrow, "a.png", "OCR_ERROR", "m")
+    migrated = run_cli("db", "migrate", "--table", name)
+    assert migrated.returncode == 0 and "ByVersionImage" in migrated.stdout, migrated.stderr
+    assert _version_index_attributes(store.store.client, name) >= set(BY_VERSION_IMAGE.include)
+    [kept] = get_all_failed_images(open_store(name, create=False))
+    assert kept["ImageKey"] == "a.png" and kept["AttemptNumber"] == 1
+    assert "already has" in run_cli("db", "migrate", "--table", name).stdout
+
+
+def test_a_version_index_without_the_digests_is_dropped_and_made_again_on_dynamodb(s3_server, aws_credentials):
+    # moto's server speaks DynamoDB's UpdateTable index changes, which dynalite ignores.
+    import boto3
+
+    from ocrlab.store.dynamodb import Store
+    from ocrlab.store.layout import BY_VERSION_IMAGE
+    client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=s3_server)
+    _table_with_a_narrow_version_index(client, "narrow")
+    assert Store(client, "narrow").migrate() == ["ByVersionImage"]
+    assert _version_index_attributes(client, "narrow") >= set(BY_VERSION_IMAGE.include)
+    assert Store(client, "narrow").migrate() == []
