@@ -13,13 +13,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import tracemalloc
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PIL import Image
+
+from .run import timed
 
 HERE = Path(__file__).resolve().parent
 FAILURE_DETAILS = {  # what a Bedrock parsing failure carries: the answer, the trace, the tokens
@@ -31,12 +32,6 @@ FAILURE_DETAILS = {  # what a Bedrock parsing failure carries: the answer, the t
     "model_id": "amazon.nova-lite-v1:0", "processing_time": 2.41, "input_tokens": 1520, "output_tokens": 412,
     "validation_errors": ["missing_field: total_hours"], "s3_bucket": "timesheets", "s3_region": "us-east-1",
     "image_size": 482113, "cloudwatch_log_stream": "2025/10/25/[$LATEST]0123456789abcdef"}
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    value = fn()
-    return time.perf_counter() - start, value
 
 
 def _images(folder: Path, n: int) -> Path:

@@ -35,6 +35,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # the Converse server and the fa
 
 from converse_server import ConverseServer, Received, Reply, error, ok  # noqa: E402
 from fault_proxy import FaultProxy  # noqa: E402
+from helpers import free_port  # noqa: E402
 
 from ocrlab.records import FAILED_IMAGE, OCR_RESULT  # noqa: E402
 
@@ -77,7 +78,7 @@ def soak(n: int) -> dict[str, Any]:
     home, images = work / "home", work / "images"
     make_images(images, n)
     data_dir = home / "dynamodb"
-    port = _free_port()
+    port = free_port()
     os.environ.update(OCRLAB_HOME=str(home), OCRLAB_STORE="local", OCRLAB_DB_PORT=str(port),
                       OCRLAB_VERSION_FILE=str(HERE.parent / "OCR_VERSION.txt"))
     localdb.start(port, data_dir)
@@ -202,13 +203,6 @@ def _check(store: Any, n: int, images: Path) -> dict[str, Any]:
             "records_spooled_left": store.spool.pending(), "records_rejected": store.spool.rejected(),
             "records_lost_marked": sum(r.get("ErrorCode") == "RunLost" for r in records),
             "latest_outcomes": dict(outcome), "problems": problems[:20]}
-
-
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> int:

@@ -27,8 +27,8 @@ from .version import OCRVersionInfo
 
 
 @dataclass
-class Outcome:
-    """What happened to one image; `record` is what was written (or spooled)."""
+class Draft:
+    """An image's record, built and not yet written (so a caller may write it on another thread)."""
 
     image_key: str
     ok: bool
@@ -37,6 +37,14 @@ class Outcome:
     error: str | None = None
     timesheet: Timesheet | None = None
 
+    def outcome(self, written: Record) -> Outcome:
+        return Outcome(**{**vars(self), "record": written})
+
+
+@dataclass
+class Outcome(Draft):
+    """What happened to one image; `record` is what was written (or spooled)."""
+
     @property
     def spooled(self) -> bool:
         return bool(self.record.get("Spooled"))
@@ -44,21 +52,6 @@ class Outcome:
     @property
     def rejected(self) -> bool:
         return bool(self.record.get("Rejected"))
-
-
-@dataclass
-class Draft:
-    """An image's record, built and not yet written (so a caller may write it on another thread)."""
-
-    image_key: str
-    ok: bool
-    item: Record
-    failure_type: str | None = None
-    error: str | None = None
-    timesheet: Timesheet | None = None
-
-    def outcome(self, written: Record) -> Outcome:
-        return Outcome(self.image_key, self.ok, written, self.failure_type, self.error, self.timesheet)
 
 
 @dataclass
@@ -94,7 +87,7 @@ class Pipeline:
 
     def record(self, draft: Draft, ticket: Ticket | None = None) -> Outcome:
         """Write the image's record (and release its claim); SpoolUnavailable if nothing took it."""
-        return draft.outcome(self.store.write(draft.item, ticket=ticket))
+        return draft.outcome(self.store.write(draft.record, ticket=ticket))
 
     def draft(self, image_key: str, data: bytes | None, context: ImageContext | None = None,
               read_error: BaseException | None = None) -> Draft:

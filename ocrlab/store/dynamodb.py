@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import Counter
 from itertools import groupby, islice
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Iterable, Iterator, Sequence, TypeVar
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -191,21 +191,21 @@ class Store:
         for index in narrow:
             self._call("update_table", TableName=self.table, GlobalSecondaryIndexUpdates=[{"Delete": {
                 "IndexName": index.name}}])
-            self._wait_for_indexes(lambda names, index=index: index.name not in names)
+            self._wait_for_indexes(gone=index.name)
         for index in remake:
             self._call("update_table", TableName=self.table, AttributeDefinitions=[
                 {"AttributeName": a, "AttributeType": "S"} for a in (index.hash_key, index.range_key)],
                 GlobalSecondaryIndexUpdates=[{"Create": index.request()}])
-            self._wait_for_indexes(lambda names: True)
+            self._wait_for_indexes()
         return [i.name for i in remake]
 
-    def _wait_for_indexes(self, done: Callable[[set[str]], bool], seconds: float = 3600) -> None:
-        """Until no index is being made or dropped and `done(the index names)` holds: DynamoDB takes
+    def _wait_for_indexes(self, gone: str | None = None, seconds: float = 3600) -> None:
+        """Until no index is being made or dropped (and the index `gone` is no more): DynamoDB takes
         one index change at a time, and a new index is backfilled before it answers."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             indexes = self._call("describe_table", TableName=self.table)["Table"].get("GlobalSecondaryIndexes") or []
-            if all(g.get("IndexStatus", "ACTIVE") == "ACTIVE" for g in indexes) and done({g["IndexName"] for g in indexes}):
+            if all(g.get("IndexStatus", "ACTIVE") == "ACTIVE" and g["IndexName"] != gone for g in indexes):
                 return
             time.sleep(5)
         raise StoreUnavailable(f"the indexes of {self.table!r} did not settle within {seconds:.0f} s", "Timeout")
