@@ -19,7 +19,7 @@ from itertools import groupby, islice
 from typing import Any, Iterable, Iterator, Sequence, TypeVar
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import DYNAMODB_CONTEXT, TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -48,7 +48,17 @@ def serialize(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _de.deserialize(v) for k, v in item.items()}
+    return {k: _value(v) for k, v in item.items()}
+
+
+def _value(value: dict[str, Any]) -> Any:
+    # Strings and numbers are nearly every attribute a read returns: taken as boto3 takes them, without
+    # its dispatch, which is a third of an export's time; every other type goes through boto3.
+    if "S" in value:
+        return value["S"]
+    if "N" in value:
+        return DYNAMODB_CONTEXT.create_decimal(value["N"])
+    return _de.deserialize(value)
 
 
 def _claim_names(version: str) -> dict[str, str]:
