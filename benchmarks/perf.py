@@ -96,26 +96,29 @@ def bench_log(n: int) -> dict[str, Any]:
     store, raw = open_store("perf-log"), open_store("perf-raw")
     log_failed_image(store, "warm.png", "PARSING_ERROR", "warm-up", version, FAILURE_DETAILS)  # version list, clients
 
-    def one_raw(i: int) -> None:
-        item = failure_item(f"raw/{i:05d}.png", "PARSING_ERROR", "the answer is not a timesheet", version,
-                            FAILURE_DETAILS)
-        raw.store.client.put_item(TableName=raw.table, Item=serialize({**item, "AttemptNumber": 1, "RecordId": f"r{i}"}))
-    raw_seconds, _ = timed(lambda: [one_raw(i) for i in range(n)])
+    def one_raw(key: str) -> None:
+        item = failure_item(key, "PARSING_ERROR", "the answer is not a timesheet", version, FAILURE_DETAILS)
+        raw.store.client.put_item(TableName=raw.table, Item=serialize({**item, "AttemptNumber": 1, "RecordId": key}))
+
+    def one_logged(key: str) -> None:
+        log_failed_image(store, key, "PARSING_ERROR", "the answer is not a timesheet", version, FAILURE_DETAILS)
     requests = Requests(store.store.client)
-    ocrlab_seconds, _ = timed(lambda: [log_failed_image(store, f"log/{i:05d}.png", "PARSING_ERROR",
-                                                        "the answer is not a timesheet", version, FAILURE_DETAILS)
-                                       for i in range(n)])
+    # Three rounds of each, interleaved, and the best of each: one pass on a shared machine swings widely.
+    rounds = [(timed(lambda: [one_raw(f"raw/{r}/{i:05d}.png") for i in range(n)])[0],
+               timed(lambda: [one_logged(f"log/{r}/{i:05d}.png") for i in range(n)])[0]) for r in range(3)]
+    raw_seconds, ocrlab_seconds = min(r[0] for r in rounds), min(r[1] for r in rounds)
     calls = list(requests.calls)
+    logged = n * len(rounds)
     record = next(store.records_by_type())
     plain = math.ceil(_size(serialize(record)) / 1024)
-    per_failure = write_units(calls) / n
+    per_failure = write_units(calls) / logged
     return {"failures": n, "record_bytes": _size(serialize(record)),
             "raw_put_per_second": round(n / raw_seconds, 1), "log_per_second": round(n / ocrlab_seconds, 1),
             "throughput_over_raw": round(raw_seconds / ocrlab_seconds, 3), "throughput_target": ">= 0.45",
-            "requests_per_failure": round(len(calls) / n, 3), "requests": dict(Counter(name for name, _ in calls)),
+            "requests_per_failure": round(len(calls) / logged, 3), "requests": dict(Counter(name for name, _ in calls)),
             "requests_target": "<= 2", "write_units_per_failure": round(per_failure, 2), "write_units_plain_put": plain,
             "write_units_over_plain": round(per_failure / plain, 3), "write_units_target": "<= 2.5",
-            "met": raw_seconds / ocrlab_seconds >= 0.45 and len(calls) / n <= 2 and per_failure / plain <= 2.5}
+            "met": raw_seconds / ocrlab_seconds >= 0.45 and len(calls) / logged <= 2 and per_failure / plain <= 2.5}
 
 
 def _converse(delay: float) -> tuple[subprocess.Popen[str], str]:
