@@ -152,6 +152,8 @@ class ConverseServer:
     def __init__(self) -> None:
         self.default: Reply | Callable[[Received], Reply] = ok()
         self.requests: list[Received] = []
+        self.in_flight = 0  # requests being answered now, and the most at once
+        self.peak_in_flight = 0
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -221,7 +223,14 @@ def _handler_for(server: ConverseServer) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 body = raw
             received = Received(unquote(parts[2]), self.path, dict(self.headers.items()), body)
-            self._send(server._next(received), received)
+            with server._lock:
+                server.in_flight += 1
+                server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
+            try:
+                self._send(server._next(received), received)
+            finally:
+                with server._lock:
+                    server.in_flight -= 1
 
         def _send(self, reply: Reply, received: Received | None = None) -> None:
             if reply.delay:

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from converse_server import THINKING, TIMESHEET, ConverseServer, Reply, converse_body, error, ok, tool_use
+from converse_server import THINKING, TIMESHEET, ConverseServer, Received, Reply, converse_body, error, ok, tool_use
 from PIL import Image
 
 from ocrlab.engines import PreparedImage, get_engine
@@ -182,10 +182,15 @@ def test_identity_names_path_prompt_and_schema(converse_server: ConverseServer, 
 
 
 def test_one_engine_shared_by_threads(converse_server: ConverseServer) -> None:
-    converse_server.default = ok(delay=0.3)
-    engine = engine_for(converse_server, concurrency=8)
+    def when_all_arrived(received: Received) -> Reply:  # each answer waits for all eight requests
+        deadline = time.monotonic() + 30
+        while converse_server.peak_in_flight < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return ok()
+
+    converse_server.default = when_all_arrived
+    engine = engine_for(converse_server, concurrency=8, read_timeout=60)
     results: list[str] = []
-    start = time.perf_counter()
     threads = [threading.Thread(target=lambda: results.append(engine.run(png_image()).raw_output))
                for _ in range(8)]
     for thread in threads:
@@ -193,7 +198,7 @@ def test_one_engine_shared_by_threads(converse_server: ConverseServer) -> None:
     for thread in threads:
         thread.join()
     assert len(results) == 8 and len(converse_server.requests) == 8
-    assert time.perf_counter() - start < 8 * 0.3 / 2  # calls overlapped instead of queueing
+    assert converse_server.peak_in_flight == 8  # the calls overlapped instead of queueing
 
 
 # --- botocore retries (standard mode: 429 throttling codes, 500/502/503/504, modeled-retryable) --
