@@ -1,13 +1,16 @@
 """CSV export of failures: fixed column order (docs/design.md), RFC 4180, formula-safe, streamed."""
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import sys
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
+
+from ..records import DIGESTS
 
 COLUMNS = ["ImageKey", "FailureTimestamp", "FailureType", "ErrorMessage", "ErrorCode", "OCRVersion",
            "OCRBuildDate", "OCRFullVersion", "ModelId", "ProcessingTimeSeconds", "InputTokens",
@@ -16,7 +19,7 @@ COLUMNS = ["ImageKey", "FailureTimestamp", "FailureType", "ErrorMessage", "Error
 # Then the extras: known attributes by name, anything else as one JSON cell so the header is fixed
 # before the first row and the export can stream.
 EXTRA_COLUMNS = ["OCRDescription", "S3Region", "FailureFingerprint", "RecordId", "Extras"]
-_INTERNAL = {"RecordType"}
+_INTERNAL = {"RecordType", *DIGESTS.values()}  # bookkeeping, not what was logged
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -28,6 +31,8 @@ def neutralise(text: str) -> str:
 def cell(value: Any) -> str:
     if value is None:
         return ""
+    if type(value) is str:  # nearly every cell: checked first, and exactly, for speed
+        return "'" + value if value.startswith(_FORMULA_START) else value
     if isinstance(value, Decimal):
         return format(value, "f")  # a number, never a formula, and never 1E+1 notation
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -35,13 +40,30 @@ def cell(value: Any) -> str:
     return neutralise(str(value))
 
 
-def row(record: dict[str, Any], columns: list[str]) -> list[str]:
-    known = set(columns) | _INTERNAL
-    extras = {k: v for k, v in record.items() if k not in known}
-    out = [cell(record.get(c)) for c in columns if c != "Extras"]
-    if "Extras" in columns:
-        out.append(neutralise(json.dumps(extras, ensure_ascii=False, default=str, sort_keys=True)) if extras else "")
-    return out
+def _plain(value: Any) -> Any:
+    """JSON for what DynamoDB holds beyond JSON's types (tables written by other tools have them)."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    raw = getattr(value, "value", value)  # boto3's Binary wraps the bytes
+    if isinstance(raw, (bytes, bytearray)):
+        return base64.b64encode(raw).decode("ascii")
+    return str(value)
+
+
+def row_maker(columns: list[str]) -> Callable[[dict[str, Any]], list[str]]:
+    """A function from a record to its cells, with the column plan worked out once, not per row."""
+    plain = [c for c in columns if c != "Extras"]
+    known = frozenset(columns) | _INTERNAL
+
+    def row(record: dict[str, Any]) -> list[str]:
+        get = record.get
+        out = [cell(get(c)) for c in plain]
+        if "Extras" in known:
+            names = record.keys() - known  # usually none: a set difference, not a loop over the record
+            out.append(neutralise(json.dumps({k: record[k] for k in names}, ensure_ascii=False, default=_plain,
+                                             sort_keys=True)) if names else "")
+        return out
+    return row
 
 
 @contextmanager
@@ -65,7 +87,8 @@ def write_csv(records: Iterable[dict[str, Any]], output: str | Path | IO[str],
     with _open_output(output) as handle:
         writer = csv.writer(handle, lineterminator="\r\n")
         writer.writerow(columns)
+        write, row = writer.writerow, row_maker(columns)
         for record in records:
-            writer.writerow(row(record, columns))
+            write(row(record))
             count += 1
     return count

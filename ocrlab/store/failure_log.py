@@ -106,7 +106,7 @@ def iter_failed_images(table_name: TableLike, failure_type: str | None = None,
                    if not since or r["FailureTimestamp"] >= since)
     else:
         records = store.records_by_type(FAILED_IMAGE, since=since, attributes=attributes)
-    return (r for r in records if not failure_type or r.get("FailureType") == failure_type)
+    return (r for r in records if r.get("FailureType") == failure_type) if failure_type else records
 
 
 def get_all_failed_images(table_name: TableLike, failure_type: str | None = None,
