@@ -141,7 +141,7 @@ def test_batch_killed_with_sigkill_then_rerun_accounts_for_every_image_once(tmp_
     root.mkdir()
     for i in range(12):
         (root / f"img-{i:02d}.png").write_bytes(png())
-    converse_server.default = ok(delay=0.3)
+    converse_server.default = ok(delay=0.8)  # wide windows for the kill to land mid-batch on a loaded machine
     cmd = [sys.executable, "-m", "ocrlab", "batch", str(root), "--engine", "bedrock", "--table", store.table,
            "--concurrency", "3", "--no-progress"]
     env = {**os.environ, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": converse_server.url}
@@ -177,7 +177,7 @@ def test_database_dying_mid_batch_loses_no_record(tmp_path, table_name, converse
     for i in range(8):
         (root / f"img-{i}.png").write_bytes(png())
     (root / "broken.png").write_bytes(b"not an image")
-    converse_server.default = ok(delay=0.3)
+    converse_server.default = ok(delay=0.8)  # wide windows for the kill to land mid-batch on a loaded machine
 
     import threading
 
