@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, NoReturn
 
 from .config import DEFAULT_PORT, LOCAL_REGION, StoreTarget, settings
-from .errors import OcrlabError
+from .errors import FailureType, OcrlabError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -72,6 +72,11 @@ def _timestamp(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time such as 2025-10-01T00:00:00Z") from None
 
 
+def _failure_type(text: str) -> str:
+    """ocrlab's types in any case; any other text as given (the seed's API logs free-form types)."""
+    return text.upper() if text.upper() in FailureType.__members__ else text
+
+
 def _table_name(text: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _ . -)")
@@ -130,6 +135,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     count = export_failed_images_csv(_store(args), args.output, args.failure_type, args.ocr_version, args.since)
     if args.output != "-":
         say(f"exported {count} failed image records to {args.output}")
+    if not count and args.failure_type and args.failure_type not in FailureType.__members__:
+        say(f"no failures of type {args.failure_type!r}, which is not one of ocrlab's: {', '.join(FailureType.__members__)}")
     return 0
 
 
@@ -363,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", parents=[common], help="failed images as CSV")
     p.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
-    p.add_argument("--failure-type", default=None)
+    p.add_argument("--failure-type", type=_failure_type, default=None, help=f"one of {', '.join(FailureType.__members__)}")
     p.add_argument("--ocr-version", default=None, help="an OCRFullVersion, e.g. 2.0.0-2025-10-25")
     p.add_argument("--since", type=_timestamp, default=None, help="ISO-8601 UTC time")
 

@@ -104,6 +104,18 @@ def test_missing_source_is_a_one_line_error(dynalite):
     assert out.returncode != 0 and "unknown engine 'nope'" in out.stderr
 
 
+def test_bedrock_without_credentials_stops_before_any_image(folder, store, tmp_path, converse_server):
+    # Without this, every image of the batch would be logged as the same NoCredentialsError failure.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+               AWS_EC2_METADATA_DISABLED="true", AWS_ENDPOINT_URL_BEDROCK_RUNTIME=converse_server.url)
+    out = subprocess.run([sys.executable, "-m", "ocrlab", "batch", str(folder), "--engine", "bedrock",
+                          "--table", store.table, "--no-progress"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "no AWS credentials found" in out.stderr.strip().splitlines()[-1]
+    assert list(store.records_by_type("FAILED_IMAGE")) == [] and converse_server.requests == []
+
+
 def test_rapidocr_batch_gives_each_bad_sample_its_failure_type(tmp_path, store):
     """The local engine in worker processes, on `ocrlab samples --bad`: outcome per file as the manifest says."""
     from ocrlab.samples import generate_samples

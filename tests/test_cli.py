@@ -35,6 +35,12 @@ def test_stats_json_and_export(store, tmp_path):
     assert exported.returncode == 0, exported.stderr
     rows = list(csv.DictReader(path.open(encoding="utf-8", newline="")))
     assert [r["ImageKey"] for r in rows] == ["a.png"] and rows[0]["ErrorMessage"] == "'=boom"
+    # ocrlab's types in any case; an unknown one matches nothing and says why
+    lower = run("export", "--failure-type", "parsing_error", "--table", store.table)
+    assert [r["ImageKey"] for r in csv.DictReader(lower.stdout.splitlines())] == ["b.png"]
+    unknown = run("export", "--failure-type", "PARSE_ERROR", "--table", store.table)
+    assert unknown.returncode == 0 and list(csv.DictReader(unknown.stdout.splitlines())) == []
+    assert "no failures of type 'PARSE_ERROR', which is not one of ocrlab's: INPUT_ERROR" in unknown.stderr
 
 
 def test_bad_arguments_exit_non_zero():

@@ -118,6 +118,9 @@ class BedrockEngine(Engine):
             )
             # A shared session saves reloading botocore's service data for every engine.
             session = session or boto3.session.Session()
+            if session.get_credentials() is None:  # else every image of the batch fails the same way
+                raise OcrlabError("engine 'bedrock': no AWS credentials found; set AWS_PROFILE, or AWS_ACCESS_KEY_ID "
+                                  "and AWS_SECRET_ACCESS_KEY, or run where an IAM role provides them")
             # endpoint_url=None lets boto3 apply AWS_ENDPOINT_URL_BEDROCK_RUNTIME itself.
             client = session.client("bedrock-runtime",
                                     region_name=region or session.region_name or DEFAULT_REGION,
