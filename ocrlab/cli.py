@@ -247,8 +247,8 @@ def cmd_samples(args: argparse.Namespace) -> int:
     for note in missing():
         say(f"note: {note}")
     manifest = generate_samples(Path(args.outdir), count=args.count, seed=args.seed, bad=args.bad, damage=args.damage)
-    expected = {m["expected"] for m in manifest}
-    print(f"wrote {len(manifest)} images to {args.outdir} (expected outcomes: {', '.join(sorted(expected))}); "
+    expected = ", ".join(sorted({m["expected"] for m in manifest})) or "none"
+    print(f"wrote {len(manifest)} images to {args.outdir} (expected outcomes: {expected}); "
           f"see {Path(args.outdir) / 'manifest.json'}")
     return 0
 
@@ -412,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports-dir", default=None, help="default: reports/")
 
     p = sub.add_parser("lab", help="JupyterLab on the notebooks, against the local database (started if needed)")
-    p.add_argument("--port", type=int, help="JupyterLab's port (default: its own, 8888)")
+    p.add_argument("--port", type=_ranged(1, 65535), help="JupyterLab's port (default: its own, 8888)")
     p.add_argument("--notebooks-dir", help="folder to open (default: the project's notebooks/)")
 
     p = sub.add_parser("samples", help="reference timesheets with ground truth")
