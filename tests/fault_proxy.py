@@ -5,11 +5,22 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 import pytest
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A dead upstream drops the client's connection, as a dead database would: that is the fault
+        being simulated, not an error to print (a soak run would print thousands)."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, http.client.HTTPException, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 class FaultProxy:
@@ -30,8 +41,7 @@ class FaultProxy:
         self.lose_answer: Callable[[str, bytes], bool] | None = None
         self.lost = 0
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
+        self._httpd = _QuietServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
