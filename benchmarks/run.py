@@ -112,7 +112,7 @@ def main() -> int:
             print(json.dumps(results[name]), file=sys.stderr, flush=True)
     finally:
         localdb.stop()
-    if args.only and Path(args.out).exists():  # keep the other benchmarks' last figures
+    if Path(args.out).exists():  # keep the figures this run did not produce (--only, the soak's)
         results = {**json.loads(Path(args.out).read_text(encoding="utf-8")), **results}
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
