@@ -177,7 +177,8 @@ def make_storable(item: dict[str, Any]) -> dict[str, Any]:
             del item[name]
     key = item.get("ImageKey")
     if isinstance(key, str) and storage_key(key) != key:
-        item.setdefault("ImageKeyOriginal", truncate_utf8(key, TEXT_LIMITS["ImageKeyOriginal"]))
+        original = key.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates as \udcNN
+        item.setdefault("ImageKeyOriginal", truncate_utf8(original, TEXT_LIMITS["ImageKeyOriginal"]))
         item["ImageKey"] = storage_key(key)
     size = sum(len(str(k).encode()) + len(str(v).encode()) for k, v in item.items())
     raw = item.get("RawOCROutput")

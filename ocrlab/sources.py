@@ -61,6 +61,13 @@ class Listing:
     description: str
 
 
+def image_key(relative: str) -> str:
+    """The key for a file name. A name that is not UTF-8 (any bytes are allowed on Linux) reaches
+    Python with surrogates, which no record, CSV or terminal can carry: its bad bytes are written
+    as \\xNN instead, while the file is still read by its real name."""
+    return os.fsencode(relative).decode("utf-8", "backslashreplace")
+
+
 def _outside(path: Path, root: Path) -> bool:
     """A link whose target is not under the (resolved) source folder."""
     return path.is_symlink() and not path.resolve().is_relative_to(root)
@@ -76,10 +83,10 @@ def list_folder(root: Path, follow_links: bool = False) -> Listing:
         here = Path(folder)
         for name in list(dirs):
             if not follow_links and (here / name).is_symlink():
-                ignored.append(((here / name).relative_to(root).as_posix(), "a link to a folder (--follow-links)"))
+                ignored.append((image_key((here / name).relative_to(root).as_posix()), "a link to a folder (--follow-links)"))
         for name in sorted(files):
             path = here / name
-            rel = path.relative_to(root).as_posix()
+            rel = image_key(path.relative_to(root).as_posix())
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 ignored.append((rel, "not an image name"))
             elif not follow_links and _outside(path, real_root) and path.exists():
@@ -128,5 +135,5 @@ def open_source(source: str, s3: Any = None, follow_links: bool = False) -> List
     if path.is_dir():
         return list_folder(path, follow_links)
     if path.is_file():
-        return Listing([SourceItem(path.name, str(path))], [], f"file {path}")
+        return Listing([SourceItem(image_key(path.name), str(path))], [], f"file {path}")
     raise OcrlabError(f"{source}: no such file or folder")

@@ -71,3 +71,11 @@ def test_timestamps_strictly_increase_in_one_process():
     stamps = [utc_timestamp() for _ in range(2000)]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
     assert all(len(s) == 27 and s.endswith("Z") for s in stamps)
+
+
+def test_a_key_with_lone_surrogates_is_stored_cleaned_not_refused():
+    # A file name that is not UTF-8 reaches Python with surrogates; callers of the seed's API pass it as is.
+    item = failure_item("scans/bad-\udcff.png", "INPUT_ERROR", "m", OCRVersionInfo("1.0", "2025-01-01", "d"))
+    assert item["ImageKey"] == "scans/bad-\ufffd.png"
+    assert item["ImageKeyOriginal"] == "scans/bad-\\udcff.png"  # what the name really held
+    item["ImageKey"].encode("utf-8")  # what boto3 must send

@@ -292,6 +292,19 @@ def test_every_directory_entry_named_like_an_image_is_accounted_for(tmp_path, st
     assert followed.ignored == [] and followed.succeeded == 1   # escape.png, now read
 
 
+def test_file_names_that_are_not_utf8_are_run_and_named_readably(tmp_path, store, converse_server,
+                                                                  aws_credentials):
+    # Linux allows any bytes in a name; Python hands them over as surrogates, which no record can hold.
+    source = images(tmp_path / "src", 1)
+    os.rename(source / "img-000.png", os.fsencode(source) + b"/scan-\xff\xfe.png")
+    (source / "new\nline.png").write_bytes((images(tmp_path / "more", 1) / "img-000.png").read_bytes())
+    (source / b"notes-\xff.txt".decode("utf-8", "surrogateescape")).write_text("x")
+    engine = {"endpoint_url": converse_server.url, "max_attempts": 1}
+    s = run_batch(str(source), store, engine="bedrock", engine_options=engine, progress=False)
+    assert s.images == 2 and s.succeeded == 2 and s.ignored == ["notes-\\xff.txt"]
+    assert sorted(r["ImageKey"] for r in store.latest_outcomes(VERSION)) == ["new\nline.png", "scan-\\xff\\xfe.png"]
+
+
 # 9 ------------------------------------------------------------------------------------------------
 
 BAD = [
