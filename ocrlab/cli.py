@@ -453,6 +453,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What a person needs to know after Ctrl-C, by command.
+AFTER_INTERRUPT = {"batch": "; every image finished so far is recorded (or spooled), and the same command "
+                            "run again goes on with the rest",
+                   "replay": "; what was written stays written, the rest stays in the spool for the next replay"}
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -465,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ocrlab {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"ocrlab {args.command}: interrupted", file=sys.stderr)
+        after = AFTER_INTERRUPT.get(args.command, "")
+        print(f"ocrlab {args.command}: interrupted{after}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
