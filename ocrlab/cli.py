@@ -132,11 +132,14 @@ def cmd_db(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .store.failure_log import export_failed_images_csv
     _output(args.output)
-    count = export_failed_images_csv(_store(args), args.output, args.failure_type, args.ocr_version, args.since)
+    store = _store(args)
+    count = export_failed_images_csv(store, args.output, args.failure_type, args.ocr_version, args.since)
     if args.output != "-":
         say(f"exported {count} failed image records to {args.output}")
     if not count and args.failure_type and args.failure_type not in FailureType.__members__:
         say(f"no failures of type {args.failure_type!r}, which is not one of ocrlab's: {', '.join(FailureType.__members__)}")
+    if not count:
+        _say_versions(store, args.ocr_version)
     return 0
 
 
@@ -187,6 +190,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if unknown:
         raise OcrlabError(f"no records under {', '.join(map(repr, unknown))} in table {args.table!r}; "
                           f"versions there: {', '.join(known) or 'none'}")
+    if args.base == args.candidate:
+        say(f"warning: --base and --candidate are the same version ({args.base}): every image is unchanged")
     shown = {} if args.diffs is None else {"shown": args.diffs}
     comparison = compare_versions(store, args.base, args.candidate, args.ground_truth, **shown)
     write_comparison(comparison, args.json, args.output)
@@ -202,10 +207,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_results(args: argparse.Namespace) -> int:
     from .analysis import export_results_csv
     _output(args.output)
-    count = export_results_csv(_store(args), args.ocr_version, args.output)
+    store = _store(args)
+    count = export_results_csv(store, args.ocr_version, args.output)
     if args.output != "-":
         say(f"wrote the latest outcome of {count} images to {args.output}")
+    if not count:
+        _say_versions(store, args.ocr_version)
     return 0
+
+
+def _say_versions(store: Any, asked: str | None) -> None:
+    """After an empty answer: the versions the table holds, when the one asked for is not among them."""
+    known = store.versions()
+    if asked and asked not in known:
+        say(f"no records under {asked!r} in table {store.table!r}; versions there: {', '.join(known) or 'none'}")
 
 
 @command("report")

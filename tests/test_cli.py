@@ -83,6 +83,14 @@ def test_compare_and_results_commands(store, tmp_path):
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader(csv_path.open(encoding="utf-8", newline="")))
     assert [r["ImageKey"] for r in rows] == ["<b>fixed</b>.png"]
+    # a mistyped version: an empty answer that says which versions there are
+    for command in ("results", "export"):
+        typo = run(command, "--table", store.table, "--ocr-version", "2.1.0")
+        assert typo.returncode == 0 and len(typo.stdout.splitlines()) == 1  # the header only
+        assert f"no records under '2.1.0' in table '{store.table}'; versions there: {v1.full_version}, " \
+               f"{v2.full_version}" in typo.stderr
+    same = run("compare", "--table", store.table, "--base", v2.full_version, "--candidate", v2.full_version)
+    assert same.returncode == 0 and "--base and --candidate are the same version" in same.stderr
 
 
 def test_samples_then_eval_with_the_local_engine(tmp_path, dynalite):
