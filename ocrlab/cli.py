@@ -136,10 +136,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     count = export_failed_images_csv(store, args.output, args.failure_type, args.ocr_version, args.since)
     if args.output != "-":
         say(f"exported {count} failed image records to {args.output}")
-    if not count and args.failure_type and args.failure_type not in FailureType.__members__:
-        say(f"no failures of type {args.failure_type!r}, which is not one of ocrlab's: {', '.join(FailureType.__members__)}")
-    if not count:
-        _say_versions(store, args.ocr_version)
+    if not count:  # say why, where the filters explain it
+        if args.failure_type and args.failure_type not in FailureType.__members__:
+            say(f"no failures of type {args.failure_type!r}, which is not one of ocrlab's: "
+                f"{', '.join(FailureType.__members__)}")
+        if unknown := _unknown_versions(store, args.ocr_version):
+            say(unknown)
     return 0
 
 
@@ -185,11 +187,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _output(args.json)
     _output(args.output)
     store = _store(args)
-    known = store.versions()
-    unknown = [v for v in dict.fromkeys((args.base, args.candidate)) if v not in known]
+    unknown = _unknown_versions(store, args.base, args.candidate)
     if unknown:
-        raise OcrlabError(f"no records under {', '.join(map(repr, unknown))} in table {args.table!r}; "
-                          f"versions there: {', '.join(known) or 'none'}")
+        raise OcrlabError(unknown)
     if args.base == args.candidate:
         say(f"warning: --base and --candidate are the same version ({args.base}): every image is unchanged")
     shown = {} if args.diffs is None else {"shown": args.diffs}
@@ -211,16 +211,21 @@ def cmd_results(args: argparse.Namespace) -> int:
     count = export_results_csv(store, args.ocr_version, args.output)
     if args.output != "-":
         say(f"wrote the latest outcome of {count} images to {args.output}")
-    if not count:
-        _say_versions(store, args.ocr_version)
+    if not count and (unknown := _unknown_versions(store, args.ocr_version)):
+        say(unknown)
     return 0
 
 
-def _say_versions(store: Any, asked: str | None) -> None:
-    """After an empty answer: the versions the table holds, when the one asked for is not among them."""
+def _unknown_versions(store: Any, *asked: str | None) -> str:
+    """For the versions asked for that the table does not hold, the line that says so and names the
+    ones it does; empty when all are there (None: not asked)."""
+    wanted = [v for v in dict.fromkeys(asked) if v]
+    if not wanted:
+        return ""
     known = store.versions()
-    if asked and asked not in known:
-        say(f"no records under {asked!r} in table {store.table!r}; versions there: {', '.join(known) or 'none'}")
+    unknown = [v for v in wanted if v not in known]
+    return (f"no records under {', '.join(map(repr, unknown))} in table {store.table!r}; "
+            f"versions there: {', '.join(known) or 'none'}") if unknown else ""
 
 
 @command("report")
