@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from .run import timed
+from .run import best_of, timed
 
 HERE = Path(__file__).resolve().parent
 FAILURE_DETAILS = {  # what a Bedrock parsing failure carries: the answer, the trace, the tokens
@@ -103,12 +103,11 @@ def bench_log(n: int) -> dict[str, Any]:
     def one_logged(key: str) -> None:
         log_failed_image(store, key, "PARSING_ERROR", "the answer is not a timesheet", version, FAILURE_DETAILS)
     requests = Requests(store.store.client)
-    # Three rounds of each, interleaved, and the best of each: one pass on a shared machine swings widely.
-    rounds = [(timed(lambda: [one_raw(f"raw/{r}/{i:05d}.png") for i in range(n)])[0],
-               timed(lambda: [one_logged(f"log/{r}/{i:05d}.png") for i in range(n)])[0]) for r in range(3)]
-    raw_seconds, ocrlab_seconds = min(r[0] for r in rounds), min(r[1] for r in rounds)
+    rounds = 3
+    (raw_seconds, _), (ocrlab_seconds, _) = best_of(rounds, lambda r: [one_raw(f"raw/{r}/{i:05d}.png") for i in range(n)],
+                                                    lambda r: [one_logged(f"log/{r}/{i:05d}.png") for i in range(n)])
     calls = list(requests.calls)
-    logged = n * len(rounds)
+    logged = n * rounds
     record = next(store.records_by_type())
     plain = math.ceil(_size(serialize(record)) / 1024)
     per_failure = write_units(calls) / logged
@@ -207,12 +206,8 @@ def bench_reads(failures: int = 20_000, others: int = 100_000, small: int = 1000
     def export(store: Any) -> int:
         with open(os.devnull, "w", encoding="utf-8", newline="") as sink:
             return export_failed_images_csv(store, sink)
-    # Five rounds, each the baseline and then the two readers, and the best of each: one pass on a
-    # shared machine swings by a third either way.
-    rounds = [(timed(lambda: raw_query(big.table)), timed(lambda: export(big)),
-               timed(lambda: get_failure_statistics(big))) for _ in range(5)]
-    raw_s, export_s, stats_s = (min(r[i][0] for r in rounds) for i in range(3))
-    rows = rounds[0][1][1]
+    (raw_s, _), (export_s, rows), (stats_s, _) = best_of(5, lambda _: raw_query(big.table), lambda _: export(big),
+                                                         lambda _: get_failure_statistics(big))
     # read units: the export's Queries with the capacity asked for, against the raw Query's
     requests = Requests(client)
     def ask_capacity(params: dict[str, Any], **_: Any) -> None:  # a returned value would replace the params
@@ -271,10 +266,8 @@ def bench_local_engine(count: int = 12) -> dict[str, Any]:
             with Image.open(path) as img:
                 engine._ocr(np.asarray(img.convert("RGB"))[:, :, ::-1].copy())
     pipeline = Pipeline(engine, load_version(), open_store("perf-pipeline"))
-    # Three interleaved rounds, best of each: one pass on a shared machine swings by a tenth or more.
-    rounds = [(timed(bare)[0], timed(lambda: [pipeline.process(p.name, p.read_bytes()) for p in paths])[0])
-              for _ in range(3)]
-    bare_s, pipe_s = min(r[0] for r in rounds), min(r[1] for r in rounds)
+    (bare_s, _), (pipe_s, _) = best_of(3, lambda _: bare(),
+                                       lambda _: [pipeline.process(p.name, p.read_bytes()) for p in paths])
 
     def naive() -> None:  # what a user writes first: rapidocr's defaults, one process, in order
         from rapidocr import RapidOCR
@@ -283,11 +276,8 @@ def bench_local_engine(count: int = 12) -> dict[str, Any]:
             with Image.open(path) as img:
                 ocr(np.asarray(img.convert("RGB"))[:, :, ::-1].copy())
     one_s, _ = timed(lambda: run_batch(str(folder), open_store("perf-local-c1"), progress=False))
-    races = [(timed(naive)[0], timed(lambda: run_batch(str(folder), open_store(f"perf-local-batch-{i}"),
-                                                       concurrency=2, progress=False)))
-             for i in range(2)]  # two rounds, best of each
-    naive_s = min(r[0] for r in races)
-    batch_s, summary = min((r[1] for r in races), key=lambda r: r[0])
+    (naive_s, _), (batch_s, summary) = best_of(2, lambda _: naive(), lambda r: run_batch(
+        str(folder), open_store(f"perf-local-batch-{r}"), concurrency=2, progress=False))
     return {"images": len(paths), "pipeline_over_bare_rapidocr": round(pipe_s / bare_s, 3), "pipeline_target": "<= 1.15",
             "naive_loop_s": round(naive_s, 2), "batch_c1_s": round(one_s, 2), "batch_c2_s": round(batch_s, 2),
             "batch_faster_than_naive": round(naive_s / batch_s, 2), "batch_target": ">= 1.2",

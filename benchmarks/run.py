@@ -38,6 +38,13 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, value
 
 
+def best_of(rounds: int, *fns: Callable[[int], Any]) -> list[tuple[float, Any]]:
+    """Each function (given the round's number) timed in `rounds` interleaved rounds, and the fastest
+    run of each with its value: a burst of load on a shared machine costs one round, not a figure."""
+    runs = [[timed(lambda: fn(r)) for fn in fns] for r in range(rounds)]
+    return [min((run[i] for run in runs), key=lambda t: t[0]) for i in range(len(fns))]
+
+
 def bench_sroie() -> dict[str, Any]:
     """rapidocr on the 39 SROIE receipts: CER/WER, case-sensitive and case-folded, weighted by length."""
     if not SROIE.is_dir():
