@@ -39,7 +39,7 @@ from .pipeline import Draft, ImageContext, Pipeline
 from .preprocess import Preprocess
 from .records import FAILED_IMAGE, OCR_RESULT, failure_item, new_record_id, storage_key
 from .sources import Listing, SourceItem, open_source
-from .store.claims import DEFAULT_LEASE_SECONDS, Ticket, end_run, new_owner
+from .store.claims import DEFAULT_LEASE_SECONDS, Moment, Ticket, end_run, new_owner
 from .store.spooling import SpoolingStore, open_store
 from .version import OCRVersionInfo, load_version
 
@@ -58,6 +58,7 @@ class Job:
     version: OCRVersionInfo
     table: str
     owner: str               # this run, as claims name it
+    began: Moment            # when the run was asked for, by this machine's monotonic clock
     force: bool = False      # run images that already have a result under this version
     preprocess: Preprocess | None = None
     lease_seconds: float = DEFAULT_LEASE_SECONDS
@@ -106,19 +107,25 @@ class Planned:
     seen: int = 0
 
 
-def process_item(pipeline: Pipeline, job: Job, planned: Planned,
-                 writer: Executor | None = None) -> Report | Future[Report]:
+def process_item(pipeline: Pipeline, job: Job, planned: Planned, writer: Executor | None = None,
+                 stop: threading.Event | None = None) -> Report | Future[Report]:
     """Claim, run and record one image; returns a small picklable report. Never raises for a bad image.
 
     With a `writer`, the record is written there and a Future of the report comes back at once,
     so that the caller's thread goes on to the next model call while the store takes the record.
+    Once `stop` is set, an image not yet started is not (a thread freed by a finished image would
+    otherwise take the next one before the run loop could take it back).
     """
     store, version, item = pipeline.store, pipeline.version.full_version, planned.item
+    if stop is not None and stop.is_set():
+        return {"key": item.key, "status": "not_started"}
     key = storage_key(item.key)
     record_id = new_record_id()
     try:
+        # Another run that finished the image since this one began is not repeated: one of this machine
+        # since the run was asked for (its monotonic clock), any other since the plan read the counters.
         claim = store.claim(key, version, job.owner, record_id, job.lease_seconds, force=job.force,
-                            seen=planned.seen, digest=item.digest)
+                            began=job.began, seen=planned.seen, digest=item.digest)
         if not claim.granted:
             return {"key": item.key, "status": "skipped", "reason": claim.reason}
         if claim.unconfirmed:  # a failure a killed run counted: its record, found or written as lost
@@ -197,7 +204,7 @@ def plan(listing: Listing, store: SpoolingStore, version: str, *, max_attempts: 
             known = None  # a new revision of the image
         elif known is None and item.digest in by_content:
             known = by_content[item.digest]
-            moved = f" (the same content as {known['ImageKey']})"
+            moved = " (the same content under another name)"
         outcome, failures = (known or {}).get("RecordType"), int((known or {}).get("Failures", 0))
         if retry_failed and outcome != FAILED_IMAGE:
             skipped[item.key] = ("latest outcome is not a failure" if outcome else "never processed") + moved
@@ -319,7 +326,7 @@ class _Run:
             writer = stack.enter_context(ThreadPoolExecutor(min(WRITERS, self.concurrency),
                                                             thread_name_prefix="ocrlab-write"))
             return partial(process_item, self.job.pipeline(self.store, self.engine), self.job,
-                           writer=writer if self.concurrency > 1 else None)
+                           writer=writer if self.concurrency > 1 else None, stop=self.stop)
         return partial(process_in_worker, self.job)
 
     def _drain(self, executor: Executor, task: Callable[[Planned], Report | Future[Report]],
@@ -414,10 +421,13 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
               summary_json: str | os.PathLike[str] | None = None, scheduler: str | None = None,
               progress: bool = True, keys: Collection[str] | None = None,
               preprocess: Preprocess | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS,
-              follow_links: bool = False, stop: threading.Event | None = None) -> BatchSummary:
+              follow_links: bool = False, began: Moment | None = None,
+              stop: threading.Event | None = None) -> BatchSummary:
     """OCR every image of `source` (only those named in `keys`, if given) and account for each.
 
-    `preprocess` turns on image preprocessing between preflight and the engine (off: None). Setting
+    `preprocess` turns on image preprocessing between preflight and the engine (off: None). `began`
+    is when the run was asked for (default: now; a command passes its own start): an image another
+    run finished after it is not run again (two identical batches at once run each image once). Setting
     `stop` (from a signal handler, another thread) ends the batch early: no image starts, those
     running finish and are recorded, the rest are counted as not started."""
     started = time.perf_counter()
@@ -437,8 +447,8 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
     if engine == "bedrock":
         options.setdefault("concurrency", concurrency)
     built = check_engine(engine, options)  # before listing the source or touching the store
-    job = Job(engine, json.dumps(options, sort_keys=True), version, store.table, new_owner(), force, preprocess,
-              lease_seconds)
+    job = Job(engine, json.dumps(options, sort_keys=True), version, store.table, new_owner(),
+              began or Moment.now(), force, preprocess, lease_seconds)
     listing = open_source(source, follow_links=follow_links)
     if keys is not None:
         listing.items = listing.named(keys)
@@ -457,6 +467,9 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
         end_run(job.owner)
     for report in reports:
         status = report["status"]
+        if status == "not_started":
+            run.not_started += 1
+            continue
         if status == "skipped":
             reasons[report["reason"]] += 1
             continue

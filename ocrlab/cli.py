@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator, NoReturn
 
 from .config import DEFAULT_PORT, LOCAL_REGION, StoreTarget, settings
 from .errors import FailureType, OcrlabError
+from .store.claims import Moment
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -324,7 +325,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                             max_attempts=args.max_attempts, force=args.force, retry_failed=args.retry_failed,
                             summary_json=args.summary_json, scheduler=args.scheduler, progress=not args.no_progress,
                             preprocess=preprocess, lease_seconds=args.claim_lease, follow_links=args.follow_links,
-                            stop=stop)
+                            began=STARTED, stop=stop)
     types = ", ".join(f"{k} {v}" for k, v in summary.failure_types.items()) or "none"
     print(f"{summary.images} images: {summary.processed} processed ({summary.succeeded} succeeded, "
           f"{summary.failed} failed: {types}), {summary.skipped} skipped"
@@ -502,6 +503,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# When this command was asked for (by the machine's monotonic clock, which a wrong wall clock does not
+# move): a batch skips what other runs of the machine finish after it.
+STARTED = Moment.now()
+
 # What a person needs to know after Ctrl-C, by command.
 AFTER_INTERRUPT = {"batch": "; every image finished so far is recorded (or spooled), and the same command "
                             "run again goes on with the rest",
@@ -522,6 +527,8 @@ class Terminated(KeyboardInterrupt):
 
 
 def main(argv: list[str] | None = None) -> int:
+    global STARTED
+    STARTED = Moment.now()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminated)
         # Over a file-size limit (ulimit -f) a write fails with EFBIG, reported like a full disk,

@@ -142,9 +142,11 @@ def _read(obj: S3Object) -> Read | None:
         return None, etag_digest(obj.etag), exc
 
 
-def _claim(pipeline: Pipeline, obj: S3Object, digest: str | None, redelivered: bool) -> Ticket | str | None:
-    """A Ticket to run the object; None to skip it (it ran since this event: a duplicate delivery,
-    or it already succeeded on this content); a reason to try the delivery again later."""
+def _claim(pipeline: Pipeline, obj: S3Object, digest: str | None, redelivered: bool
+           ) -> tuple[Ticket, str | None] | str | None:
+    """A Ticket to run the object (and the content its last run read, when this is a new revision);
+    None to skip it (it ran since this event: a duplicate delivery, or it already succeeded on this
+    content); a reason to try the delivery again later."""
     record_id = new_record_id()
     # A message that came back on purpose (an image of it failed) may run again; a first delivery
     # only if nothing ran the image since its event.
@@ -157,13 +159,15 @@ def _claim(pipeline: Pipeline, obj: S3Object, digest: str | None, redelivered: b
     except StoreUnavailable as exc:
         return f"not claimed: {exc}"
     if claim.granted:
-        return Ticket(_owner, record_id, claim.sequence, digest)
+        return Ticket(_owner, record_id, claim.sequence, digest), claim.previous_digest
     return None if claim.reason != "claimed by another run" else claim.reason
 
 
-def _process(pipeline: Pipeline, obj: S3Object, read: Read, log_stream: str, ticket: Ticket) -> Outcome:
-    data, digest, read_error = read
-    context = ImageContext(obj.bucket, obj.region, log_stream, extra={"ContentDigest": digest})
+def _process(pipeline: Pipeline, obj: S3Object, read: Read, log_stream: str,
+             claimed: tuple[Ticket, str | None]) -> Outcome:
+    (data, digest, read_error), (ticket, previous) = read, claimed
+    context = ImageContext(obj.bucket, obj.region, log_stream,
+                           extra={"ContentDigest": digest, "PreviousContentDigest": previous})
     return pipeline.process(obj.key, data, context, read_error=read_error, ticket=ticket)
 
 

@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 DEFAULT_LEASE_SECONDS = 900.0  # longer than one image can take: Bedrock's read timeout times its retries
 
@@ -66,7 +67,8 @@ def _process_start(pid: int) -> str:
 
 
 def _boot() -> str:
-    """This boot of this host (a start time in ticks means nothing across a reboot)."""
+    """This boot of this machine's kernel (start times in ticks, and monotonic clocks, mean nothing
+    across a reboot); "?" where it cannot be told."""
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
     except OSError:
@@ -116,6 +118,18 @@ def owner_gone(owner: str) -> bool:
     if not Path(f"/proc/{pid}").exists():
         return True
     return started != "?" and _process_start(int(pid)) != started
+
+
+class Moment(NamedTuple):
+    """A moment by the kernel's monotonic clock, which no setting of the wall clock moves, and which
+    every process (and container) on one kernel shares: runs of one machine compare by it exactly."""
+
+    boot: str
+    clock: float
+
+    @classmethod
+    def now(cls) -> Moment:
+        return cls(_boot(), time.monotonic())
 
 
 def lease_end(seconds: float) -> int:

@@ -29,7 +29,7 @@ from ..domain import Record
 from ..errors import RecordRejected, StoreUnavailable, TableMissing
 from ..records import FAILED_IMAGE, OCR_RESULT, make_storable, new_record_id, order_key, utc_timestamp
 from ..taxonomy import THROTTLING_CODES, aws_error_code
-from .claims import Claim, Unconfirmed, lease_end, owner_gone
+from .claims import Claim, Moment, Unconfirmed, lease_end, owner_gone
 from .layout import BY_RECORD_TYPE, BY_VERSION_IMAGE, LAYOUT
 from .queries import DEFAULT_BUDGET, MAX_CALL_ITEMS, Cursor, FailurePage, FailureQuery, cursor_after, query_plan
 from .read_ahead import read_ahead
@@ -62,11 +62,12 @@ def _value(value: dict[str, Any]) -> Any:
 
 
 def _claim_names(version: str) -> dict[str, str]:
-    """The claim (owner, lease, record) and how the last run ended: outcome, when (its host's clock,
-    for a Lambda event's time), its Sequence (for a batch's plan) and the content it read."""
+    """The claim (owner, lease, record) and how the last run ended: outcome, when (by the wall clock,
+    for a Lambda event's time; by its machine's monotonic clock and boot, for a batch of the same
+    machine), its Sequence (for a batch's plan) and the content it read."""
     return {"#o": f"ClaimOwner@{version}", "#e": f"ClaimExpires@{version}", "#r": f"ClaimRecord@{version}",
-            "#d": f"LastRun@{version}", "#t": f"LastRunAt@{version}", "#s": f"LastRunSequence@{version}",
-            "#g": f"LastDigest@{version}"}
+            "#d": f"LastRun@{version}", "#t": f"LastRunAt@{version}", "#m": f"LastRunClock@{version}",
+            "#b": f"LastRunBoot@{version}", "#s": f"LastRunSequence@{version}", "#g": f"LastDigest@{version}"}
 
 
 def _failure_names(version: str) -> dict[str, str]:
@@ -76,13 +77,17 @@ def _failure_names(version: str) -> dict[str, str]:
 
 
 def _fresh_terms(names: dict[str, str], values: dict[str, Any], used: dict[str, str], since: float | None,
-                 seen: int | None) -> list[str]:
-    """Conditions that no other run finished the image after the caller planned (see Store.claim)."""
+                 began: Moment | None, seen: int | None) -> list[str]:
+    """Conditions that no other run finished the image after the caller's run began (see Store.claim)."""
     terms = []
     if since is not None:
         terms.append("(attribute_not_exists(#t) OR #t < :since)")
         values[":since"] = {"N": repr(since)}
         used["#t"] = names["#t"]
+    if began is not None and began.boot != "?":
+        terms.append("(attribute_not_exists(#m) OR #m < :began OR attribute_not_exists(#b) OR #b <> :boot)")
+        values.update({":began": {"N": repr(began.clock)}, ":boot": {"S": began.boot}})
+        used.update({"#m": names["#m"], "#b": names["#b"]})
     if seen is not None:
         terms.append("(attribute_not_exists(#s) OR #s <= :seen)")
         values[":seen"] = {"N": str(seen)}
@@ -357,14 +362,15 @@ class Store:
 
     # -- claims ------------------------------------------------------------------------------
     def claim(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
-              since: float | None = None, force: bool = False, *, seen: int | None = None,
-              digest: str | None = None) -> Claim:
+              since: float | None = None, force: bool = False, *, began: Moment | None = None,
+              seen: int | None = None, digest: str | None = None) -> Claim:
         """Claim the image under the version for `owner` and hand out its next Sequence, unless another
         run holds it (lease not expired, owner alive) or, without `force`, the image's last run under
         the version succeeded on the same content (`digest`; a last run that read other content makes
-        this one a new revision) or another run finished it after the caller planned: after the
-        image's counter stood at `seen` (a batch, which read the counters as it planned), or after
-        the moment `since` (a Lambda event's time)."""
+        this one a new revision) or another run finished it after the caller's run began: after the
+        image's counter stood at `seen` (a batch reads the counters as it plans: no clock involved),
+        after `began` (a run of the same machine, by its monotonic clock, which a wrong wall clock does
+        not move), or after the moment `since` (a Lambda event's time, by the wall clock)."""
         names = {**_claim_names(version), "#q": "Sequence"}
         values = {":me": {"S": owner}, ":exp": {"N": str(lease_end(lease_seconds))},
                   ":rid": {"S": record_id}, ":now": {"N": str(int(time.time()))}, ":one": {"N": "1"},
@@ -372,7 +378,7 @@ class Store:
         used = {k: names[k] for k in ("#o", "#e", "#r", "#q")}
         condition = "(attribute_not_exists(#o) OR #e < :now OR #o = :me)"
         if not force:
-            terms = _fresh_terms(names, values, used, since, seen)
+            terms = _fresh_terms(names, values, used, since, began, seen)
             same = "#d = :ok"
             values[":ok"] = {"S": OCR_RESULT}
             used["#d"] = names["#d"]
@@ -390,8 +396,8 @@ class Store:
                              ExpressionAttributeNames=used, ExpressionAttributeValues=values,
                              ReturnValues="ALL_OLD").get("Attributes", {})
         except ClientError:
-            return self._claim_refused(image_key, version, owner, record_id, lease_seconds, since, force, seen,
-                                       digest)
+            return self._claim_refused(image_key, version, owner, record_id, lease_seconds, since, force, began,
+                                       seen, digest)
         previous = deserialize(old) if old else {}
         taken_from = previous.get(names["#o"])
         return Claim(True, previous_record=previous.get(names["#r"]) if taken_from and taken_from != owner else None,
@@ -400,15 +406,18 @@ class Store:
                      previous_digest=_other_digest(previous, version, digest))
 
     def _claim_refused(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
-                       since: float | None, force: bool, seen: int | None, digest: str | None) -> Claim:
+                       since: float | None, force: bool, began: Moment | None, seen: int | None,
+                       digest: str | None) -> Claim:
         names = _claim_names(version)
         held = self.get(image_key, COUNTER_KEY) or {}
         new_content = _other_digest(held, version, digest) is not None
         if not force and not new_content:
             if held.get(names["#d"]) == OCR_RESULT:
                 return Claim(False, "already succeeded")
-            if (since is not None and float(held.get(names["#t"], 0)) >= since) or \
-                    (seen is not None and int(held.get(names["#s"], 0)) > seen):
+            after_since = since is not None and float(held.get(names["#t"], 0)) >= since
+            after_began = began is not None and held.get(names["#b"]) == began.boot != "?" and \
+                float(held.get(names["#m"], 0)) >= began.clock
+            if after_since or after_began or (seen is not None and int(held.get(names["#s"], 0)) > seen):
                 return Claim(False, "processed by another run meanwhile")
         holder = held.get(names["#o"])
         if holder and owner_gone(holder):  # its process died on this host: take over now
@@ -442,8 +451,10 @@ class Store:
         confirms the record got written."""
         names = {**_claim_names(version), **_failure_names(version)}
         key = serialize({"ImageKey": image_key, "FailureTimestamp": COUNTER_KEY})
-        values = {":end": {"S": record_type}, ":me": {"S": owner}, ":now": {"N": repr(time.time())}}
-        sets = ["#d = :end", "#t = :now"]
+        ended = Moment.now()
+        values = {":end": {"S": record_type}, ":me": {"S": owner}, ":now": {"N": repr(time.time())},
+                  ":clock": {"N": repr(ended.clock)}, ":boot": {"S": ended.boot}}
+        sets = ["#d = :end", "#t = :now", "#m = :clock", "#b = :boot"]
         if sequence is not None:
             sets.append("#s = :seq")
             values[":seq"] = {"N": str(sequence)}

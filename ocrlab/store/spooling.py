@@ -21,7 +21,7 @@ from ..domain import Record
 from ..errors import RecordRejected, SpoolUnavailable, StoreUnavailable
 from ..records import FAILED_IMAGE, OCR_RESULT, failure_item
 from ..version import OCRVersionInfo
-from .claims import Claim, Ticket, Unconfirmed
+from .claims import Claim, Moment, Ticket, Unconfirmed
 from .queries import Cursor, FailurePage, FailureQuery
 from .spool import ReplayReport, Spool
 
@@ -36,8 +36,8 @@ class RecordStore(Protocol):
 
     def put_record(self, item: Record, *, count_given_attempt: bool = False, replay: bool = False) -> Record: ...
     def claim(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
-              since: float | None = None, force: bool = False, *, seen: int | None = None,
-              digest: str | None = None) -> Claim: ...
+              since: float | None = None, force: bool = False, *, began: Moment | None = None,
+              seen: int | None = None, digest: str | None = None) -> Claim: ...
     def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool,
                 record_id: str = "", timestamp: str = "", *, sequence: int | None = None,
                 digest: str | None = None) -> int | None: ...
@@ -172,10 +172,10 @@ class SpoolingStore:
 
     # -- claims and reads: straight to the store -----------------------------------------------
     def claim(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
-              since: float | None = None, force: bool = False, *, seen: int | None = None,
-              digest: str | None = None) -> Claim:
-        return self.store.claim(image_key, version, owner, record_id, lease_seconds, since, force, seen=seen,
-                                digest=digest)
+              since: float | None = None, force: bool = False, *, began: Moment | None = None,
+              seen: int | None = None, digest: str | None = None) -> Claim:
+        return self.store.claim(image_key, version, owner, record_id, lease_seconds, since, force, began=began,
+                                seen=seen, digest=digest)
 
     def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool,
                 record_id: str = "", timestamp: str = "", *, sequence: int | None = None,
