@@ -5,6 +5,10 @@ reads bytes lazily, one image at a time. What is not an image by name is listed 
 the reason, never silently dropped; an entry named like an image is always tried (its bytes
 decide), and one that cannot be read (a broken link, a FIFO, a folder) becomes an INPUT_ERROR.
 Links that lead out of the source folder are not followed unless asked (`follow_links`).
+
+An item is known by its key and its content (docs/design.md, "Identity and order"): a local file's
+key is its path relative to the project folder (else absolute), an S3 object's its object key; its
+digest is the SHA-256 of its bytes, or the object's ETag.
 """
 from __future__ import annotations
 

@@ -172,3 +172,17 @@ def test_since_is_a_moment_whatever_its_offset(store):
     from ocrlab import analysis
     assert len(analysis.failures_frame(store, since=earlier_in_cairo.isoformat())) == 8
     assert len(analysis.failures_frame(store, since=later_in_new_york.isoformat())) == 0
+
+
+def test_a_notebooks_since_is_a_moment_whatever_its_offset(store, tmp_path):
+    from pathlib import Path
+
+    from ocrlab.reports import run_report
+    for i in range(8):
+        log_failed_image(store, f"n-{i}.png", "OCR_ERROR", "m", V1)
+    # Ten minutes ago, written in Tokyo: as text it sorts after every record of today, as a moment before.
+    tokyo = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)).astimezone(
+        dt.timezone(dt.timedelta(hours=9))).isoformat()
+    result = run_report("failure_patterns", {"table": store.table, "since": tokyo}, reports_dir=tmp_path,
+                        notebooks_dir=Path(__file__).resolve().parents[1] / "notebooks")
+    assert result.figures["total_failures"] == 8
