@@ -6,7 +6,8 @@
 calls with a fault (throttling, a server error, a hang past the read timeout, a body that is not
 JSON, a `max_tokens` stop); the DynamoDB fault proxy throttles 10% of writes; dynalite is killed
 (SIGKILL) and restarted twice; the batch is killed with SIGKILL three times and started again;
-an identical second batch runs alongside on a wall clock an hour behind (faketime). Then the spool
+an identical second batch runs alongside as a second machine (its own host name and boot, through
+unshare) whose wall clock is an hour behind (faketime). Then the spool
 is replayed by a replay killed (SIGKILL) half way and one run again, the batch run once more for
 what the killed runs left, and everything is checked by Queries over the table and the spool:
 every image has exactly one latest outcome, and it is the result for every image that has one
@@ -21,7 +22,6 @@ import io
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -38,7 +38,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # the Converse server and the fa
 
 from converse_server import ConverseServer, Received, Reply, error, ok  # noqa: E402
 from fault_proxy import FaultProxy  # noqa: E402
-from helpers import free_port  # noqa: E402
+from helpers import free_port, on_another_machine  # noqa: E402
 
 from ocrlab.records import FAILED_IMAGE, OCR_RESULT  # noqa: E402
 from ocrlab.sources import LocalKeys  # noqa: E402
@@ -78,10 +78,13 @@ def _dynalite_pid(data_dir: Path) -> int:
 
 def soak(n: int) -> dict[str, Any]:
     from ocrlab.store import localdb, open_store
-    if shutil.which("faketime") is None:
-        raise SystemExit("make soak runs a twin batch on a skewed clock: it needs faketime (apt-get install faketime)")
-    started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="ocrlab-soak-"))
+    # The twin batch runs as a second machine would (its own host name and boot) with a wall clock an hour behind.
+    twin = on_another_machine(work, f"-{SKEW_HOURS}h")
+    if twin is None:
+        raise SystemExit("make soak runs a twin batch as a second machine with a skewed clock: it needs root "
+                         "(unshare) and faketime (apt-get install faketime)")
+    started = time.perf_counter()
     home, images = work / "home", work / "images"
     make_images(images, n)
     data_dir = home / "dynamodb"
@@ -104,15 +107,12 @@ def soak(n: int) -> dict[str, Any]:
     def batch(skewed: bool = False) -> subprocess.Popen[str]:
         nonlocal runs
         runs += 1
-        # A wall clock an hour behind; the kernel's monotonic clock, which no clock setting moves, is left alone.
-        clock = ["faketime", "-f", f"-{SKEW_HOURS}h"] if skewed else []
         return subprocess.Popen(
-            [*clock, sys.executable, "-m", "ocrlab", "batch", str(images), "--engine", "bedrock", "--table", TABLE,
+            [*(twin if skewed else []), sys.executable, "-m", "ocrlab", "batch", str(images), "--engine", "bedrock", "--table", TABLE,
              "--concurrency", "16", "--no-progress", "--summary-json", str(summaries / f"run-{runs}.json"),
              "-E", f"read_timeout={READ_TIMEOUT}", "-E", "max_attempts=3", "-E", "model_retries=1",
              "-E", "model_retry_backoff=0.05"],
-            env={**env, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True)
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def done() -> int:
         return sum(direct.store.client.get_paginator("query").paginate(
@@ -147,14 +147,19 @@ def soak(n: int) -> dict[str, Any]:
         return (out.stdout + out.stderr).strip()
 
     events: list[str] = []
-    a, b = batch(), batch(skewed=True)
-    plan = [(0.15, "kill batch"), (0.25, "kill dynalite"), (0.35, "kill batch"), (0.55, "kill batch"),
-            (0.65, "kill dynalite")]
+    a = b = batch()
+    # The twin starts once the first has failed some images: it retries them, and its successes carry
+    # timestamps an hour before those failures.
+    plan = [(0.10, "start twin"), (0.15, "kill batch"), (0.25, "kill dynalite"), (0.35, "kill batch"),
+            (0.55, "kill batch"), (0.65, "kill dynalite")]
     try:
         for share, what in plan:
             while _results_seen(done) < share * n * 0.7 and a.poll() is None:
                 time.sleep(0.2)
-            if what == "kill batch" and a.poll() is None:
+            if what == "start twin":
+                b = batch(skewed=True)
+                events.append(f"twin started at ~{_last_seen} results")
+            elif what == "kill batch" and a.poll() is None:
                 a.send_signal(signal.SIGKILL)
                 a.wait()
                 events.append(f"batch SIGKILL at ~{_last_seen} results")
@@ -172,6 +177,7 @@ def soak(n: int) -> dict[str, Any]:
         final.wait(timeout=900)
         exit_codes.append(final.returncode)
         replays.append(replay())
+        failed_runs = [proc.stderr.read()[-600:] for proc in (a, b, final) if proc.returncode and proc.stderr]
         figures = _check(direct, n, images)
     finally:
         proxy.__exit__(None, None, None)
@@ -180,7 +186,7 @@ def soak(n: int) -> dict[str, Any]:
     completed = [json.loads(p.read_text()) for p in sorted(summaries.glob("*.json"))]
     figures.update(
         images=n, model_requests=len(server.requests), write_throttles=proxy.throttled, events=events,
-        batch_runs=runs, exit_codes=exit_codes, replays=replays,
+        batch_runs=runs, exit_codes=exit_codes, failed_runs=failed_runs, replays=replays,
         completed_runs={"runs": len(completed), "processed": sum(s["processed"] for s in completed),
                         "spooled": sum(s["spooled"] for s in completed),
                         "unwritten": sum(s["unwritten"] for s in completed),

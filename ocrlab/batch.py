@@ -179,15 +179,16 @@ def process_in_worker(job: Job, planned: Planned) -> Report:
     return cast(Report, process_item(_worker_pipelines[job], job, planned))
 
 
-def plan(listing: Listing, store: SpoolingStore, version: str, *, max_attempts: int | None, force: bool,
-         retry_failed: bool) -> tuple[list[Planned], dict[str, str]]:
+def plan(listing: Listing, store: SpoolingStore, version: OCRVersionInfo, *, max_attempts: int | None,
+         force: bool, retry_failed: bool, lease_seconds: float = DEFAULT_LEASE_SECONDS
+         ) -> tuple[list[Planned], dict[str, str]]:
     """Which images to run, and why each of the others is skipped: one read of the version's index,
     then one consistent read of the counters of the images to run.
 
     An image is known by its key and its content: other content under a known key is a new revision
     (run, unless only failures are retried); a key never seen whose content is known under another
     key (a moved or renamed file) is that image."""
-    latest = {r["ImageKey"]: r for r in store.latest_summary(version)}
+    latest = {r["ImageKey"]: r for r in store.latest_summary(version.full_version)}
     by_content: dict[str, Record] = {}
     for entry in latest.values():  # a content's success wins over its failures
         digest = entry.get("ContentDigest")
@@ -214,7 +215,9 @@ def plan(listing: Listing, store: SpoolingStore, version: str, *, max_attempts: 
             skipped[item.key] = f"failed {failures} times (max attempts {max_attempts})" + moved
         else:
             todo.append(item)
-    seen = dict(store.counters(dict.fromkeys(storage_key(i.key) for i in todo)))
+    # Every image's counter, not only those to run: a failure a killed run counted but never wrote is
+    # written as lost here, even for an image another machine has finished since.
+    seen = store.settle(dict.fromkeys(storage_key(i.key) for i in listing.items), version, lease_seconds)
     return [Planned(item, seen.get(storage_key(item.key), 0)) for item in todo], skipped
 
 
@@ -452,8 +455,8 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
     listing = open_source(source, follow_links=follow_links)
     if keys is not None:
         listing.items = listing.named(keys)
-    todo, skipped = plan(listing, store, version.full_version, max_attempts=max_attempts, force=force,
-                         retry_failed=retry_failed)
+    todo, skipped = plan(listing, store, version, max_attempts=max_attempts, force=force,
+                         retry_failed=retry_failed, lease_seconds=lease_seconds)
     summary = BatchSummary(ocr_full_version=version.full_version, images=len(listing.items),
                            ignored=[name for name, _ in listing.ignored],
                            ignored_reasons=dict(Counter(reason for _, reason in listing.ignored)),

@@ -55,3 +55,21 @@ def key_of(path) -> str:
 
     from ocrlab.sources import LocalKeys
     return LocalKeys().key(Path(path))
+
+
+def on_another_machine(folder, skew: str = "-1h", host: str = "other-host") -> list[str] | None:
+    """A command prefix running a program as a second machine would: its own host name and boot (so
+    nothing compares its clocks with this machine's), and a wall clock `skew` off (faketime). None
+    where this cannot be done here (needs root for unshare, and Debian's faketime, both in .ci/run)."""
+    import shutil
+    from pathlib import Path
+    if shutil.which("faketime") is None or shutil.which("unshare") is None:
+        return None
+    boot = Path(folder) / "boot_id"
+    boot.write_text(f"{uuid.uuid4()}\n")
+    prefix = ["unshare", "--mount", "--uts", "sh", "-c",
+              f'hostname {host} && mount --bind {boot} /proc/sys/kernel/random/boot_id && exec faketime -f {skew} "$@"',
+              "another-machine"]
+    if subprocess.run([*prefix, "true"], capture_output=True).returncode != 0:
+        return None
+    return prefix

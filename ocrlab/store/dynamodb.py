@@ -468,9 +468,9 @@ class Store:
             sets += ["#c = if_not_exists(#c, :zero) + :one", "#la = if_not_exists(#c, :zero) + :one",
                      "#lr = :rid", "#lk = :at", "#lo = :me"]
             sets += ["#ls = :seq"] if sequence is not None else []
-            update = f"SET {', '.join(sets)} REMOVE #o, #e, #r"
-        else:
-            update = f"SET {', '.join(sets)} REMOVE #o, #e, #r, #lr, #lk, #la, #lo, #ls"
+        # A failure another run counted and has not confirmed stays, whatever this run's outcome: it is
+        # that run's to confirm, or the next plan's to account for once that run is known to be gone.
+        update = f"SET {', '.join(sets)} REMOVE #o, #e, #r"
         used = {k: names[k] for k in set(re.findall(r"#\w+", update))}
         try:
             out = self._call("update_item", TableName=self.table, Key=key, ConditionExpression="#o = :me",
@@ -491,13 +491,16 @@ class Store:
         except ClientError:
             pass
 
-    def counters(self, keys: Iterable[str]) -> Iterator[tuple[str, int]]:
-        """Each image's counter as it stands now (a consistent read): the Sequence it last handed out
-        (0 for an image never numbered). What a batch plans against."""
+    def counters(self, keys: Iterable[str], version: str, lease_seconds: float
+                 ) -> Iterator[tuple[str, int, Unconfirmed | None]]:
+        """Each image's counter as it stands now (a consistent read, 100 images a request): the Sequence
+        it last handed out (0 for an image never numbered), and a failure a run now gone counted under
+        the version but never confirmed written. What a batch plans against."""
         keys = list(keys)
-        found = {r["ImageKey"]: int(r.get("Sequence", 0))
-                 for r in self._get_many(((k, COUNTER_KEY) for k in keys), ("Sequence",))}
-        return ((k, found.get(k, 0)) for k in keys)
+        found = {r["ImageKey"]: r for r in self._get_many(((k, COUNTER_KEY) for k in keys))}
+        for key in keys:
+            counter = found.get(key, {})
+            yield key, int(counter.get("Sequence", 0)), _unconfirmed(counter, version, lease_seconds)
 
     # -- reads ------------------------------------------------------------------------------
     def get(self, image_key: str, timestamp: str) -> Record | None:

@@ -176,7 +176,7 @@ class Spool:
             item.setdefault("RecordId", hashlib.blake2b(raw, digest_size=16).hexdigest())
             store.put_record(item, count_given_attempt=count, replay=unsure)
             report.written += 1
-            _release_claim(store, item)
+            _settle_late_write(store, item)
         except RecordRejected as exc:
             self._dead(json.dumps({**entry, "reason": str(exc)}, ensure_ascii=False), report)
         except StoreUnavailable as exc:
@@ -234,16 +234,21 @@ class ReplayProgress:
         self.path.unlink(missing_ok=True)
 
 
-def _release_claim(store: Store, item: Record) -> None:
-    """A result written late lets go of its image: the run that spooled it kept the claim."""
-    if item.get("RecordType") == OCR_RESULT and item.get("Run"):
-        sequence = item.get("Sequence")
-        try:
+def _settle_late_write(store: Store, item: Record) -> None:
+    """A result written late lets go of its image (the run that spooled it kept the claim); a failure
+    written late is confirmed (its run counted it as it let go of the claim)."""
+    if not item.get("Run"):
+        return
+    sequence = item.get("Sequence")
+    try:
+        if item.get("RecordType") == OCR_RESULT:
             store.release(item["ImageKey"], str(item["OCRFullVersion"]), str(item["Run"]), OCR_RESULT,
                           count_failure=False, sequence=int(sequence) if sequence is not None else None,
                           digest=item.get("ContentDigest"))
-        except StoreUnavailable:
-            pass  # the claim lapses with its lease; the result is written
+        else:
+            store.confirm(item["ImageKey"], str(item["OCRFullVersion"]), item["RecordId"])
+    except StoreUnavailable:
+        pass  # the record is written: the claim lapses with its lease, the next plan confirms the failure
 
 
 def _superseded(store: Store, item: Record) -> bool:

@@ -42,7 +42,8 @@ class RecordStore(Protocol):
                 record_id: str = "", timestamp: str = "", *, sequence: int | None = None,
                 digest: str | None = None) -> int | None: ...
     def confirm(self, image_key: str, version: str, record_id: str) -> None: ...
-    def counters(self, keys: Iterable[str]) -> Iterator[tuple[str, int]]: ...
+    def counters(self, keys: Iterable[str], version: str, lease_seconds: float
+                 ) -> Iterator[tuple[str, int, Unconfirmed | None]]: ...
     def get(self, image_key: str, timestamp: str) -> Record | None: ...
     def attempt_count(self, image_key: str) -> int: ...
     def records_by_type(self, record_type: str = FAILED_IMAGE, since: str | None = None,
@@ -104,9 +105,18 @@ class SpoolingStore:
             if failed:
                 item["AttemptNumber"] = self._release(item, ticket)  # None when the store is down
         record = self._write(item, count_given_attempt)
-        if ticket is not None and not failed and not record.get("Spooled"):
-            self._release(record, ticket)
+        if ticket is not None and not record.get("Spooled") and not record.get("Rejected"):
+            if failed:  # written: the failure counted as the claim was let go is accounted for
+                self._confirm(record)
+            else:
+                self._release(record, ticket)
         return record
+
+    def _confirm(self, record: Record) -> None:
+        try:
+            self.store.confirm(record["ImageKey"], record["OCRFullVersion"], record["RecordId"])
+        except StoreUnavailable:
+            pass  # the next plan finds the record written and confirms it then
 
     def _release(self, item: Record, ticket: Ticket) -> int | None:
         failed = item["RecordType"] == FAILED_IMAGE
@@ -133,10 +143,10 @@ class SpoolingStore:
                                 {"error_code": "RunLost", "attempt_number": lost.attempt})
             item.update(RecordId=lost.record_id, FailureTimestamp=lost.timestamp or item["FailureTimestamp"])
             # Where the lost run's record belongs among the image's records: its own claim's number, or
-            # (a counter of an older ocrlab did not keep it) just before the claim of the run taking over.
-            sequence = lost.sequence if lost.sequence is not None else (before - 1 if before else None)
-            if sequence is not None:
-                item["Sequence"] = Decimal(sequence)
+            # (a counter of an older ocrlab did not keep it) just before the claim of the run taking over,
+            # else before every numbered record.
+            sequence = lost.sequence if lost.sequence is not None else (before - 1 if before else 0)
+            item["Sequence"] = Decimal(sequence)
             self._write(item, count_given_attempt=False)
         self.store.confirm(image_key, version.full_version, lost.record_id)
         return not written
@@ -183,8 +193,15 @@ class SpoolingStore:
         return self.store.release(image_key, version, owner, record_type, count_failure, record_id, timestamp,
                                   sequence=sequence, digest=digest)
 
-    def counters(self, keys: Iterable[str]) -> Iterator[tuple[str, int]]:
-        return self.store.counters(keys)
+    def settle(self, keys: Iterable[str], version: OCRVersionInfo, lease_seconds: float) -> dict[str, int]:
+        """Each image's counter as it stands now (its Sequence: what a batch plans against), after
+        accounting for every failure a run now gone counted under the version but never wrote."""
+        seen = {}
+        for key, sequence, lost in self.store.counters(keys, version.full_version, lease_seconds):
+            if lost is not None:
+                self.account_for(key, version, lost)
+            seen[key] = sequence
+        return seen
 
     def confirm(self, image_key: str, version: str, record_id: str) -> None:
         self.store.confirm(image_key, version, record_id)
