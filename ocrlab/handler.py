@@ -14,6 +14,9 @@ spool lives under /tmp, which does not outlive the container; an invocation firs
 earlier one of the container spooled), or when it could not be read; `failures` says why, image
 by image. Each image also writes one metric line (ocrlab.metrics).
 
+Under a Bedrock quota, an image still throttled when the invocation's time runs out goes back to
+the queue without a failure record (ocrlab.lambda_quota), unless it was throttled past the bound.
+
 Each image is claimed before it runs (ocrlab.store.claims): S3 sometimes delivers an event twice,
 and a message can come back while another invocation still works on it. A duplicate of an event
 whose image already ran since the event is skipped; an image another invocation holds, or that
@@ -28,6 +31,7 @@ from .config import settings
 from .engines import get_engine
 from .errors import FailureType, OcrlabError, StoreUnavailable
 from .lambda_events import Delivery, S3Object, read_event
+from .lambda_quota import Invocation
 from .metrics import image_line
 from .pipeline import ImageContext, Outcome, Pipeline
 from .records import failure_item, storage_key
@@ -66,7 +70,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     namespace = settings().metrics_namespace
     log_stream = getattr(context, "log_stream_name", None) or "unknown"
     request_id = getattr(context, "aws_request_id", None) or "local"
-    succeeded, ignored, skipped = 0, 0, 0
+    succeeded, ignored, skipped, throttled = 0, 0, 0, 0
+    invocation = Invocation.of(event, context)
     failures: list[dict[str, Any]] = []
     retry: dict[str, None] = {}  # item ids in order, once each
     for delivery in read_event(event, request_id):
@@ -83,7 +88,14 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 failures.append({"itemIdentifier": delivery.item_id, "imageKey": obj.key, "failureType": None,
                                  "spooled": False, "error": claim})
             else:
-                outcomes.append(_process(pipeline, obj, log_stream, claim))
+                outcome = _process(pipeline, obj, log_stream, claim, invocation, delivery.redelivered)
+                if isinstance(outcome, str):  # throttled until the invocation's end: back to the queue, unrecorded
+                    throttled += 1
+                    retry[delivery.item_id] = None
+                    failures.append({"itemIdentifier": delivery.item_id, "imageKey": obj.key, "failureType": None,
+                                     "spooled": False, "error": outcome})
+                else:
+                    outcomes.append(outcome)
         if delivery.problem:
             outcomes.append(_log_malformed(pipeline, delivery, log_stream))
         for outcome in outcomes:
@@ -97,7 +109,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                              "failureType": outcome.failure_type, "spooled": outcome.spooled,
                              "error": outcome.error})
     return {"processed": succeeded + len(failures), "succeeded": succeeded, "failed": len(failures),
-            "ignored": ignored, "skipped": skipped, "failures": failures,
+            "ignored": ignored, "skipped": skipped, "throttled": throttled, "failures": failures,
             "batchItemFailures": [{"itemIdentifier": item_id} for item_id in retry]}
 
 
@@ -120,14 +132,20 @@ def _claim(pipeline: Pipeline, obj: S3Object, redelivered: bool) -> Ticket | str
     return None if claim.reason != "claimed by another run" else claim.reason
 
 
-def _process(pipeline: Pipeline, obj: S3Object, log_stream: str, ticket: Ticket) -> Outcome:
+def _process(pipeline: Pipeline, obj: S3Object, log_stream: str, ticket: Ticket, invocation: Invocation,
+             redelivered: bool) -> Outcome | str:
+    """The image's outcome, or why it goes back to the queue unrecorded."""
     data, read_error = None, None
     try:
         data = s3_client(obj.region).get_object(Bucket=obj.bucket, Key=obj.key)["Body"].read()
     except Exception as exc:  # recorded as this image's failure, then on to the next
         read_error = exc
-    return pipeline.process(obj.key, data, ImageContext(obj.bucket, obj.region, log_stream), read_error=read_error,
-                            ticket=ticket)
+    draft = invocation.draft(pipeline, obj.key, data, ImageContext(obj.bucket, obj.region, log_stream),
+                             read_error=read_error)
+    if invocation.gives_back(draft, pipeline, obj.event_time, redelivered):
+        invocation.give_back(pipeline, obj.key, ticket)
+        return f"throttled, given back: {draft.error}"
+    return pipeline.record(draft, ticket)
 
 
 def _log_malformed(pipeline: Pipeline, delivery: Delivery, log_stream: str) -> Outcome:

@@ -120,7 +120,7 @@ def error(code: str, message: str | None = None, *, status: int | None = None) -
 
 class Quota:
     """Requests a second and tokens a minute, each a token bucket refilled continuously and holding
-    `burst_seconds` of its rate. A request is refused at once when the request bucket has no whole
+    `burst_seconds` of its rate (0 a second: exhausted for good). A request is refused at once when the request bucket has no whole
     request left or the token bucket is spent; an admitted answer's tokens (its `usage`) are charged
     as it is admitted, so the bucket may go into debt, which later requests wait out, as on the service."""
 
@@ -132,8 +132,8 @@ class Quota:
         self._tokens = self._token_capacity()
         self._at = clock()
 
-    def _request_capacity(self) -> float:
-        return max(1.0, (self.requests_per_second or 0) * self.burst_seconds)
+    def _request_capacity(self) -> float:  # a quota of 0 is one exhausted for good
+        return max(1.0, self.requests_per_second * self.burst_seconds) if self.requests_per_second else 0.0
 
     def _token_capacity(self) -> float:
         return (self.tokens_per_minute or 0) / 60 * self.burst_seconds
