@@ -36,7 +36,7 @@ HALF = 0.5             # ...but never less than this share of the limit, in one 
 GROWTH = 0.05          # the limits grow by this share of the last decrease's rate per second
 CALM = 5.0             # seconds without a throttle after which they grow fast
 FAST_DOUBLING = 1.5    # growing fast, they double in this many seconds
-WINDOW = 2.0           # seconds over which what got through, and what was sent, are measured
+WINDOW = 2.0             # seconds over which what got through, and what was sent, are measured
 SHORTEST = 0.1         # the shortest span a sending rate is measured over
 HORIZON = 1.0          # seconds ahead a call may reserve its start
 MIN_RATE = 0.2         # requests a second: the slowest pace throttling can bring
@@ -46,11 +46,12 @@ TOKEN_MEMORY = 0.2     # weight of the newest answer in the mean tokens per call
 @dataclass(frozen=True)
 class Slot:
     """One call's place in the pace: its number (in the order reserved), when it may start, and the
-    tokens set aside for it."""
+    tokens set aside for it; a last try is off the pace and sets nothing aside."""
 
     number: int
     start_at: float
-    tokens: float
+    tokens: float = 0.0
+    last_try: bool = False
 
 
 class _Limit:
@@ -74,11 +75,11 @@ class _Limit:
             self.free_at -= units / self.rate
 
     def cut(self, through: float, sent: float, now: float, units: float) -> None:
-        """Lower the limit after a throttle; the next call waits a turn at the new pace."""
+        """Lower the limit after a throttle; the turns handed out are void, the next is a turn away."""
         current = self.rate if self.rate is not None else sent
         self.rate = self._capped(max(self.floor, HALF * current, BETA * min(current, through)))
         self.cut_to = self.rate
-        self.free_at = max(self.free_at, now + units / self.rate)
+        self.free_at = now + units / self.rate
 
     def grow(self, seconds: float, calm: bool, sent: float) -> None:
         if self.rate is None:
@@ -110,7 +111,8 @@ class RateController:
         self._through_tokens = 0.0
         self._started = clock()
         self._last_cut = -math.inf
-        self._cut_after = 0  # the number of the last call reserved before the last decrease
+        self._reserved = 0   # turns handed out, each numbered
+        self._cut_after = 0  # the number of the last turn handed out before the last decrease
         self._last_grow = self._started
         self.calls = 0      # every call made through the pace
         self.throttled = 0  # those the service refused
@@ -127,27 +129,33 @@ class RateController:
 
     def acquire(self, deadline: float | None = None) -> Slot:
         """Wait for this call's turn, or until `deadline` at the latest: the caller's last try, made
-        off the pace (it sets nothing aside, so it delays no one)."""
+        off the pace (it sets nothing aside, so it delays no one). A turn handed out before a decrease
+        is void when it comes: the call takes a new one at the new pace."""
+        while True:
+            slot = self._reserve(deadline)
+            wait = slot.start_at - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+            with self._lock:
+                if slot.number > self._cut_after or slot.last_try:
+                    self.calls += 1
+                    self._sent.append(self._clock())
+                    return slot
+
+    def _reserve(self, deadline: float | None) -> Slot:
         while True:
             with self._lock:
                 now = self._clock()
                 start = max(self.requests.start(now), self.tokens.start(now))
                 go = min(start, deadline) if deadline is not None else start
                 if go - now <= HORIZON:
-                    self.calls += 1
+                    self._reserved += 1
                     if go < start:
-                        slot = Slot(self.calls, go, 0.0)
-                    else:
-                        slot = Slot(self.calls, start, self.tokens_per_call)
-                        self.requests.spend(start, 1)
-                        self.tokens.spend(start, slot.tokens)
-                    self._sent.append(now)
-                    break
+                        return Slot(self._reserved, go, last_try=True)
+                    self.requests.spend(start, 1)
+                    self.tokens.spend(start, self.tokens_per_call)
+                    return Slot(self._reserved, start, self.tokens_per_call)
             self._sleep(min(go - now - HORIZON, HORIZON))
-        wait = slot.start_at - self._clock()
-        if wait > 0:
-            self._sleep(wait)
-        return slot
 
     def succeeded(self, slot: Slot, tokens: int | None = None) -> None:
         """The service answered; `tokens`, the call's cost from the answer's usage, when it said."""
@@ -156,7 +164,8 @@ class RateController:
             spent = float(tokens or 0)
             self._took(now, spent)
             if tokens:
-                self.tokens.refund(slot.tokens - spent)
+                if slot.number > self._cut_after:  # else the decrease started the pace afresh
+                    self.tokens.refund(slot.tokens - spent)
                 self.tokens_per_call = (spent if not self.tokens_per_call
                                         else (1 - TOKEN_MEMORY) * self.tokens_per_call + TOKEN_MEMORY * spent)
             rate = self.requests.rate or 1.0
@@ -176,9 +185,9 @@ class RateController:
         """The service refused the call: lower the limits, once per round."""
         with self._lock:
             self.throttled += 1
-            self.tokens.refund(slot.tokens)  # a refused call costs no tokens
             if slot.number <= self._cut_after:
                 return
+            self.tokens.refund(slot.tokens)  # a refused call costs no tokens
             now = self._clock()
             self._forget(now)
             span = max(min(WINDOW, now - self._started), SHORTEST)
@@ -187,7 +196,7 @@ class RateController:
             if self.tokens_per_call:
                 self.tokens.cut(self._through_tokens / span, sent * self.tokens_per_call, now, self.tokens_per_call)
             self._last_cut = self._last_grow = now
-            self._cut_after = self.calls
+            self._cut_after = self._reserved
 
     def _sending(self, now: float) -> float:
         """Calls a second sent over the last WINDOW (or since the start, if shorter)."""
@@ -218,3 +227,9 @@ def controller_for(*key: str, cap: float | None = None) -> RateController:
         if full not in _shared:
             _shared[full] = RateController(cap)
         return _shared[full]
+
+
+def reset() -> None:
+    """Forget every controller of the process: the next engine starts as a fresh process would."""
+    with _shared_lock:
+        _shared.clear()
