@@ -126,7 +126,13 @@ def main() -> int:
     finally:
         localdb.stop()
     if Path(args.out).exists():  # keep the figures this run did not produce (--only, the soak's)
-        results = {**json.loads(Path(args.out).read_text(encoding="utf-8")), **results}
+        previous = json.loads(Path(args.out).read_text(encoding="utf-8"))
+        if args.only:  # the top's machine and time stay the last full run's; each section run alone has its own
+            for name in args.only:
+                if isinstance(results.get(name), dict):
+                    results[name]["when"] = results["when"]
+            results = {k: v for k, v in results.items() if k not in ("machine", "when") or k not in previous}
+        results = {**previous, **results}
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0

@@ -120,9 +120,10 @@ def error(code: str, message: str | None = None, *, status: int | None = None) -
 
 class Quota:
     """Requests a second and tokens a minute, each a token bucket refilled continuously and holding
-    `burst_seconds` of its rate (0 a second: exhausted for good). A request is refused at once when the request bucket has no whole
-    request left or the token bucket is spent; an admitted answer's tokens (its `usage`) are charged
-    as it is admitted, so the bucket may go into debt, which later requests wait out, as on the service."""
+    `burst_seconds` of its rate (0 a second: exhausted for good). A request is refused at once when
+    the request bucket has no whole request left or the token bucket is spent; an admitted answer's
+    tokens (its `usage`) are charged as it is admitted, so the bucket may go into debt, which later
+    requests wait out, as on the service."""
 
     def __init__(self, requests_per_second: float | None = None, tokens_per_minute: float | None = None, *,
                  burst_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:

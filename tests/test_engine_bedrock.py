@@ -13,8 +13,18 @@ from typing import Any
 
 import boto3
 import pytest
-from converse_server import (THINKING, TIMESHEET, ConverseServer, Quota, Received, Reply, converse_body, error, ok,
-                             tool_use)
+from converse_server import (
+    THINKING,
+    TIMESHEET,
+    ConverseServer,
+    Quota,
+    Received,
+    Reply,
+    converse_body,
+    error,
+    ok,
+    tool_use,
+)
 from PIL import Image
 
 from ocrlab.engines import PreparedImage, get_engine
@@ -223,6 +233,18 @@ def test_a_quota_exhausted_past_the_bound_fails_with_the_wait(converse_server: C
                      r"\(0\.5 s; \d+ calls refused\)", str(failure)), str(failure)
     assert failure.model_id == MODEL  # type: ignore[attr-defined]
     assert converse_server.throttled == len(converse_server.requests) >= 2  # waited, tried again, refused again
+
+
+def test_once_the_quota_refused_everything_for_the_bound_the_next_image_fails_at_once(
+        converse_server: ConverseServer) -> None:
+    converse_server.quota = Quota(requests_per_second=0)
+    engine = engine_for(converse_server, max_throttle_wait=0.3)
+    failure_of(engine)  # waited the bound
+    before = len(converse_server.requests)
+    failure = failure_of(engine)
+    assert len(converse_server.requests) == before + 1  # one call, refused: no second wait of the bound
+    assert re.search(r"the quota has refused every call for \d+\.\d s, longer than max_throttle_wait \(0\.3 s; "
+                     r"1 call refused\)", str(failure)), str(failure)
 
 
 def test_max_throttle_wait_zero_fails_at_the_first_throttle(converse_server: ConverseServer) -> None:

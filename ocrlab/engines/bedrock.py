@@ -12,7 +12,9 @@ Under a quota: every call goes through the process's rate controller (ocrlab.eng
 this endpoint and model. A throttled call is not botocore's to retry (it would count against
 `max_attempts` and go again unpaced): it waits for its turn in the pace and goes again, for as long
 as the quota stays exhausted up to `max_throttle_wait` seconds, then the image fails as
-THROTTLING_ERROR with the wait in the message.
+THROTTLING_ERROR with the wait in the message. An image throttled when the quota has already refused
+every call of the process for that long fails at once: a batch against a quota exhausted for good
+ends after one bound, not one bound per image.
 """
 from __future__ import annotations
 
@@ -204,7 +206,7 @@ class BedrockEngine(Engine):
                 code = aws_error_code(exc) or "ClientError"
                 if code in PACED_CODES:
                     self._throttled_call(slot)
-                    if throttles.give_up(slot):
+                    if throttles.give_up(slot, self.pace.refusing_since):
                         raise self._failure(ThrottlingError, f"{throttles.why()}: {exc} [model {self.model_id}]",
                                             code) from exc
                     continue
@@ -289,11 +291,13 @@ class BedrockEngine(Engine):
 
 class _Throttles:
     """One image's throttled calls: since when the quota has refused it, and when to stop waiting
-    (after `bound` seconds of it, or at the caller's deadline)."""
+    (after `bound` seconds of it, when the quota has refused every call for that long, or at the
+    caller's deadline)."""
 
     def __init__(self, bound: float, caller_deadline: float | None) -> None:
         self.bound, self.caller_deadline = bound, caller_deadline
         self.since: float | None = None
+        self.exhausted_for = 0.0  # how long the quota had refused every call, when this image gave up
         self.count = 0
 
     def deadline(self) -> float | None:
@@ -302,20 +306,24 @@ class _Throttles:
                 if t is not None]
         return min(ends) if ends else None
 
-    def give_up(self, slot: Slot) -> bool:
+    def give_up(self, slot: Slot, refusing_since: float | None) -> bool:
         """Count a throttled call; True when there is no time left to try again."""
         self.count += 1
         if self.since is None:
             self.since = slot.start_at
+        now = time.monotonic()
+        self.exhausted_for = now - refusing_since if refusing_since is not None else 0.0
         end = self.deadline()
-        return end is not None and time.monotonic() >= end
-
-    def waited(self) -> float:
-        return time.monotonic() - self.since if self.since is not None else 0.0
+        return (end is not None and now >= end) or self.exhausted_for >= self.bound
 
     def why(self) -> str:
         calls = f"{self.count} call{'s' * (self.count != 1)} refused"
+        waited = time.monotonic() - self.since if self.since is not None else 0.0
+        if waited < self.bound <= self.exhausted_for:
+            return (f"still throttled: the quota has refused every call for {self.exhausted_for:.1f} s, longer than "
+                    f"max_throttle_wait ({self.bound:g} s; {calls})")
         if self.caller_deadline is not None and time.monotonic() >= self.caller_deadline:
-            return f"still throttled after waiting {self.waited():.1f} s for the quota when the caller's time ran out ({calls})"
-        return (f"still throttled after waiting {self.waited():.1f} s for the quota, longer than "
+            return (f"still throttled after waiting {waited:.1f} s for the quota when the caller's time "
+                    f"ran out ({calls})")
+        return (f"still throttled after waiting {waited:.1f} s for the quota, longer than "
                 f"max_throttle_wait ({self.bound:g} s; {calls})")

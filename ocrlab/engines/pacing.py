@@ -116,6 +116,7 @@ class RateController:
         self._last_grow = self._started
         self.calls = 0      # every call made through the pace
         self.throttled = 0  # those the service refused
+        self.refusing_since: float | None = None  # the first throttle since the service last took a call
 
     @property
     def rate(self) -> float | None:
@@ -163,6 +164,7 @@ class RateController:
             now = self._clock()
             spent = float(tokens or 0)
             self._took(now, spent)
+            self.refusing_since = None
             if tokens:
                 if slot.number > self._cut_after:  # else the decrease started the pace afresh
                     self.tokens.refund(slot.tokens - spent)
@@ -180,11 +182,14 @@ class RateController:
         """The service took the call but it failed otherwise: it counted against the quota, nothing grows."""
         with self._lock:
             self._took(self._clock(), slot.tokens)
+            self.refusing_since = None
 
     def throttled_call(self, slot: Slot) -> None:
         """The service refused the call: lower the limits, once per round."""
         with self._lock:
             self.throttled += 1
+            if self.refusing_since is None:
+                self.refusing_since = self._clock()
             if slot.number <= self._cut_after:
                 return
             self.tokens.refund(slot.tokens)  # a refused call costs no tokens
