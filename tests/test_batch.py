@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -256,18 +257,22 @@ def _pngs(root: Path, count: int) -> Path:
     return root
 
 
-def test_a_batch_far_above_the_quota_loses_no_image(tmp_path, store, bedrock, converse_server):
+def test_a_batch_far_above_the_quota_loses_no_image(tmp_path, store, bedrock, converse_server, capsys):
     """Concurrency 16 against a quota of 10 requests a second, botocore retrying nothing: every image
-    succeeds, each admitted once; the throttled calls waited and went again, counted in the summary."""
+    succeeds, each admitted once; the throttled calls waited and went again, counted in the summary
+    and on the progress bar."""
     root = _pngs(tmp_path / "many", 36)
     converse_server.default = ok(delay=0.05)
     converse_server.quota = Quota(requests_per_second=10)
-    s = batch(root, store, bedrock, concurrency=16, summary_json=tmp_path / "s.json")
+    s = run_batch(str(root), store, engine="bedrock", engine_options=bedrock, concurrency=16,
+                  summary_json=tmp_path / "s.json", progress=True)
     assert (s.succeeded, s.failed, s.failure_types) == (36, 0, {})
     assert len(converse_server.requests) - converse_server.throttled == 36
     assert s.throttled == converse_server.throttled >= 1 and s.rate is not None
     data = json.loads((tmp_path / "s.json").read_text())
     assert (data["throttled"], data["rate"]) == (s.throttled, s.rate)
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert re.search(rf"36/36 .*, rate [0-9.]+/s, throttled {s.throttled}\]\s*$", bar[-1]), bar[-1]
 
 
 def test_a_quota_exhausted_past_the_bound_fails_images_with_the_wait(tmp_path, store, converse_server,

@@ -13,8 +13,9 @@ Dask worker's) find the quota together instead of each retrying on its own:
   service let that much through, so its quota is about there), but at most by half in one round, so
   a quota exhausted for a while brings an exponential back-off rather than a fall to the floor. A
   throttle does not say which quota it hit (ocrlab reads error codes, not messages), so both limits
-  are lowered, and successes raise each again. One decrease per round: a call reserved before the
-  last decrease says nothing new.
+  are lowered, and successes raise each again. One decrease per round: a call whose turn was handed
+  out before the last decrease says nothing new, and such turns are void when they come (the call
+  takes a new one at the new pace), so a decrease holds at once.
 - Each success raises the limits by GROWTH of the last decrease's rate per second (the additive
   increase that probes for more) and, once no throttle has come for CALM seconds, twice as high
   every FAST_DOUBLING seconds (the quota freed, or there is more of it). A limit never grows past
@@ -36,7 +37,7 @@ HALF = 0.5             # ...but never less than this share of the limit, in one 
 GROWTH = 0.05          # the limits grow by this share of the last decrease's rate per second
 CALM = 5.0             # seconds without a throttle after which they grow fast
 FAST_DOUBLING = 1.5    # growing fast, they double in this many seconds
-WINDOW = 2.0             # seconds over which what got through, and what was sent, are measured
+WINDOW = 2.0           # seconds over which what got through, and what was sent, are measured
 SHORTEST = 0.1         # the shortest span a sending rate is measured over
 HORIZON = 1.0          # seconds ahead a call may reserve its start
 MIN_RATE = 0.2         # requests a second: the slowest pace throttling can bring
