@@ -198,7 +198,7 @@ class BedrockEngine(Engine):
         attempt = 0
         throttles = _Throttles(self.max_throttle_wait, quota.deadline())
         while True:
-            slot = self.pace.acquire(throttles.deadline())
+            slot = self.pace.acquire(throttles.deadline(self.pace.refusing_since))
             try:
                 response = self.client.converse(**request)
                 break
@@ -300,10 +300,11 @@ class _Throttles:
         self.exhausted_for = 0.0  # how long the quota had refused every call, when this image gave up
         self.count = 0
 
-    def deadline(self) -> float | None:
-        """When the next call must go at the latest (the last try), if anything bounds it."""
-        ends = [t for t in (self.since + self.bound if self.since is not None else None, self.caller_deadline)
-                if t is not None]
+    def deadline(self, refusing_since: float | None = None) -> float | None:
+        """When the next call must go at the latest (the last try), if anything bounds it: a quota that
+        has refused every call for the bound already gets one try at once, not a turn at its slow pace."""
+        ends = [t for t in (self.since, refusing_since) if t is not None]
+        ends = [t + self.bound for t in ends] + ([self.caller_deadline] if self.caller_deadline is not None else [])
         return min(ends) if ends else None
 
     def give_up(self, slot: Slot, refusing_since: float | None) -> bool:
