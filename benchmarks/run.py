@@ -77,6 +77,11 @@ def bench_browser(quick: bool) -> dict[str, Any]:
     return run(5000 if quick else 50_000)
 
 
+def bench_quota(quick: bool) -> dict[str, Any]:
+    from benchmarks.quota import bench_quota as run
+    return run(*((96, 40, 32, 0.2, 1) if quick else ()))
+
+
 def bench_scale(name: str, quick: bool) -> dict[str, Any]:
     from benchmarks import scale
     divisor = 20 if quick else 1
@@ -103,6 +108,7 @@ def main() -> int:
         q = args.quick
         for name, fn in (("log_failure", lambda: perf.bench_log(50 if q else 300)),
                          ("bedrock_batch", lambda: perf.bench_bedrock_batch(*((64, 8) if q else (480, 40)))),
+                         ("bedrock_quota", lambda: bench_quota(q)),
                          ("reads", lambda: perf.bench_reads(*((2000, 4000, 200) if q else (20_000, 100_000, 1000)))),
                          ("local_engine", lambda: perf.bench_local_engine(4 if q else 12)),
                          ("sroie_rapidocr", bench_sroie if not q else lambda: {"skipped": "--quick"}),
@@ -120,7 +126,13 @@ def main() -> int:
     finally:
         localdb.stop()
     if Path(args.out).exists():  # keep the figures this run did not produce (--only, the soak's)
-        results = {**json.loads(Path(args.out).read_text(encoding="utf-8")), **results}
+        previous = json.loads(Path(args.out).read_text(encoding="utf-8"))
+        if args.only:  # the top's machine and time stay the last full run's; each section run alone has its own
+            for name in args.only:
+                if isinstance(results.get(name), dict):
+                    results[name]["when"] = results["when"]
+            results = {k: v for k, v in results.items() if k not in ("machine", "when") or k not in previous}
+        results = {**previous, **results}
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0

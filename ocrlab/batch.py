@@ -33,6 +33,7 @@ from typing import Any, Callable, Collection, Iterable, Iterator, cast
 
 from .domain import Record
 from .engines import REGISTRY, Engine, get_engine
+from .engines.quota import QuotaTally
 from .errors import MissingDependency, OcrlabError, SpoolUnavailable, StoreUnavailable, UnknownName
 from .files import check_writable, json_safe, write_json
 from .pipeline import Draft, ImageContext, Pipeline
@@ -86,6 +87,8 @@ class BatchSummary:
     unwritten: int = 0       # records neither stored nor spooled: carried below, in `unwritten_records`
     stopped: str = ""        # why the batch stopped early, if it did
     interrupted: str = ""    # the signal (or request) that stopped it, if one did
+    throttled: int = 0       # model calls the service's quota refused (each waited for and tried again)
+    rate: float | None = None  # requests a second the model calls were paced at in the end (None: never limited)
     engine: str = ""
     source: str = ""
     elapsed_seconds: float = 0.0
@@ -157,7 +160,8 @@ def _record(pipeline: Pipeline, draft: Draft, ticket: Ticket | None) -> Report:
     except SpoolUnavailable as exc:  # neither the store nor the spool took the record: stop the batch
         return {"key": draft.image_key, "status": "unwritten", "error": str(exc), "record": exc.record}
     return {"key": draft.image_key, "status": "succeeded" if outcome.ok else "failed",
-            "failure_type": outcome.failure_type, "spooled": outcome.spooled, "rejected": outcome.rejected}
+            "failure_type": outcome.failure_type, "spooled": outcome.spooled, "rejected": outcome.rejected,
+            "quota": pipeline.engine.quota_status()}
 
 
 def _has_result(store: SpoolingStore, key: str, version: str, digest: str | None) -> bool:
@@ -407,7 +411,16 @@ def _progress(reports: Iterable[dict[str, Any]], total: int, enabled: bool) -> I
     if not enabled or total == 0:
         return reports
     from tqdm.auto import tqdm  # a bar in a terminal and a widget in a notebook
-    return tqdm(reports, total=total, unit="image", desc="OCR", file=sys.stderr)
+    return _with_quota(tqdm(reports, total=total, unit="image", desc="OCR", file=sys.stderr))
+
+
+def _with_quota(bar: Any) -> Iterator[dict[str, Any]]:
+    """The bar's reports, its postfix showing the pace of the model calls and how many were throttled."""
+    tally = QuotaTally()
+    for report in bar:
+        if tally.add(report.get("quota")):
+            bar.set_postfix_str(tally.postfix(), refresh=False)
+        yield report
 
 
 def check_engine(engine: str, options: dict[str, Any]) -> Engine:
@@ -463,6 +476,7 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
                            engine=engine, source=listing.description)
     reasons: Counter[str] = Counter(skipped.values())
     types: Counter[str] = Counter()
+    quota = QuotaTally()
     run = _Run(job, store, concurrency, scheduler, built, stop)
     try:
         reports = list(_progress(run.reports(todo), len(todo), progress))
@@ -470,6 +484,7 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
         end_run(job.owner)
     for report in reports:
         status = report["status"]
+        quota.add(report.get("quota"))
         if status == "not_started":
             run.not_started += 1
             continue
@@ -491,6 +506,7 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
             summary.failed += 1
             types[report["failure_type"]] += 1
     summary.failure_types = dict(types.most_common())
+    summary.throttled, summary.rate = quota.throttled, quota.rate
     _write_held(store, summary)
     summary.not_started = run.not_started
     if stop is not None and stop.is_set():

@@ -68,6 +68,16 @@ def _ranged(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a number above 0")
+    return value
+
+
 def _timestamp(text: str) -> str:
     from .records import format_timestamp, parse_timestamp
     try:
@@ -258,9 +268,11 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
         except ValueError:
             options[name.replace("-", "_")] = value
     if args.engine == "bedrock":
-        for name in ("model_id", "prompt_file", "max_tokens"):
+        for name in ("model_id", "prompt_file", "max_tokens", "rate", "max_throttle_wait"):
             if getattr(args, name, None) is not None:
                 options[name] = getattr(args, name)
+    elif getattr(args, "rate", None) is not None or getattr(args, "max_throttle_wait", None) is not None:
+        raise OcrlabError("--rate and --max-throttle-wait are for --engine bedrock, whose service has a quota")
     return options
 
 
@@ -329,6 +341,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     types = ", ".join(f"{k} {v}" for k, v in summary.failure_types.items()) or "none"
     print(f"{summary.images} images: {summary.processed} processed ({summary.succeeded} succeeded, "
           f"{summary.failed} failed: {types}), {summary.skipped} skipped"
+          + (f", {summary.throttled} model calls throttled and tried again"
+             + (f" (paced at {summary.rate:.1f} a second in the end)" if summary.rate else "")
+             if summary.throttled else "")
           + (f", {len(summary.ignored)} files ignored" if summary.ignored else "")
           + (f", {summary.spooled} records spooled (run `ocrlab replay`)" if summary.spooled else "")
           + (f", {summary.rejected} records refused by the store (see `ocrlab replay`)" if summary.rejected else "")
@@ -478,6 +493,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_arguments(p)
     p.add_argument("--ocr-version-file", default=None, help="version stamp (default OCR_VERSION.txt)")
     p.add_argument("--concurrency", type=_ranged(1, 256), default=1)
+    p.add_argument("--rate", type=_positive, default=None, metavar="N",
+                   help="Bedrock requests a second at most (default: none; the pace is found from throttling)")
+    p.add_argument("--max-throttle-wait", type=_ranged(0), default=None, metavar="SECONDS",
+                   help="how long an image waits for a Bedrock quota that stays exhausted before it fails "
+                        "as THROTTLING_ERROR (default 300)")
     p.add_argument("--max-attempts", type=_ranged(1), default=None,
                    help="skip images that failed N times under this version")
     p.add_argument("--force", action="store_true", help="run images that already succeeded under this version")

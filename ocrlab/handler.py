@@ -21,6 +21,9 @@ sometimes delivers an event twice, and a message can come back while another inv
 on it. A duplicate of an event whose image already ran since the event is skipped, and so is content
 that already succeeded; new bytes under a key that succeeded are a new revision and run. An image
 another invocation holds, or that cannot be claimed because the store is down, is tried again later.
+
+Under a Bedrock quota, an image still throttled when the invocation's time runs out goes back to
+the queue without a failure record (ocrlab.lambda_quota), unless it was throttled past the bound.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from .config import settings
 from .engines import get_engine
 from .errors import FailureType, OcrlabError, StoreUnavailable
 from .lambda_events import Delivery, S3Object, read_event
+from .lambda_quota import Invocation
 from .metrics import image_line
 from .pipeline import ImageContext, Outcome, Pipeline
 from .records import failure_item, new_record_id, storage_key
@@ -69,7 +73,8 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     namespace = settings().metrics_namespace
     log_stream = getattr(context, "log_stream_name", None) or "unknown"
     request_id = getattr(context, "aws_request_id", None) or "local"
-    succeeded, ignored, skipped = 0, 0, 0
+    succeeded, ignored, skipped, throttled = 0, 0, 0, 0
+    invocation = Invocation.of(event, context)
     failures: list[dict[str, Any]] = []
     retry: dict[str, None] = {}  # item ids in order, once each
 
@@ -85,12 +90,13 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
             ignored += 1
             continue
         try:
-            outcomes, skips, waits = _deliver(pipeline, delivery, log_stream)
+            outcomes, skips, waits = _deliver(pipeline, delivery, log_stream, invocation)
         except Exception as exc:  # a defect, or a shape nobody foresaw: this delivery goes back, the others go on
             fail(delivery, None, None, False, f"{type(exc).__name__}: {exc}")
             continue
         skipped += skips
-        for obj, reason in waits:  # held elsewhere, or no store to claim in: try again later
+        for obj, reason, given_back in waits:  # held elsewhere, no store to claim in, or throttled: again later
+            throttled += given_back
             fail(delivery, obj.key, None, False, reason)
         for outcome in outcomes:
             print(image_line(namespace, pipeline.store.table, outcome.record, failure_type=outcome.failure_type,
@@ -100,18 +106,19 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
             else:
                 fail(delivery, outcome.image_key, outcome.failure_type, outcome.spooled, outcome.error)
     return {"processed": succeeded + len(failures), "succeeded": succeeded, "failed": len(failures),
-            "ignored": ignored, "skipped": skipped, "failures": failures,
+            "ignored": ignored, "skipped": skipped, "throttled": throttled, "failures": failures,
             "batchItemFailures": [{"itemIdentifier": item_id} for item_id in retry]}
 
 
-def _deliver(pipeline: Pipeline, delivery: Delivery, log_stream: str
-             ) -> tuple[list[Outcome], int, list[tuple[S3Object, str]]]:
-    """One delivery's images: their outcomes, how many were skipped, and which wait (with why)."""
+def _deliver(pipeline: Pipeline, delivery: Delivery, log_stream: str, invocation: Invocation
+             ) -> tuple[list[Outcome], int, list[tuple[S3Object, str, bool]]]:
+    """One delivery's images: their outcomes, how many were skipped, and which wait (with why, and
+    whether the quota gave them back)."""
     if delivery.problem:
         return [_log_malformed(pipeline, delivery, log_stream)], 0, []
     outcomes: list[Outcome] = []
     skipped = 0
-    waits: list[tuple[S3Object, str]] = []
+    waits: list[tuple[S3Object, str, bool]] = []
     for obj in delivery.objects:
         read = _read(obj)
         if read is None:  # the object changed after this event: the later event carries the new content
@@ -121,9 +128,13 @@ def _deliver(pipeline: Pipeline, delivery: Delivery, log_stream: str
         if claim is None:
             skipped += 1
         elif isinstance(claim, str):
-            waits.append((obj, claim))
+            waits.append((obj, claim, False))
         else:
-            outcomes.append(_process(pipeline, obj, read, log_stream, claim))
+            outcome = _process(pipeline, obj, read, log_stream, claim, invocation, delivery.redelivered)
+            if isinstance(outcome, str):  # throttled until the invocation's end: back to the queue, unrecorded
+                waits.append((obj, outcome, True))
+            else:
+                outcomes.append(outcome)
     return outcomes, skipped, waits
 
 
@@ -163,12 +174,17 @@ def _claim(pipeline: Pipeline, obj: S3Object, digest: str | None, redelivered: b
     return None if claim.reason != "claimed by another run" else claim.reason
 
 
-def _process(pipeline: Pipeline, obj: S3Object, read: Read, log_stream: str,
-             claimed: tuple[Ticket, str | None]) -> Outcome:
+def _process(pipeline: Pipeline, obj: S3Object, read: Read, log_stream: str, claimed: tuple[Ticket, str | None],
+             invocation: Invocation, redelivered: bool) -> Outcome | str:
+    """The image's outcome, or why it goes back to the queue unrecorded."""
     (data, digest, read_error), (ticket, previous) = read, claimed
     context = ImageContext(obj.bucket, obj.region, log_stream,
                            extra={"ContentDigest": digest, "PreviousContentDigest": previous})
-    return pipeline.process(obj.key, data, context, read_error=read_error, ticket=ticket)
+    draft = invocation.draft(pipeline, obj.key, data, context, read_error=read_error)
+    if invocation.gives_back(draft, pipeline, obj.event_time, redelivered):
+        invocation.give_back(pipeline, obj.key, ticket)
+        return f"throttled, given back: {draft.error}"
+    return pipeline.record(draft, ticket)
 
 
 def _log_malformed(pipeline: Pipeline, delivery: Delivery, log_stream: str) -> Outcome:

@@ -10,6 +10,10 @@ request that declares a tool, a `<thinking>` text block then a `toolUse` block (
 `name`, `input`) with stopReason `tool_use`. The failure shapes are scripted the same way:
 text instead of the tool call (`ok("...")` to a tool request), input that breaks the schema
 (`tool_use({...})`), and a stop at `max_tokens` in the middle of the input.
+
+A `Quota` makes the server enforce Bedrock's per-account limits (requests a second, tokens a
+minute) as the service does: a request over either is refused at once with a 429
+`ThrottlingException`, and every refusal is counted.
 """
 from __future__ import annotations
 
@@ -114,6 +118,63 @@ def error(code: str, message: str | None = None, *, status: int | None = None) -
                  error_type=code)
 
 
+class Quota:
+    """Requests a second and tokens a minute, each a token bucket refilled continuously and holding
+    `burst_seconds` of its rate (0 a second: exhausted for good). A request is refused at once when
+    the request bucket has no whole request left or the token bucket is spent; an admitted answer's
+    tokens (its `usage`) are charged as it is admitted, so the bucket may go into debt, which later
+    requests wait out, as on the service."""
+
+    def __init__(self, requests_per_second: float | None = None, tokens_per_minute: float | None = None, *,
+                 burst_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.requests_per_second, self.tokens_per_minute = requests_per_second, tokens_per_minute
+        self.burst_seconds, self._clock = burst_seconds, clock
+        self._requests = self._request_capacity()
+        self._tokens = self._token_capacity()
+        self._at = clock()
+
+    def _request_capacity(self) -> float:  # a quota of 0 is one exhausted for good
+        return max(1.0, self.requests_per_second * self.burst_seconds) if self.requests_per_second else 0.0
+
+    def _token_capacity(self) -> float:
+        return (self.tokens_per_minute or 0) / 60 * self.burst_seconds
+
+    def _refill(self) -> None:
+        now = self._clock()
+        elapsed, self._at = now - self._at, now
+        if self.requests_per_second is not None:
+            self._requests = min(self._request_capacity(), self._requests + elapsed * self.requests_per_second)
+        if self.tokens_per_minute is not None:
+            self._tokens = min(self._token_capacity(), self._tokens + elapsed * self.tokens_per_minute / 60)
+
+    def admit(self) -> bool:
+        """Take one request, or refuse it (not thread safe: the server calls it under its lock)."""
+        self._refill()
+        if self.requests_per_second is not None and self._requests < 1:
+            return False
+        if self.tokens_per_minute is not None and self._tokens <= 0:
+            return False
+        if self.requests_per_second is not None:
+            self._requests -= 1
+        return True
+
+    def charge(self, tokens: int) -> None:
+        if self.tokens_per_minute is not None:
+            self._tokens -= tokens
+
+
+def usage_tokens(payload: bytes) -> int:
+    """The total tokens a Converse answer's `usage` reports (0 for anything else)."""
+    try:
+        usage = json.loads(payload).get("usage") or {}
+    except (ValueError, AttributeError):
+        return 0
+    return int(usage.get("inputTokens", 0)) + int(usage.get("outputTokens", 0))
+
+
+THROTTLED = "Too many requests, please wait before trying again."
+
+
 @dataclass
 class Received:
     """What one request carried, decoded."""
@@ -154,6 +215,8 @@ class ConverseServer:
         self.requests: list[Received] = []
         self.in_flight = 0  # requests being answered now, and the most at once
         self.peak_in_flight = 0
+        self.quota: Quota | None = None  # Bedrock's account quotas, enforced when set
+        self.throttled = 0  # requests the quota refused (they are in `requests` too)
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -191,9 +254,17 @@ class ConverseServer:
     def _next(self, received: Received) -> Reply:
         with self._lock:
             self.requests.append(received)
+            if self.quota is not None and not self.quota.admit():
+                self.throttled += 1
+                return error("ThrottlingException", THROTTLED)
             if self._queue:
                 return self._queue.popleft()
         return self.default(received) if callable(self.default) else self.default
+
+    def _charge(self, payload: bytes) -> None:
+        if self.quota is not None:
+            with self._lock:
+                self.quota.charge(usage_tokens(payload))
 
     def client(self, **config: Any) -> Any:
         return make_client(self.url, **config)
@@ -252,9 +323,11 @@ def _handler_for(server: ConverseServer) -> type[BaseHTTPRequestHandler]:
                     server._changed.notify_all()
 
         def _send(self, reply: Reply, received: Received | None = None) -> None:
+            payload = reply.payload(received)
+            if reply.status == 200:
+                server._charge(payload)  # as the call is admitted: the service counts tokens from the start
             if reply.delay:
                 time.sleep(reply.delay)
-            payload = reply.payload(received)
             try:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")

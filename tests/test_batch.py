@@ -1,8 +1,9 @@
-"""`ocrlab batch`: accounting, re-runs, --max-attempts, --retry-failed, S3 sources, local engine."""
+"""`ocrlab batch`: accounting, re-runs, --max-attempts, --retry-failed, S3 sources, local engine, Bedrock quotas."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from converse_server import ok
+from converse_server import Quota, ok
 from helpers import V2_FILE as VERSION_2
 from helpers import free_port, key_of, png
 
@@ -221,3 +222,71 @@ def test_database_dying_mid_batch_loses_no_record(tmp_path, table_name, converse
         assert results == [key_of(root / f"img-{i}.png") for i in range(8)]
     finally:
         localdb.stop(data_dir)
+
+
+# --- Bedrock's quota: the batch finds it and holds it (ocrlab.engines.pacing) ------------------------
+
+def _pngs(root: Path, count: int) -> Path:
+    root.mkdir()
+    for i in range(count):
+        (root / f"img-{i:02d}.png").write_bytes(png())
+    return root
+
+
+def test_a_batch_far_above_the_quota_loses_no_image(tmp_path, store, bedrock, converse_server, capsys):
+    """Concurrency 16 against a quota of 10 requests a second, botocore retrying nothing: every image
+    succeeds, each admitted once; the throttled calls waited and went again, counted in the summary
+    and on the progress bar."""
+    root = _pngs(tmp_path / "many", 36)
+    converse_server.default = ok(delay=0.05)
+    converse_server.quota = Quota(requests_per_second=10)
+    s = run_batch(str(root), store, engine="bedrock", engine_options=bedrock, concurrency=16,
+                  summary_json=tmp_path / "s.json", progress=True)
+    assert (s.succeeded, s.failed, s.failure_types) == (36, 0, {})
+    assert len(converse_server.requests) - converse_server.throttled == 36
+    assert s.throttled == converse_server.throttled >= 1 and s.rate is not None
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert (data["throttled"], data["rate"]) == (s.throttled, s.rate)
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert re.search(rf"36/36 .*, rate [0-9.]+/s, throttled {s.throttled}\]\s*$", bar[-1]), bar[-1]
+
+
+def test_a_quota_exhausted_past_the_bound_fails_images_with_the_wait(tmp_path, store, converse_server,
+                                                                    aws_credentials):
+    """The first images wait the bound, then fail; those after fail at their first call, the quota having
+    refused everything for longer than the bound: the batch ends after one bound, not one an image."""
+    root = _pngs(tmp_path / "few", 4)
+    converse_server.quota = Quota(requests_per_second=0)
+    s = run_batch(str(root), store, engine="bedrock", concurrency=2, progress=False,
+                  engine_options={"endpoint_url": converse_server.url, "max_throttle_wait": 0.5})
+    assert (s.failed, s.failure_types) == (4, {"THROTTLING_ERROR": 4})
+    assert s.throttled == converse_server.throttled == len(converse_server.requests) > 4  # the first went again
+    messages = [r["ErrorMessage"] for r in store.records_by_type("FAILED_IMAGE")]
+    assert all("longer than max_throttle_wait (0.5 s;" in m for m in messages)
+    assert sum("after waiting" in m for m in messages) >= 1
+    assert sum("the quota has refused every call for" in m and "1 call refused" in m for m in messages) >= 2
+
+
+def test_rate_and_max_throttle_wait_on_the_command_line(tmp_path, store, converse_server, aws_credentials, capsys):
+    root = _pngs(tmp_path / "few", 3)
+    cmd = [sys.executable, "-m", "ocrlab", "batch", str(root), "--engine", "bedrock", "--table", store.table,
+           "--concurrency", "3", "--no-progress", "--summary-json", str(tmp_path / "s.json")]
+    env = {**os.environ, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": converse_server.url}
+    capped = subprocess.run(cmd + ["--rate", "4"], env=env, capture_output=True, text=True, timeout=120)
+    assert capped.returncode == 0, capped.stderr
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert (summary["succeeded"], summary["throttled"], summary["rate"]) == (3, 0, 4.0)  # paced at the cap
+
+    converse_server.quota = Quota(requests_per_second=0)
+    exhausted = subprocess.run(cmd + ["--force", "--max-throttle-wait", "0"], env=env, capture_output=True,
+                               text=True, timeout=120)
+    assert exhausted.returncode == 0, exhausted.stderr
+    assert "3 failed: THROTTLING_ERROR 3" in exhausted.stdout and "3 model calls throttled" in exhausted.stdout
+    assert len(converse_server.requests) == 3 + 3  # one call an image: no wait allowed
+
+    from ocrlab.cli import main
+    with pytest.raises(SystemExit) as bad_rate:
+        main(["batch", str(root), "--engine", "bedrock", "--rate", "0"])
+    assert bad_rate.value.code == 2 and "0 is not a number above 0" in capsys.readouterr().err
+    assert main(["batch", str(root), "--rate", "3"]) == 2  # the local engine has no quota
+    assert "--rate and --max-throttle-wait are for --engine bedrock" in capsys.readouterr().err

@@ -48,10 +48,28 @@ def test_sam_translates_it_to_plain_cloudformation(translated):
     [mapping] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
     assert function["Runtime"] == package.RUNTIME and function["Architectures"] == ["x86_64"]
     assert function["Handler"] == "ocrlab.handler.lambda_handler"
-    assert function["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
+    assert function["ReservedConcurrentExecutions"] == {"Fn::If": ["ReserveMaximum", {"Ref": "MaximumConcurrency"},
+                                                                   {"Ref": "ReservedConcurrency"}]}
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["ImageQueue", "Arn"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "ReservedConcurrency"}}
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "MaximumConcurrency"}}
+
+
+@pytest.mark.parametrize("parameters, reserved, maximum", [
+    ({}, 2, 2),                                                          # the defaults a guided deploy proposes
+    ({"MaximumConcurrency": "12"}, 12, 12),                              # fitted to a larger quota: one parameter
+    ({"MaximumConcurrency": "12", "ReservedConcurrency": "20"}, 20, 12),  # more reserved, for other callers
+])
+def test_maximum_concurrency_fits_the_function_to_the_quota(translated, parameters, reserved, maximum):
+    """The queue's maximum concurrency is the parameter that fits the function to the account's Bedrock
+    quota; the function reserves as much unless told otherwise, so the queue's deliveries are never throttled."""
+    stack = Stack(translated, parameters)
+    resources = translated["Resources"]
+    [function] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+    [mapping] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert int(stack.resolve(function["ReservedConcurrentExecutions"])) == reserved
+    assert int(stack.resolve(mapping["ScalingConfig"]["MaximumConcurrency"])) == maximum
+    assert "Bedrock quota" in " ".join(translated["Parameters"]["MaximumConcurrency"]["Description"].split())
 
 
 def test_retries_end_in_the_dead_letter_queue_after_max_attempts(template):

@@ -3,15 +3,28 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from converse_server import THINKING, TIMESHEET, ConverseServer, Received, Reply, converse_body, error, ok, tool_use
+from converse_server import (
+    THINKING,
+    TIMESHEET,
+    ConverseServer,
+    Quota,
+    Received,
+    Reply,
+    converse_body,
+    error,
+    ok,
+    tool_use,
+)
 from PIL import Image
 
 from ocrlab.engines import PreparedImage, get_engine
@@ -201,22 +214,68 @@ def test_one_engine_shared_by_threads(converse_server: ConverseServer) -> None:
     assert converse_server.peak_in_flight == 8  # the calls overlapped instead of queueing
 
 
-# --- botocore retries (standard mode: 429 throttling codes, 500/502/503/504, modeled-retryable) --
+# --- throttling: the engine's pace waits it out (ocrlab.engines.pacing), not botocore's retries --------
 
-def test_throttled_then_success(converse_server: ConverseServer) -> None:
-    converse_server.push(error("ThrottlingException"))
-    result = engine_for(converse_server, max_attempts=3).run(png_image())
-    assert len(converse_server.requests) == 2
-    assert result.details["retry_attempts"] == 1
+def test_throttled_calls_go_again_without_counting_as_retries(converse_server: ConverseServer) -> None:
+    converse_server.push(error("ThrottlingException"), error("ThrottlingException"))
+    result = engine_for(converse_server, max_attempts=1, model_retries=0).run(png_image())
+    assert len(converse_server.requests) == 3
+    assert result.details["throttled"] == 2 and result.details["retry_attempts"] == 0
+    assert json.loads(result.raw_output) == TIMESHEET
 
 
-def test_throttled_forever(converse_server: ConverseServer) -> None:
-    converse_server.default = error("ThrottlingException", "Too many requests, please wait")
-    failure = failure_of(engine_for(converse_server, max_attempts=3))
-    assert len(converse_server.requests) == 3  # max_attempts counts every call, the first included
+def test_a_quota_exhausted_past_the_bound_fails_with_the_wait(converse_server: ConverseServer) -> None:
+    converse_server.quota = Quota(requests_per_second=0)
+    failure = failure_of(engine_for(converse_server, max_attempts=3, max_throttle_wait=0.5))
     assert isinstance(failure, ThrottlingError)
     assert classify(failure) == (FailureType.THROTTLING_ERROR, "ThrottlingException")
+    assert re.search(r"still throttled after waiting \d+\.\d s for the quota, longer than max_throttle_wait "
+                     r"\(0\.5 s; \d+ calls refused\)", str(failure)), str(failure)
     assert failure.model_id == MODEL  # type: ignore[attr-defined]
+    assert converse_server.throttled == len(converse_server.requests) >= 2  # waited, tried again, refused again
+
+
+def test_once_the_quota_refused_everything_for_the_bound_the_next_image_fails_at_once(
+        converse_server: ConverseServer) -> None:
+    converse_server.quota = Quota(requests_per_second=0)
+    engine = engine_for(converse_server, max_throttle_wait=0.3)
+    failure_of(engine)  # waited the bound
+    before = len(converse_server.requests)
+    failure = failure_of(engine)
+    assert len(converse_server.requests) == before + 1  # one call, refused: no second wait of the bound
+    assert re.search(r"the quota has refused every call for \d+\.\d s, longer than max_throttle_wait \(0\.3 s; "
+                     r"1 call refused\)", str(failure)), str(failure)
+
+
+def test_max_throttle_wait_zero_fails_at_the_first_throttle(converse_server: ConverseServer) -> None:
+    converse_server.default = error("ThrottlingException", "Too many requests, please wait")
+    failure = failure_of(engine_for(converse_server, max_attempts=3, max_throttle_wait=0))
+    assert len(converse_server.requests) == 1  # neither botocore nor the pace went again
+    assert classify(failure) == (FailureType.THROTTLING_ERROR, "ThrottlingException")
+
+
+def test_engines_calling_one_model_share_one_pace(converse_server: ConverseServer) -> None:
+    one, two = engine_for(converse_server), engine_for(converse_server)
+    other_model = engine_for(converse_server, model_id="amazon.nova-pro-v1:0")
+    capped = engine_for(converse_server, rate=5)
+    assert one.pace is two.pace
+    assert other_model.pace is not one.pace and capped.pace is not one.pace
+    assert one.pace.rate is None and capped.pace.rate == 5  # no limit until a throttle; --rate from the start
+
+
+def test_many_threads_under_a_tokens_a_minute_quota_lose_no_image(converse_server: ConverseServer) -> None:
+    """Twelve threads against a quota of about 15 answers a second, counted in tokens: every image
+    is answered once, the throttled calls waited and went again, and the pace learned the tokens a call costs."""
+    converse_server.default = ok(input_tokens=1200, output_tokens=180, delay=0.02)
+    converse_server.quota = Quota(tokens_per_minute=15 * 1380 * 60)
+    engine = engine_for(converse_server, max_attempts=1, model_retries=0, concurrency=12)
+    with ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(lambda _: engine.run(png_image()), range(36)))
+    assert len(results) == 36
+    assert len(converse_server.requests) - converse_server.throttled == 36  # each image admitted once
+    assert converse_server.throttled >= 1 and engine.quota_status().throttled == converse_server.throttled
+    assert sum(r.details["throttled"] for r in results) == converse_server.throttled
+    assert engine.pace.tokens_per_call == 1380 and engine.pace.tokens.rate is not None
 
 
 @pytest.mark.parametrize("code", ["InternalServerException", "ServiceUnavailableException"])

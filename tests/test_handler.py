@@ -1,5 +1,6 @@
 """The Lambda handler against a local S3 server, the local DynamoDB and the local Converse server:
-direct S3 events, SQS messages carrying them, partial batch responses and the EMF metric lines."""
+direct S3 events, SQS messages carrying them, partial batch responses and the EMF metric lines, and
+throttled images under a Bedrock quota."""
 from __future__ import annotations
 
 import json
@@ -8,10 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 from aws_shapes import emf_records, s3_event, s3_record, s3_test_event, sqs_event, sqs_message
-from converse_server import TIMESHEET, error, ok
+from converse_server import TIMESHEET, Quota, error, ok
 from helpers import free_port, png
 
 from ocrlab import handler
+from ocrlab.lambda_quota import MARGIN
 
 CONTEXT = SimpleNamespace(log_stream_name="2025/10/25/[$LATEST]abcdef", aws_request_id="req-1")
 BROKEN = b"\x89PNG\r\n\x1a\n truncated"
@@ -231,3 +233,56 @@ def test_malformed_records_in_an_sqs_batch_cost_only_their_own_messages(lambda_e
     for message_id in [*shapes, "not-json"]:
         [record] = list(store.image_records(message_id))
         assert record["FailureType"] == "INPUT_ERROR" and record["ErrorCode"] == "MalformedEventRecord"
+
+
+# --- under a Bedrock quota (ocrlab.lambda_quota) ---------------------------------------------------
+
+def time_left(seconds: float) -> SimpleNamespace:
+    """A Lambda context whose invocation has `seconds` left."""
+    return SimpleNamespace(log_stream_name=CONTEXT.log_stream_name, aws_request_id="req-q",
+                           get_remaining_time_in_millis=lambda: int(seconds * 1000))
+
+
+def test_throttled_to_the_invocations_end_goes_back_to_the_queue_unrecorded(lambda_env, store, converse_server,
+                                                                            capsys):
+    client, name = lambda_env
+    keys = ("a.png", "b.png")
+    for key in keys:
+        client.put_object(Bucket=name, Key=key, Body=png())
+    messages = [sqs_message(s3_event(name, key)) for key in keys]
+    converse_server.quota = Quota(requests_per_second=0)  # exhausted: another workload holds it all
+    response = handler.lambda_handler(sqs_event(*messages), time_left(MARGIN + 0.5))
+
+    assert response["batchItemFailures"] == [{"itemIdentifier": m["messageId"]} for m in messages]
+    assert [list(store.image_records(key)) for key in keys] == [[], []]  # no failure record
+    assert (response["throttled"], response["succeeded"]) == (2, 0)
+    assert all(f["failureType"] is None and "throttled" in f["error"] for f in response["failures"])
+    assert emf_records(capsys.readouterr().out) == []  # nor a failure in the metrics
+    assert converse_server.throttled == len(converse_server.requests) >= 2
+
+    converse_server.quota = None  # the quota is back, and the queue delivers the messages again
+    again = handler.lambda_handler(sqs_event(*[sqs_message(s3_event(name, key), receive_count=2) for key in keys]),
+                                   time_left(MARGIN + 60))
+    assert (again["succeeded"], again["batchItemFailures"]) == (2, [])
+    assert [store.attempt_count(key) for key in keys] == [0, 0]  # being throttled cost no attempt
+
+
+def test_throttled_past_the_bound_or_with_no_queue_is_a_throttling_error(lambda_env, store, converse_server):
+    client, name = lambda_env
+    client.put_object(Bucket=name, Key="late.png", Body=png())
+    client.put_object(Bucket=name, Key="direct.png", Body=png())
+    old = s3_record(name, "late.png")
+    old["eventTime"] = "2025-10-25T08:00:00.000Z"  # delivered before, and longer ago than max_throttle_wait
+    message = sqs_message({"Records": [old]}, receive_count=2)
+    converse_server.quota = Quota(requests_per_second=0)
+
+    queued = handler.lambda_handler(sqs_event(message), time_left(MARGIN + 0.3))
+    direct = handler.lambda_handler(s3_event(name, "direct.png"), time_left(MARGIN + 0.3))  # nothing brings it back
+
+    assert queued["batchItemFailures"] == [{"itemIdentifier": message["messageId"]}]
+    assert [f["failureType"] for f in queued["failures"] + direct["failures"]] == ["THROTTLING_ERROR"] * 2
+    assert queued["throttled"] == direct["throttled"] == 0
+    for key in ("late.png", "direct.png"):
+        [logged] = list(store.image_records(key))
+        assert logged["FailureType"] == "THROTTLING_ERROR" and logged["ErrorCode"] == "ThrottlingException"
+        assert "still throttled after waiting" in logged["ErrorMessage"] and logged["AttemptNumber"] == 1

@@ -79,12 +79,16 @@ def test_unreadable_file_is_an_input_error(pipeline, store):
     assert only(store, "s/gone.png")["ErrorCode"] == "FileNotFoundError"
 
 
-def test_throttled_after_retries(pipeline, store, converse_server):
+def test_throttled_past_the_bound(converse_server, store, aws_credentials):
     converse_server.default = error("ThrottlingException")
-    outcome = pipeline.process("s/throttled.png", png())
+    engine = get_engine("bedrock", endpoint_url=converse_server.url, max_attempts=2, model_retries=0,
+                        max_throttle_wait=0)
+    outcome = Pipeline(engine, V, store).process("s/throttled.png", png())
     assert outcome.failure_type == "THROTTLING_ERROR"
-    assert only(store, "s/throttled.png")["ErrorCode"] == "ThrottlingException"
-    assert len(converse_server.requests) == 2  # max_attempts=2
+    record = only(store, "s/throttled.png")
+    assert record["ErrorCode"] == "ThrottlingException" and "max_throttle_wait (0 s; 1 call refused)" in (
+        record["ErrorMessage"])
+    assert len(converse_server.requests) == 1  # no wait allowed; botocore's max_attempts is not for throttles
 
 
 def test_second_failure_is_attempt_two(pipeline, store, converse_server):

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from ..errors import ImageFailure
+from .quota import QuotaStatus
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ class Engine(ABC):
     def identity(self) -> dict[str, str]:
         """What identifies this engine's configuration on every record (`EngineConfig`)."""
         return {"engine": self.name, "model_id": self.model_id}
+
+    def quota_status(self) -> QuotaStatus | None:
+        """How the engine keeps to its service's quota (None: it has none)."""
+        return None
 
     def run(self, image: PreparedImage) -> EngineResult:
         start = time.perf_counter()

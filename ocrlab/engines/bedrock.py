@@ -7,11 +7,20 @@ Two answer paths:
   greedy (temperature 0, and top-k 1 for Nova), as Nova's tool-use guidance advises.
 - `text`: the prompt asks for JSON in plain text; the raw output is the model's text.
 Both are read by `ocrlab.answers`; `identity()` records which path, prompt and schema were used.
+
+Under a quota: every call goes through the process's rate controller (ocrlab.engines.pacing) for
+this endpoint and model. A throttled call is not botocore's to retry (it would count against
+`max_attempts` and go again unpaced): it waits for its turn in the pace and goes again, for as long
+as the quota stays exhausted up to `max_throttle_wait` seconds, then the image fails as
+THROTTLING_ERROR with the wait in the message. An image throttled when the quota has already refused
+every call of the process for that long fails at once: a batch against a quota exhausted for good
+ends after one bound, not one bound per image.
 """
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from importlib import resources
 from pathlib import Path
@@ -26,7 +35,10 @@ from ..config import settings
 from ..errors import ImageFailure, OCRError, OcrlabError, ParsingError, ThrottlingError, UnknownName
 from ..schema import SCHEMA_DIGEST, TIMESHEET_SCHEMA, TOOL_DESCRIPTION, TOOL_NAME, digest
 from ..taxonomy import THROTTLING_CODES, aws_error_code
+from . import quota
 from .base import Engine, EngineResult, ImageLimits, PreparedImage
+from .pacing import RateController, Slot, controller_for
+from .quota import QuotaStatus
 
 DEFAULT_MODEL_ID = "amazon.nova-lite-v1:0"
 DEFAULT_REGION = "us-east-1"
@@ -40,6 +52,19 @@ COMPLETE_STOPS = {"tool": frozenset({"tool_use", "end_turn"}), "text": frozenset
 # transient statuses nor modeled as retryable): we retry them a bounded number of times.
 # (ModelNotReadyException is modeled retryable, so botocore already retries that one.)
 MODEL_RETRY_CODES = frozenset({"ModelTimeoutException", "ModelErrorException"})
+# Rate limiting the pace waits out. ServiceQuotaExceededException (a 400) is left out: a quota that
+# a few minutes do not refill (tokens a day, say) is a failure of its own, never retried.
+PACED_CODES = THROTTLING_CODES - {"ServiceQuotaExceededException"}
+DEFAULT_MAX_THROTTLE_WAIT = 300.0
+
+
+def _throttle_ends_the_call(response: Any = None, **_: Any) -> None:
+    """botocore's needs-retry hook, registered first: a throttled answer ends botocore's call at once
+    (raised as botocore would), so that the engine's pace, not botocore's retries, decides when to go again."""
+    if response is not None:
+        parsed = response[1]
+        if (parsed.get("Error") or {}).get("Code") in PACED_CODES:
+            raise ClientError(parsed, "Converse")
 
 
 def prompt_names() -> list[str]:
@@ -85,8 +110,13 @@ class BedrockEngine(Engine):
         prompt_file: str | os.PathLike[str] | None = None,
         prompt_name: str | None = None,
         answer_path: str | None = None,
+        rate: float | None = None,
+        max_throttle_wait: float = DEFAULT_MAX_THROTTLE_WAIT,
     ) -> None:
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0):
+            raise OcrlabError(f"engine 'bedrock': rate must be a number of requests a second above 0, got {rate!r}")
         for option, value, low in (("max_tokens", max_tokens, 1), ("max_attempts", max_attempts, 1),
+                                   ("max_throttle_wait", max_throttle_wait, 0),
                                    ("connect_timeout", connect_timeout, 0.001), ("read_timeout", read_timeout, 0.001),
                                    ("max_pool_connections", max_pool_connections, 1), ("concurrency", concurrency, 1),
                                    ("model_retries", model_retries, 0), ("model_retry_backoff", model_retry_backoff, 0),
@@ -127,6 +157,17 @@ class BedrockEngine(Engine):
                                     endpoint_url=endpoint_url, config=config)
         # One client per engine, shared by the batch threads: boto3 clients are thread safe.
         self.client = client
+        self.client.meta.events.register_first("needs-retry.bedrock-runtime.Converse", _throttle_ends_the_call,
+                                               unique_id="ocrlab-throttle-ends-the-call")
+        self.max_throttle_wait = float(max_throttle_wait)
+        # One pace per quota in the process: every engine calling this endpoint and model shares it.
+        self.pace: RateController = controller_for(str(client.meta.endpoint_url), str(client.meta.region_name),
+                                                   self.model_id, cap=rate)
+        self._throttled = 0  # this engine's calls refused by the quota
+        self._count_lock = threading.Lock()
+
+    def quota_status(self) -> QuotaStatus:
+        return QuotaStatus(self.pace.rate, self._throttled)
 
     def identity(self) -> dict[str, str]:
         """Model, answer path, prompt and schema: what a prompt comparison must tell apart."""
@@ -155,12 +196,21 @@ class BedrockEngine(Engine):
     def _recognize(self, image: PreparedImage) -> EngineResult:
         request = self._request(image)
         attempt = 0
+        throttles = _Throttles(self.max_throttle_wait, quota.deadline())
         while True:
+            slot = self.pace.acquire(throttles.deadline(self.pace.refusing_since))
             try:
                 response = self.client.converse(**request)
                 break
             except ClientError as exc:
                 code = aws_error_code(exc) or "ClientError"
+                if code in PACED_CODES:
+                    self._throttled_call(slot)
+                    if throttles.give_up(slot, self.pace.refusing_since):
+                        raise self._failure(ThrottlingError, f"{throttles.why()}: {exc} [model {self.model_id}]",
+                                            code) from exc
+                    continue
+                self.pace.answered(slot)
                 if code in MODEL_RETRY_CODES and attempt < self.model_retries:
                     attempt += 1
                     time.sleep(self.model_retry_backoff * 2 ** (attempt - 1))
@@ -171,12 +221,21 @@ class BedrockEngine(Engine):
                 # (ResponseParserError is not a BotoCoreError, hence both.)
                 raise self._failure(OCRError, f"Bedrock call to {self.model_id} failed: {exc}",
                                     type(exc).__name__) from exc
-        return self._result(response)
+        usage = response.get("usage") or {}
+        self.pace.succeeded(slot, (usage.get("inputTokens") or 0) + (usage.get("outputTokens") or 0))
+        result = self._result(response)
+        result.details["throttled"] = throttles.count
+        return result
+
+    def _throttled_call(self, slot: Slot) -> None:
+        self.pace.throttled_call(slot)
+        with self._count_lock:
+            self._throttled += 1
 
     def _client_failure(self, exc: ClientError, code: str) -> ImageFailure:
         # str(exc) already names the code, botocore's retry count and the service's message.
         message = f"{exc} [model {self.model_id}]"
-        # Rate limiting that outlived botocore's retries (ServiceQuotaExceededException, a 400, never retried).
+        # A quota no wait refills (ServiceQuotaExceededException, a 400, never retried).
         cls = ThrottlingError if code in THROTTLING_CODES else OCRError
         return self._failure(cls, message, code)
 
@@ -228,3 +287,44 @@ class BedrockEngine(Engine):
         """An ImageFailure that also carries what the failure record needs (ModelId, tokens)."""
         return cls(message, code, raw_output=raw_output, model_id=self.model_id,
                    input_tokens=input_tokens, output_tokens=output_tokens)
+
+
+class _Throttles:
+    """One image's throttled calls: since when the quota has refused it, and when to stop waiting
+    (after `bound` seconds of it, when the quota has refused every call for that long, or at the
+    caller's deadline)."""
+
+    def __init__(self, bound: float, caller_deadline: float | None) -> None:
+        self.bound, self.caller_deadline = bound, caller_deadline
+        self.since: float | None = None
+        self.exhausted_for = 0.0  # how long the quota had refused every call, when this image gave up
+        self.count = 0
+
+    def deadline(self, refusing_since: float | None = None) -> float | None:
+        """When the next call must go at the latest (the last try), if anything bounds it: a quota that
+        has refused every call for the bound already gets one try at once, not a turn at its slow pace."""
+        ends = [t for t in (self.since, refusing_since) if t is not None]
+        ends = [t + self.bound for t in ends] + ([self.caller_deadline] if self.caller_deadline is not None else [])
+        return min(ends) if ends else None
+
+    def give_up(self, slot: Slot, refusing_since: float | None) -> bool:
+        """Count a throttled call; True when there is no time left to try again."""
+        self.count += 1
+        if self.since is None:
+            self.since = slot.start_at
+        now = time.monotonic()
+        self.exhausted_for = now - refusing_since if refusing_since is not None else 0.0
+        end = self.deadline()
+        return (end is not None and now >= end) or self.exhausted_for >= self.bound
+
+    def why(self) -> str:
+        calls = f"{self.count} call{'s' * (self.count != 1)} refused"
+        waited = time.monotonic() - self.since if self.since is not None else 0.0
+        if waited < self.bound <= self.exhausted_for:
+            return (f"still throttled: the quota has refused every call for {self.exhausted_for:.1f} s, longer than "
+                    f"max_throttle_wait ({self.bound:g} s; {calls})")
+        if self.caller_deadline is not None and time.monotonic() >= self.caller_deadline:
+            return (f"still throttled after waiting {waited:.1f} s for the quota when the caller's time "
+                    f"ran out ({calls})")
+        return (f"still throttled after waiting {waited:.1f} s for the quota, longer than "
+                f"max_throttle_wait ({self.bound:g} s; {calls})")

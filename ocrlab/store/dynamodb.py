@@ -267,25 +267,33 @@ class Store:
         self._call("delete_table", TableName=spare.table)
 
     # -- writes -----------------------------------------------------------------------------
-    def number(self, image_key: str, record_id: str, failure: bool) -> tuple[int | None, int]:
+    def number(self, image_key: str, record_id: str, failure: bool, version: str = "") -> tuple[int | None, int]:
         """Number a record written without a claim: its Sequence and, for a failure, its AttemptNumber
         (one more failure of the image). Idempotent by record id: asked again for the same record (a
-        replay killed between numbering and writing), it gives the same numbers and counts nothing."""
+        replay killed between numbering and writing), it gives the same numbers and counts nothing;
+        a failure its run already counted as it let go of its claim (the answer was lost: the store
+        died) keeps the number counted then."""
         key = serialize({"ImageKey": image_key, "FailureTimestamp": COUNTER_KEY})
         names = {"#q": "Sequence", "#nr": "NumberedRecord", "#nq": "NumberedSequence"}
         values = {":rid": {"S": record_id}, ":one": {"N": "1"}, ":zero": {"N": "0"}}
         update = "SET #q = if_not_exists(#q, :zero) + :one, #nq = if_not_exists(#q, :zero) + :one, #nr = :rid"
+        condition = "(attribute_not_exists(#nr) OR #nr <> :rid)"
+        released = _failure_names(version)
         if failure:
-            names.update({"#c": "FailureCount", "#na": "NumberedAttempt"})
+            names.update({"#c": "FailureCount", "#na": "NumberedAttempt", "#lr": released["#lr"]})
             update += ", #c = if_not_exists(#c, :zero) + :one, #na = if_not_exists(#c, :zero) + :one"
+            condition += " AND (attribute_not_exists(#lr) OR #lr <> :rid)"
         try:
             out = self._call("update_item", TableName=self.table, Key=key, UpdateExpression=update,
-                             ConditionExpression="attribute_not_exists(#nr) OR #nr <> :rid",
-                             ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-                             ReturnValues="UPDATED_NEW")["Attributes"]
+                             ConditionExpression=condition, ExpressionAttributeNames=names,
+                             ExpressionAttributeValues=values, ReturnValues="UPDATED_NEW")["Attributes"]
             numbers = deserialize(out)
-        except ClientError:  # numbered before: the same numbers again
-            numbers = self.get(image_key, COUNTER_KEY) or {}
+        except ClientError:  # numbered (or counted at the release) before: the same numbers again
+            counter = self.get(image_key, COUNTER_KEY) or {}
+            if failure and counter.get(released["#lr"]) == record_id:
+                sequence = counter.get(released["#ls"], counter.get("Sequence", 0))
+                return int(counter.get(released["#la"], 0)), int(sequence)
+            numbers = counter
         attempt = numbers.get("NumberedAttempt") if failure else None
         return (int(attempt) if attempt is not None else None), int(numbers.get("NumberedSequence", 0))
 
@@ -326,7 +334,7 @@ class Store:
         failed = item["RecordType"] == FAILED_IMAGE
         count = failed and (item.get("AttemptNumber") is None or count_given_attempt)
         if item.get("Sequence") is None or count:
-            attempt, sequence = self.number(item["ImageKey"], item["RecordId"], count)
+            attempt, sequence = self.number(item["ImageKey"], item["RecordId"], count, item["OCRFullVersion"])
             item.setdefault("Sequence", Decimal(sequence))
             if failed and item.get("AttemptNumber") is None:
                 item["AttemptNumber"] = Decimal(attempt or 0)

@@ -134,9 +134,10 @@ class SpoolingStore:
         stay consecutive and the run's record, should it surface from another spool, is not doubled.
         `before` is the sequence of the run taking over (the lost record is ordered before its own).
         True when the record had to be written here."""
-        written = (any(r.get("RecordId") == lost.record_id
-                       for r in self.store.image_records(image_key, FAILED_IMAGE, version.full_version))
-                   or self.spool.holds(lost.record_id))
+        if self.spool.holds(lost.record_id):
+            return False  # waiting in this host's spool: its replay writes it with this number and confirms it
+        written = any(r.get("RecordId") == lost.record_id
+                      for r in self.store.image_records(image_key, FAILED_IMAGE, version.full_version))
         if not written:
             item = failure_item(image_key, "OCR_ERROR", f"attempt {lost.attempt} was counted, but the run that made "
                                 "it stopped before writing its record (killed, or its host lost)", version,
