@@ -15,6 +15,7 @@ from pathlib import Path
 from .config import settings
 from .errors import MissingDependency
 from .reports.notebooks import default_reports_dir, notebook_dirs
+from .table_choice import reading_table
 
 
 def server_root(notebooks: Path, reports: Path) -> Path:
@@ -35,7 +36,8 @@ def run(port: int | None = None, notebooks_dir: str | None = None, extra: list[s
         ensure_running()
     folder = (Path(notebooks_dir) if notebooks_dir else notebook_dirs()[0]).resolve()
     root = server_root(folder, default_reports_dir().resolve())
-    print(target.describe(config.table), file=sys.stderr, flush=True)
+    print(target.describe(reading_table()) + " (what the notebooks read when `table` is None)",
+          file=sys.stderr, flush=True)
     print(f"notebooks: {folder}; JupyterLab prints its URL below (Ctrl-C stops it)", file=sys.stderr, flush=True)
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--ServerApp.root_dir={root}",
                f"--ContentsManager.preferred_dir={folder.relative_to(root).as_posix()}"]

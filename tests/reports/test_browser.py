@@ -94,7 +94,7 @@ def test_export_selection_and_all_matching(seeded, tmp_path):
     assert [r["ImageKey"] for r in rows] == ["timesheet-002.png", "timesheet-001.png"]
     browser.select(0)
     browser.export_button.click()
-    assert "Exported 3 failures" in browser.action_output.value
+    assert "Exported 3 failures matching the filters" in browser.action_output.value
 
 
 def test_rerun_selection_under_a_candidate_then_compare(seeded, tmp_path):
@@ -108,4 +108,4 @@ def test_rerun_selection_under_a_candidate_then_compare(seeded, tmp_path):
     assert browser.action_output.value.startswith("<p>Ran"), browser.action_output.value
     comparison = browser.last_comparison
     assert [i.image_key for i in comparison.images] == ["timesheet-001.png"]  # exactly the selection
-    assert comparison.counts["fixed"] == 1 and "Ran 1 of 1 images" in browser.action_output.value
+    assert comparison.counts["fixed"] == 1 and "Ran 1 of the 1 selected images" in browser.action_output.value
