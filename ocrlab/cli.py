@@ -196,6 +196,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 @command("compare")
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare_versions
+    from .image_lookup import default_sources
     from .reports.comparison import write_comparison
     _output(args.json)
     _output(args.output)
@@ -206,7 +207,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.base == args.candidate:
         say(f"warning: --base and --candidate are the same version ({args.base}): every image is unchanged")
     shown = {} if args.diffs is None else {"shown": args.diffs}
-    comparison = compare_versions(store, args.base, args.candidate, args.ground_truth, **shown)
+    comparison = compare_versions(store, args.base, args.candidate, args.ground_truth, **shown,
+                                  truth_sources=default_sources(store.table))
+    if comparison.ground_truth and not args.ground_truth:
+        say(f"ground truth: the NAME.json beside the images, in {comparison.ground_truth}")
     write_comparison(comparison, args.json, args.output)
     for warning in comparison.warnings:
         say(f"warning: {warning}")
@@ -244,12 +248,12 @@ def _unknown_versions(store: Any, *asked: str | None) -> str:
 @command("report")
 def cmd_report(args: argparse.Namespace) -> int:
     from .reports.notebooks import find_notebook, notebook_parameters, run_report
-    from .table_choice import reading_table
     path = find_notebook(args.notebook, args.notebooks_dir)
     params = dict(args.parameters or [])
-    if "table" in notebook_parameters(path):
-        params["table"] = reading_table(params.get("table") or args.table)
-        say(settings().store_target().describe(params["table"]))
+    if "table" in notebook_parameters(path):  # not named: the notebook's own default (ocrlab.table_choice)
+        if args.table:
+            params.setdefault("table", args.table)
+        say(settings().store_target().describe(params.get("table")))
     result = run_report(path, params, reports_dir=args.reports_dir, show_code=args.show_code)
     print(result.ipynb_path)
     print(result.html_path)
@@ -422,7 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", required=True, help="an OCRFullVersion, e.g. 2.0.0-2025-10-25")
     p.add_argument("--candidate", required=True)
     p.add_argument("--ground-truth", type=_folder, default=None,
-                   help="folder of NAME.json (the parsed timesheet) for field accuracy")
+                   help="folder of NAME.json (the parsed timesheet) for field accuracy (default: the NAME.json "
+                        "beside the images, when they are found in the project folder)")
     p.add_argument("--json", default=None)
     p.add_argument("-o", "--output", default=None, help="HTML report with side-by-side raw-output diffs")
     p.add_argument("--diffs", type=_ranged(0), default=None, metavar="N",

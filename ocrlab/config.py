@@ -98,10 +98,12 @@ class StoreTarget:
     region: str
     home: Path
 
-    def describe(self, table: str) -> str:
+    def describe(self, table: str | None) -> str:
+        """The store and table in one line; table None: the one a notebook chooses itself."""
+        named = repr(table) if table is not None else "chosen by the notebook (the project's)"
         if self.kind == "local":
-            return f"store: local dynalite {self.endpoint_url}, table {table!r}, data in {self.home / 'dynamodb'}"
-        return f"store: {self.endpoint_url or f'DynamoDB {self.region}'}, table {table!r}"
+            return f"store: local dynalite {self.endpoint_url}, table {named}, data in {self.home / 'dynamodb'}"
+        return f"store: {self.endpoint_url or f'DynamoDB {self.region}'}, table {named}"
 
 
 @dataclass(frozen=True)

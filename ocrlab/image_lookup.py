@@ -17,9 +17,11 @@ import base64
 import io
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from .config import in_project, project_dir
 
@@ -89,6 +91,38 @@ def default_sources(table: str) -> list[Path]:
     from .config import DEMO_TABLE, settings
     samples = settings().demo_dir / "samples"
     return [samples] if table == DEMO_TABLE and samples.is_dir() else []
+
+
+def image_sources(table: str, source: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The folders a notebook looks for a table's images in: `source` if given (relative: the project
+    folder's), else `default_sources`."""
+    named = in_project(source)
+    return [named] if named is not None else default_sources(table)
+
+
+def image_folders(keys: Iterable[str], sources: Sources = ()) -> tuple[dict[Path, list[str]], list[str]]:
+    """The images of `keys` grouped by the folder their keys are relative to (what a batch re-running them
+    reads), and, for each key found nowhere, where it was looked for."""
+    folders: dict[Path, list[str]] = {}
+    missing: list[str] = []
+    for key in keys:
+        found = locate(key, sources)
+        if found is None:
+            missing.append(not_found(key, sources))
+        else:
+            folders.setdefault(found[1], []).append(key)
+    return folders, missing
+
+
+def truth_folder(keys: Iterable[str], sources: Sources = (), sample: int = 50) -> Path | None:
+    """The folder of the `NAME.json` ground truth beside the images of `keys`: the one most of the first
+    `sample` images found have theirs in (None: no image found has one)."""
+    folders: Counter[Path] = Counter()
+    for key in islice(keys, sample):
+        found = locate(key, sources)
+        if found is not None and found[0].with_suffix(".json").is_file():
+            folders[found[0].parent] += 1
+    return folders.most_common(1)[0][0] if folders else None
 
 
 def find_image(record: Mapping[str, Any], sources: Sources = ()) -> Located:

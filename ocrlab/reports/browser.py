@@ -26,7 +26,8 @@ from ..domain import Record
 from ..errors import FailureType, MissingDependency, OcrlabError
 from ..failure_detail import FailureDetail, failure_detail
 from ..files import unique_path
-from ..image_lookup import default_sources, locate, not_found
+from ..config import in_project
+from ..image_lookup import default_sources, image_folders
 from ..records import format_timestamp, parse_timestamp
 from ..store.export import write_csv
 from ..store.queries import Cursor, FailurePage, FailureQuery
@@ -85,8 +86,8 @@ class FailureBrowser:
                  output_dir: str | os.PathLike[str] | None = None, page_size: int = PAGE_SIZE,
                  query: FailureQuery | None = None) -> None:
         self.store = store
-        self.sources = [str(s) for s in sources]
-        self.output_dir = Path(output_dir) if output_dir is not None else default_reports_dir()
+        self.sources = [str(in_project(s)) for s in sources]  # relative: the project folder's, from any kernel
+        self.output_dir = in_project(output_dir) or default_reports_dir()
         self.page_size = page_size
         self.query = query or FailureQuery()
         self.page: FailurePage | None = None
@@ -452,16 +453,3 @@ def failure_browser(table: str | SpoolingStore, source: str | os.PathLike[str] |
         or default_sources(store.table)
     return FailureBrowser(store, sources, output_dir, page_size, FailureQuery(**filters))
 
-
-def image_folders(keys: Sequence[str], sources: Sequence[str | os.PathLike[str]]) -> tuple[dict[Path, list[str]], list[str]]:
-    """The images of `keys` grouped by the folder their keys are relative to (a batch's source), and
-    the keys found nowhere, each with where it was looked for."""
-    folders: dict[Path, list[str]] = {}
-    missing: list[str] = []
-    for key in keys:
-        found = locate(key, sources)
-        if found is None:
-            missing.append(not_found(key, sources))
-        else:
-            folders.setdefault(found[1], []).append(key)
-    return folders, missing

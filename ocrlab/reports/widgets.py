@@ -15,6 +15,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from ..config import in_project
 from ..domain import Record
 from ..errors import MissingDependency
 from ..files import unique_path
@@ -63,7 +64,7 @@ class ExportPanel:
 
     def __init__(self, store: SpoolingStore, output_dir: str | Path | None = None) -> None:
         self.store = store
-        self.output_dir = Path(output_dir) if output_dir is not None else default_reports_dir()
+        self.output_dir = in_project(output_dir) or default_reports_dir()  # relative: the project folder's
         self.button = widgets.Button(description="Export failed images", icon="download", button_style="primary",
                                      tooltip="Statistics, recent failures and the CSV of every failed image",
                                      layout=widgets.Layout(width="auto"))

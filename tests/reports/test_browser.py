@@ -108,4 +108,4 @@ def test_rerun_selection_under_a_candidate_then_compare(seeded, tmp_path):
     assert browser.action_output.value.startswith("<p>Ran"), browser.action_output.value
     comparison = browser.last_comparison
     assert [i.image_key for i in comparison.images] == ["timesheet-001.png"]  # exactly the selection
-    assert comparison.counts["fixed"] == 1 and "Ran 1 of the 1 selected images" in browser.action_output.value
+    assert comparison.outcomes["fixed"] == 1 and "Ran 1 of the 1 selected images" in browser.action_output.value
