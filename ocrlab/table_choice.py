@@ -18,6 +18,7 @@ from pathlib import Path
 from .config import DEFAULT_TABLE, Settings, StoreTarget, settings
 
 MEMORY_FILE = "table.json"
+SHOWN_TABLES = 12  # a message names at most this many tables
 
 
 def _store_key(target: StoreTarget) -> str:
@@ -100,8 +101,9 @@ def missing_table_message(table: str, how: str) -> str:
     where = (f"local dynalite {target.endpoint_url}, data in {target.home / 'dynamodb'}" if target.kind == "local"
              else target.endpoint_url or f"DynamoDB {target.region}")
     tables = existing_tables()
-    there = ("" if tables is None else f"; tables there: {', '.join(tables)}" if tables
-             else "; there is no table there yet")
+    listed = ", ".join(tables[:SHOWN_TABLES]) + (f" and {len(tables) - SHOWN_TABLES} more" if len(tables or ()) > SHOWN_TABLES
+                                                else "") if tables else ""
+    there = ("" if tables is None else f"; tables there: {listed}" if tables else "; there is no table there yet")
     use = f"set {how} to one of them, or " if tables else ""
     return (f"table {table!r} does not exist ({where}){there}. To see records, {use}write some first: "
             "`ocrlab demo` (sample timesheets) or `ocrlab batch SCANS/` (your own images)")

@@ -73,7 +73,9 @@ def nbval(dynalite, tmp_path_factory):
     The default table "ocrlab" is first given what a machine has after its first batch: a failure of
     the first generated sample under the current version. On an empty store the notebooks that compare
     or re-run stop with one sentence (tested below), which nbval would count as a failure."""
-    env = {**os.environ, "OCRLAB_REPORTS_DIR": str(tmp_path_factory.mktemp("nbval-reports"))}
+    # OCRLAB_TABLE: the session's other tests write tables of their own, which the notebooks would read
+    # as the table last written (the first-hour test covers that default).
+    env = {**os.environ, "OCRLAB_REPORTS_DIR": str(tmp_path_factory.mktemp("nbval-reports")), "OCRLAB_TABLE": "ocrlab"}
     log_failed_image("ocrlab", "timesheet-001.png", "PARSING_ERROR", "no timesheet text", load_version(),
                      {"error_code": "NoTimesheet"})
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
