@@ -27,7 +27,7 @@ from ..errors import FailureType, MissingDependency, OcrlabError
 from ..failure_detail import FailureDetail, failure_detail
 from ..files import unique_path
 from ..config import in_project
-from ..image_lookup import default_sources, image_folders
+from ..image_lookup import default_sources, image_folders, locate
 from ..records import format_timestamp, parse_timestamp
 from ..store.export import write_csv
 from ..store.queries import Cursor, FailurePage, FailureQuery
@@ -336,6 +336,10 @@ class FailureBrowser:
         self.detail_html.value = render("failure_detail.html.j2", d=self.detail)
         self.fingerprint_button.disabled = self.image_button.disabled = False
         return self.detail
+
+    def images_found(self) -> int:
+        """How many failures of the page shown have their image where the browser looks (S3 ones not counted)."""
+        return sum(1 for r in self._records if not r.get("S3Bucket") and locate(r["ImageKey"], self.sources))
 
     def show_fingerprint(self) -> None:
         if self.detail is not None:
