@@ -22,11 +22,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 from markupsafe import Markup
 
+from ..config import in_project
 from ..domain import Record
 from ..errors import FailureType, MissingDependency, OcrlabError
 from ..failure_detail import FailureDetail, failure_detail
 from ..files import unique_path
-from ..config import in_project
 from ..image_lookup import default_sources, image_folders, locate
 from ..records import format_timestamp, parse_timestamp
 from ..store.export import write_csv

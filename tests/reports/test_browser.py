@@ -109,3 +109,26 @@ def test_rerun_selection_under_a_candidate_then_compare(seeded, tmp_path):
     comparison = browser.last_comparison
     assert [i.image_key for i in comparison.images] == ["timesheet-001.png"]  # exactly the selection
     assert comparison.outcomes["fixed"] == 1 and "Ran 1 of the 1 selected images" in browser.action_output.value
+
+
+def test_the_selection_holds_across_pages_and_new_filters_clear_it(seeded, tmp_path):
+    store, samples = seeded
+    browser = failure_browser(store, samples, output_dir=tmp_path / "out", page_size=2)
+    first = browser.page.records
+    browser.select(1)
+    browser.next()
+    assert browser.list.value == () and browser.detail is None  # a page opens nothing by itself
+    browser.select(0)
+    second = browser.page.records[0]
+    assert [r["FailureTimestamp"] for r in browser.selected] == [first[1]["FailureTimestamp"],
+                                                                 second["FailureTimestamp"]]
+    assert "2 selected" in browser.status.value and "1 on other pages" in browser.status.value
+    browser.export_button.click()
+    rows = list(csv.DictReader(browser.last_export.open(encoding="utf-8", newline="")))
+    assert sorted(r["FailureTimestamp"] for r in rows) == sorted(r["FailureTimestamp"] for r in browser.selected)
+    assert 'class="ocrlab-download"' in browser.action_output.value  # a download, as the export panel offers
+    browser.previous()
+    assert browser.list.value == (1,) and browser.action_output.value == ""  # the export was the other page's
+    browser.search.value = "timesheet"
+    browser.apply()
+    assert browser.selected == [] and browser.list.value == ()

@@ -8,6 +8,7 @@ a page that dropped it would pass for the wrong reason.
 from __future__ import annotations
 
 import json
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from ocrlab.records import result_item
 from ocrlab.reports import run_report
 from ocrlab.reports.comparison import comparison_files, render_comparison_html
+from ocrlab.store import open_store
 from ocrlab.store.failure_log import log_failed_image
 from ocrlab.version import OCRVersionInfo
 
@@ -73,8 +75,6 @@ def _parsed(name: str) -> dict:
 def hostile(dynalite, tmp_path_factory):
     """A table whose every text attribute is hostile: key, message, code, raw output, parsed values,
     validation errors, repairs, version descriptions; under two versions, so a comparison has changes."""
-    from ocrlab.store import open_store
-    import uuid
     store = open_store(f"hostile-{uuid.uuid4().hex[:10]}")
     repairs = json.dumps([{"rule": "split_tokens", "field": f"entries[1].date{IMG}", "before": LINK, "after": SCRIPT}])
     for version in (BASE, CANDIDATE):
