@@ -400,11 +400,13 @@ class Comparison:
                          _ratio(i.base_fields), _ratio(i.candidate_fields)])
         return pd.DataFrame(rows, columns=columns)
 
+    def labelled_counts(self) -> dict[str, int]:
+        """The counts by their words, in order (images of one version only when there are any)."""
+        return {CATEGORY_LABELS[c]: n for c, n in self.counts.items() if n or c not in ("new", "not_run")}
+
     def counts_text(self) -> str:
-        """The categories in words, `3 regressed, 2 fixed or improved, ...` (images of one version only
-        when there are any)."""
-        return ", ".join(f"{n:,} {CATEGORY_LABELS[c]}" for c, n in self.counts.items()
-                         if n or c not in ("new", "not_run"))
+        """The categories in words, `3 regressed, 2 fixed or improved, ...`."""
+        return ", ".join(f"{n:,} {label}" for label, n in self.labelled_counts().items())
 
     def outcomes_text(self) -> str:
         return ", ".join(f"{n:,} {STATUS_LABELS[s]}" for s, n in self.outcomes.items()

@@ -110,8 +110,8 @@ class FailureBrowser:
         self.version_filter = widgets.Dropdown(description="version", layout=widgets.Layout(width="260px"))
         self.code_filter = text("error code", "e.g. ValidationError")
         self.fingerprint_filter = text("fingerprint", "16 hex digits")
-        self.since_filter = text("since", "YYYY-MM-DD or ISO time")
-        self.until_filter = text("until", "YYYY-MM-DD or ISO time")
+        self.since_filter = text("since", "YYYY-MM-DD or ISO time (UTC)")
+        self.until_filter = text("until", "YYYY-MM-DD or ISO time (UTC)")
         self.search = text("search", "in key, message, rules, raw output")
         self.order = widgets.Dropdown(description="order", options=[*TIME_ORDERS, *PAGE_ORDERS],
                                       layout=widgets.Layout(width="260px"))
