@@ -164,7 +164,7 @@ class FailureBrowser:
             row(self.fingerprint_button, self.image_button),
             row(self.export_button),
             row(self.candidate_file, self.engine, self.preprocess, self.rerun_button),
-            self.action_output, self.detail_html], layout=widgets.Layout(max_width="100%", overflow="hidden"))
+            self.action_output, self.detail_html], layout=widgets.Layout(max_width="100%"))
         self.widget.add_class("ocrlab-browser")
         self._load_versions()
 

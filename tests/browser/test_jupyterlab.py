@@ -191,10 +191,14 @@ def test_failure_browser_filters_by_fingerprint_and_shows_a_failure(chromium, la
         news = page.get_by_role("button", name="No", exact=True)
         if news.count():
             news.click()  # JupyterLab's question about news, not part of the picture
-        browser.locator(".ocrlab-failure-list").scroll_into_view_if_needed()
+        page.add_style_tag(content=".Toastify { display: none !important; }")  # JupyterLab's own notices
         page.set_viewport_size({"width": 1400, "height": 1350})
+        browser.evaluate("element => element.scrollIntoView({block: 'start'})")
+        # What the window shows of the browser (below it the notebook scrolls, out of the picture).
+        box = browser.bounding_box()
+        height = min(box["height"], page.viewport_size["height"] - 40 - box["y"])  # above the status bar
         for shot in shots:
-            browser.screenshot(path=str(shot))
+            page.screenshot(path=str(shot), clip={"x": box["x"], "y": box["y"], "width": box["width"], "height": height})
         assert shots[0].stat().st_size > 10_000
     finally:
         context.close()
@@ -272,17 +276,27 @@ def test_failure_browser_selection_across_pages_export_and_rerun(chromium, lab):
 
 
 def test_failure_browser_fits_the_cell(chromium, lab):
-    """Nothing of the browser reaches past the right edge of its output area, a failure open."""
-    context, page = _open_and_run(chromium, lab, "explore_failures.ipynb", {"width": 1000, "height": 1600})
+    """Nothing of the browser reaches past the right edge of its output area, a failure with its fields and
+    ground truth open: in a wide window (the image beside the fields) and a narrow one (one under the other)."""
+    context, page = _open_and_run(chromium, lab, "explore_failures.ipynb", {"width": 1350, "height": 1600})
     try:
-        page.locator(".ocrlab-browser img.scan").first.wait_for()
-        overflow = page.evaluate("""() => {
-            const browser = document.querySelector('.ocrlab-browser');
-            const edge = browser.closest('.jp-OutputArea-output').getBoundingClientRect().right;
-            return [...browser.querySelectorAll('*')].filter(e => e.getBoundingClientRect().right > edge + 1
-                && e.getClientRects().length).map(e => e.className || e.tagName).slice(0, 5);
-        }""")
-        assert overflow == []
+        listing = page.locator(".ocrlab-failure-list select").first
+        listing.wait_for()
+        page.wait_for_function(f"{_options(page)}.length === 5")
+        rows = listing.locator("option").all_inner_texts()
+        listing.select_option(index=next(i for i, row in enumerate(rows) if "timesheet-001" in row))
+        page.locator(".ocrlab-browser table.ocrlab-fields").wait_for()  # the widest part: the fields, truth beside
+        for width in (1350, 1000):
+            page.set_viewport_size({"width": width, "height": 1600})
+            # JupyterLab lays its panels out again on the next frames after a resize.
+            page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+            overflow = page.evaluate("""() => {
+                const browser = document.querySelector('.ocrlab-browser');
+                const edge = browser.closest('.jp-OutputArea-output').getBoundingClientRect().right;
+                return [...browser.querySelectorAll('*')].filter(e => e.getBoundingClientRect().right > edge + 1
+                    && e.getClientRects().length).map(e => e.className || e.tagName).slice(0, 5);
+            }""")
+            assert overflow == [], width
         assert _errors(page) == []
     finally:
         context.close()
