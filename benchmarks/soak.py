@@ -6,11 +6,13 @@
 calls with a fault (throttling, a server error, a hang past the read timeout, a body that is not
 JSON, a `max_tokens` stop); the DynamoDB fault proxy throttles 10% of writes; dynalite is killed
 (SIGKILL) and restarted twice; the batch is killed with SIGKILL three times and started again;
-an identical second batch runs alongside. Then the spool is replayed, the batch run once more for
+an identical second batch runs alongside on a wall clock an hour behind (faketime). Then the spool
+is replayed by a replay killed (SIGKILL) half way and one run again, the batch run once more for
 what the killed runs left, and everything is checked by Queries over the table and the spool:
-every image has exactly one latest outcome, at most one OCR_RESULT, attempt numbers 1..n with n
-its failure count, no record twice, nothing left in the spool. The figures go to results.json
-under "soak".
+every image has exactly one latest outcome, and it is the result for every image that has one
+(whatever the writers' clocks said), at most one OCR_RESULT, attempt numbers 1..n with n its
+failure count, no record twice, nothing left in the spool. The figures go to results.json under
+"soak".
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import io
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,10 +41,12 @@ from fault_proxy import FaultProxy  # noqa: E402
 from helpers import free_port  # noqa: E402
 
 from ocrlab.records import FAILED_IMAGE, OCR_RESULT  # noqa: E402
+from ocrlab.sources import LocalKeys  # noqa: E402
 
 TABLE = "soak"
 VERSION = "2.0.0-2025-10-25"
 READ_TIMEOUT = 1.0
+SKEW_HOURS = 1  # the twin batch's wall clock is this far behind
 
 
 def faulty_model(seed: int = 7) -> Any:
@@ -73,6 +78,8 @@ def _dynalite_pid(data_dir: Path) -> int:
 
 def soak(n: int) -> dict[str, Any]:
     from ocrlab.store import localdb, open_store
+    if shutil.which("faketime") is None:
+        raise SystemExit("make soak runs a twin batch on a skewed clock: it needs faketime (apt-get install faketime)")
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="ocrlab-soak-"))
     home, images = work / "home", work / "images"
@@ -94,20 +101,42 @@ def soak(n: int) -> dict[str, Any]:
     summaries.mkdir()
     runs = 0
 
-    def batch() -> subprocess.Popen[str]:
+    def batch(skewed: bool = False) -> subprocess.Popen[str]:
         nonlocal runs
         runs += 1
+        # A wall clock an hour behind; the kernel's monotonic clock, which no clock setting moves, is left alone.
+        clock = ["faketime", "-f", f"-{SKEW_HOURS}h"] if skewed else []
         return subprocess.Popen(
-            [sys.executable, "-m", "ocrlab", "batch", str(images), "--engine", "bedrock", "--table", TABLE,
+            [*clock, sys.executable, "-m", "ocrlab", "batch", str(images), "--engine", "bedrock", "--table", TABLE,
              "--concurrency", "16", "--no-progress", "--summary-json", str(summaries / f"run-{runs}.json"),
              "-E", f"read_timeout={READ_TIMEOUT}", "-E", "max_attempts=3", "-E", "model_retries=1",
              "-E", "model_retry_backoff=0.05"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            env={**env, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True)
 
     def done() -> int:
         return sum(direct.store.client.get_paginator("query").paginate(
             TableName=TABLE, IndexName="ByRecordType", KeyConditionExpression="RecordType = :r",
             ExpressionAttributeValues={":r": {"S": OCR_RESULT}}, Select="COUNT").search("Count"))
+
+    def replay_killed_half_way() -> str:
+        """A replay killed (SIGKILL) once it has handled half of what waits, mid-write as likely as not."""
+        waiting = direct.spool.pending()
+        progress = direct.spool.path.with_suffix(".replaying")
+        proc = subprocess.Popen([sys.executable, "-m", "ocrlab", "replay", "--table", TABLE], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        handled = 0
+        while proc.poll() is None and handled < waiting // 2:
+            try:
+                handled = int(progress.read_text().split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+            time.sleep(0.005)
+        if proc.poll() is not None:
+            return f"finished before half of {waiting} (exit {proc.returncode})"
+        proc.kill()
+        proc.wait()
+        return f"killed after {handled} of {waiting} lines"
 
     def replay() -> str:  # until nothing waits (a throttled write stops one pass; the next goes on)
         for _ in range(5):
@@ -118,7 +147,7 @@ def soak(n: int) -> dict[str, Any]:
         return (out.stdout + out.stderr).strip()
 
     events: list[str] = []
-    a, b = batch(), batch()
+    a, b = batch(), batch(skewed=True)
     plan = [(0.15, "kill batch"), (0.25, "kill dynalite"), (0.35, "kill batch"), (0.55, "kill batch"),
             (0.65, "kill dynalite")]
     try:
@@ -138,7 +167,7 @@ def soak(n: int) -> dict[str, Any]:
         for proc in (a, b):
             proc.wait(timeout=900)
         exit_codes = [a.returncode, b.returncode]
-        replays = [replay()]
+        replays = [replay_killed_half_way(), replay()]
         final = batch()                       # what killed runs left behind, taken over at once
         final.wait(timeout=900)
         exit_codes.append(final.returncode)
@@ -178,14 +207,23 @@ def _check(store: Any, n: int, images: Path) -> dict[str, Any]:
     by_image: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         by_image[record["ImageKey"]].append(record)
-    names = sorted(p.name for p in images.glob("*.png"))
+    keys = LocalKeys()
+    names = sorted(keys.key(p) for p in images.glob("*.png"))
     latest = {r["ImageKey"]: r for r in store.latest_summary(VERSION)}
     problems: list[str] = []
-    results_twice = attempts_broken = 0
+    results_twice = attempts_broken = latest_wrong = skewed_before = 0
     for name in names:
         mine = by_image.get(name, [])
         if sum(r["RecordType"] == OCR_RESULT for r in mine) > 1:
             results_twice += 1
+        # Nothing runs an image again once it succeeded: its result is its latest outcome, even when a
+        # writer's clock stamped the result before an earlier failure.
+        result = next((r for r in mine if r["RecordType"] == OCR_RESULT), None)
+        if result is not None and latest.get(name, {}).get("RecordType") != OCR_RESULT:
+            latest_wrong += 1
+            problems.append(f"{name}: latest outcome {latest.get(name, {}).get('FailureType')} after a result")
+        skewed_before += result is not None and any(r["FailureTimestamp"] > result["FailureTimestamp"]
+                                                    for r in mine if r["RecordType"] == FAILED_IMAGE)
         numbers = sorted(int(r["AttemptNumber"]) for r in mine if r["RecordType"] == FAILED_IMAGE)
         if numbers != list(range(1, store.attempt_count(name) + 1)):
             attempts_broken += 1
@@ -194,6 +232,7 @@ def _check(store: Any, n: int, images: Path) -> dict[str, Any]:
     outcome = Counter("OK" if r["RecordType"] == OCR_RESULT else r.get("FailureType") for r in latest.values())
     checks = {
         "every_image_has_one_latest_outcome": sorted(latest) == names,
+        "latest_outcome_right_whatever_the_clocks": latest_wrong == 0,
         "at_most_one_result_per_image": results_twice == 0,
         "attempt_numbers_consecutive": attempts_broken == 0,
         "no_record_twice": all(c == 1 for c in ids.values()),
@@ -202,7 +241,8 @@ def _check(store: Any, n: int, images: Path) -> dict[str, Any]:
     return {"checks": checks, "held": all(checks.values()), "records_stored": len(records),
             "records_spooled_left": store.spool.pending(), "records_rejected": store.spool.rejected(),
             "records_lost_marked": sum(r.get("ErrorCode") == "RunLost" for r in records),
-            "latest_outcomes": dict(outcome), "problems": problems[:20]}
+            "latest_outcomes": dict(outcome), "results_stamped_before_an_earlier_failure": skewed_before,
+            "problems": problems[:20]}
 
 
 def main() -> int:

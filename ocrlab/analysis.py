@@ -19,7 +19,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 from .errors import MissingDependency
 from .frames import FLOAT_COLUMNS, INT_COLUMNS, TIME_COLUMNS, compact_frame
-from .records import FAILED_IMAGE, OCR_RESULT, format_timestamp
+from .records import FAILED_IMAGE, OCR_RESULT, utc_since
 from .store.export import COLUMNS as EXPORT_COLUMNS
 from .store.export import write_csv
 from .store.failure_log import iter_failed_images
@@ -85,10 +85,8 @@ def to_frame(records: Iterable[Mapping[str, Any]], columns: list[str]) -> pd.Dat
 
 
 def _since_text(since: str | dt.datetime | pd.Timestamp | None) -> str | None:
-    """Stored timestamps compare as strings; a datetime (naive means UTC) becomes one."""
-    if since is None or isinstance(since, str):
-        return since
-    return format_timestamp(pd.Timestamp(since).to_pydatetime())
+    """Stored timestamps compare as strings: `since` (any offset; a datetime, naive meaning UTC) as one."""
+    return utc_since(since)
 
 
 def _frame(records: Iterable[Mapping[str, Any]], columns: list[str] | None, everything: list[str]) -> pd.DataFrame:

@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
-import uuid
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -31,14 +31,15 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any, Callable, Collection, Iterable, Iterator, cast
 
+from .domain import Record
 from .engines import REGISTRY, Engine, get_engine
 from .errors import MissingDependency, OcrlabError, SpoolUnavailable, StoreUnavailable, UnknownName
 from .files import check_writable, json_safe, write_json
 from .pipeline import Draft, ImageContext, Pipeline
 from .preprocess import Preprocess
-from .records import FAILED_IMAGE, OCR_RESULT, failure_item, storage_key
+from .records import FAILED_IMAGE, OCR_RESULT, failure_item, new_record_id, storage_key
 from .sources import Listing, SourceItem, open_source
-from .store.claims import DEFAULT_LEASE_SECONDS, Ticket, end_run, new_owner
+from .store.claims import DEFAULT_LEASE_SECONDS, Moment, Ticket, end_run, new_owner
 from .store.spooling import SpoolingStore, open_store
 from .version import OCRVersionInfo, load_version
 
@@ -57,7 +58,7 @@ class Job:
     version: OCRVersionInfo
     table: str
     owner: str               # this run, as claims name it
-    since: float             # when the run planned: images another run finished after this are skipped
+    began: Moment            # when the run was asked for, by this machine's monotonic clock
     force: bool = False      # run images that already have a result under this version
     preprocess: Preprocess | None = None
     lease_seconds: float = DEFAULT_LEASE_SECONDS
@@ -84,6 +85,7 @@ class BatchSummary:
     not_started: int = 0     # left out because the batch stopped
     unwritten: int = 0       # records neither stored nor spooled: carried below, in `unwritten_records`
     stopped: str = ""        # why the batch stopped early, if it did
+    interrupted: str = ""    # the signal (or request) that stopped it, if one did
     engine: str = ""
     source: str = ""
     elapsed_seconds: float = 0.0
@@ -96,34 +98,54 @@ class BatchSummary:
 Report = dict[str, Any]
 
 
-def process_item(pipeline: Pipeline, job: Job, item: SourceItem,
-                 writer: Executor | None = None) -> Report | Future[Report]:
+@dataclass(frozen=True)
+class Planned:
+    """An image the plan decided to run, and its counter as the plan read it (`seen`): another run
+    that finishes the image after that is not repeated (two identical batches run each image once)."""
+
+    item: SourceItem
+    seen: int = 0
+
+
+def process_item(pipeline: Pipeline, job: Job, planned: Planned, writer: Executor | None = None,
+                 stop: threading.Event | None = None) -> Report | Future[Report]:
     """Claim, run and record one image; returns a small picklable report. Never raises for a bad image.
 
     With a `writer`, the record is written there and a Future of the report comes back at once,
     so that the caller's thread goes on to the next model call while the store takes the record.
+    Once `stop` is set, an image not yet started is not (a thread freed by a finished image would
+    otherwise take the next one before the run loop could take it back).
     """
-    store, version = pipeline.store, pipeline.version.full_version
+    store, version, item = pipeline.store, pipeline.version.full_version, planned.item
+    if stop is not None and stop.is_set():
+        return {"key": item.key, "status": "not_started"}
     key = storage_key(item.key)
-    ticket = Ticket(job.owner, uuid.uuid4().hex)
+    record_id = new_record_id()
     try:
-        claim = store.claim(key, version, job.owner, ticket.record_id, job.lease_seconds, job.since, job.force)
+        # Another run that finished the image since this one began is not repeated: one of this machine
+        # since the run was asked for (its monotonic clock), any other since the plan read the counters.
+        claim = store.claim(key, version, job.owner, record_id, job.lease_seconds, force=job.force,
+                            began=job.began, seen=planned.seen, digest=item.digest)
         if not claim.granted:
             return {"key": item.key, "status": "skipped", "reason": claim.reason}
         if claim.unconfirmed:  # a failure a killed run counted: its record, found or written as lost
-            store.account_for(key, pipeline.version, claim.unconfirmed)
-        if claim.previous_record and _has_result(store, key, version):
+            store.account_for(key, pipeline.version, claim.unconfirmed, claim.sequence)
+        if claim.previous_record and _has_result(store, key, version, item.digest):
             # A run that died after writing this image's result and before letting go of it (or
             # after spooling it: a chain of killed runs may hold the image in turn).
-            store.release(key, version, job.owner, OCR_RESULT, count_failure=False)
+            store.release(key, version, job.owner, OCR_RESULT, count_failure=False, sequence=claim.sequence,
+                          digest=item.digest)
             return {"key": item.key, "status": "skipped", "reason": "already succeeded"}
     except StoreUnavailable:  # unclaimed, running it could run it twice: leave it for the next run
         return {"key": item.key, "status": "skipped", "reason": "not claimed: the store was unavailable"}
+    ticket = Ticket(job.owner, record_id, claim.sequence, item.digest)
     try:
-        data, read_error = item.read(), None
+        (data, digest), read_error = item.fetch(), None
     except Exception as exc:  # unreadable file or object: recorded like any other failure
-        data, read_error = None, exc
-    draft = pipeline.draft(item.key, data, ImageContext(item.s3_bucket, item.s3_region), read_error=read_error)
+        data, digest, read_error = None, item.digest, exc
+    identity = {"ContentDigest": digest, "PreviousContentDigest": claim.previous_digest}
+    draft = pipeline.draft(item.key, data, ImageContext(item.s3_bucket, item.s3_region, extra=identity),
+                           read_error=read_error)
     if writer is not None:
         return writer.submit(_record, pipeline, draft, ticket)
     return _record(pipeline, draft, ticket)
@@ -138,9 +160,10 @@ def _record(pipeline: Pipeline, draft: Draft, ticket: Ticket | None) -> Report:
             "failure_type": outcome.failure_type, "spooled": outcome.spooled, "rejected": outcome.rejected}
 
 
-def _has_result(store: SpoolingStore, key: str, version: str) -> bool:
-    """Whether the image has a result under the version: stored, or waiting in this host's spool."""
-    return (next(store.image_records(key, OCR_RESULT, version), None) is not None
+def _has_result(store: SpoolingStore, key: str, version: str, digest: str | None) -> bool:
+    """Whether the image has a result of this content under the version: stored, or waiting in this
+    host's spool (a result that says no content counts: it was written before records did)."""
+    return (any(r.get("ContentDigest") in (None, digest) for r in store.image_records(key, OCR_RESULT, version))
             or store.spool.holds_result(key, version))
 
 
@@ -149,43 +172,88 @@ _worker_pipelines: dict[Job, Pipeline] = {}
 _worker_lock = threading.Lock()
 
 
-def process_in_worker(job: Job, item: SourceItem) -> Report:
+def process_in_worker(job: Job, planned: Planned) -> Report:
     with _worker_lock:
         if job not in _worker_pipelines:
             _worker_pipelines[job] = job.pipeline(open_store(job.table, create=False))
-    return cast(Report, process_item(_worker_pipelines[job], job, item))
+    return cast(Report, process_item(_worker_pipelines[job], job, planned))
 
 
 def plan(listing: Listing, store: SpoolingStore, version: str, *, max_attempts: int | None, force: bool,
-         retry_failed: bool) -> tuple[list[SourceItem], dict[str, str]]:
-    """Which images to run, and why each of the others is skipped (one read of the version's index)."""
+         retry_failed: bool) -> tuple[list[Planned], dict[str, str]]:
+    """Which images to run, and why each of the others is skipped: one read of the version's index,
+    then one consistent read of the counters of the images to run.
+
+    An image is known by its key and its content: other content under a known key is a new revision
+    (run, unless only failures are retried); a key never seen whose content is known under another
+    key (a moved or renamed file) is that image."""
     latest = {r["ImageKey"]: r for r in store.latest_summary(version)}
+    by_content: dict[str, Record] = {}
+    for entry in latest.values():  # a content's success wins over its failures
+        digest = entry.get("ContentDigest")
+        if digest and (digest not in by_content or entry["RecordType"] == OCR_RESULT):
+            by_content[digest] = entry
     todo: list[SourceItem] = []
     skipped: dict[str, str] = {}
-    for item in listing.items:
-        known = latest.get(storage_key(item.key), {})
-        outcome, failures = known.get("RecordType"), int(known.get("Failures", 0))
+    for item in _identified(listing.items):
+        known, moved = latest.get(storage_key(item.key)), ""
+        if known is not None and item.digest and known.get("ContentDigest") not in (None, item.digest):
+            if retry_failed:
+                skipped[item.key] = "new content since its last run (not a failure to retry)"
+                continue
+            known = None  # a new revision of the image
+        elif known is None and item.digest in by_content:
+            known = by_content[item.digest]
+            moved = " (the same content under another name)"
+        outcome, failures = (known or {}).get("RecordType"), int((known or {}).get("Failures", 0))
         if retry_failed and outcome != FAILED_IMAGE:
-            skipped[item.key] = "latest outcome is not a failure" if outcome else "never processed"
+            skipped[item.key] = ("latest outcome is not a failure" if outcome else "never processed") + moved
         elif outcome == OCR_RESULT and not force:
-            skipped[item.key] = "already succeeded"
+            skipped[item.key] = "already succeeded" + moved
         elif max_attempts and failures >= max_attempts and not force:
-            skipped[item.key] = f"failed {failures} times (max attempts {max_attempts})"
+            skipped[item.key] = f"failed {failures} times (max attempts {max_attempts})" + moved
         else:
             todo.append(item)
-    return todo, skipped
+    seen = dict(store.counters(dict.fromkeys(storage_key(i.key) for i in todo)))
+    return [Planned(item, seen.get(storage_key(item.key), 0)) for item in todo], skipped
 
 
-def _worker_init(threads: int) -> None:
-    # Each worker process gets its share of the cores for onnxruntime (ocrlab.config).
+def _identified(items: list[SourceItem]) -> list[SourceItem]:
+    """The items with the digests of their contents (files hashed a few at a time: the reads overlap)."""
+    with ThreadPoolExecutor(4, thread_name_prefix="ocrlab-digest") as pool:
+        return list(pool.map(SourceItem.identified, items))
+
+
+def _worker_init(threads: int, parent: int) -> None:
+    """A worker process: its share of the cores for onnxruntime; signals are its parent's to handle
+    (Ctrl-C and SIGTERM reach the whole process group: the parent finishes what runs, then stops);
+    and it ends with its parent, at once where Linux can say so, else within half a second."""
     os.environ["OCRLAB_ENGINE_THREADS"] = str(threads)
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+    _die_with_parent(parent)
+
+
+def _die_with_parent(parent: int) -> None:
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, name="ocrlab-parent-watch", daemon=True).start()
 
 
 def _process_pool(workers: int, stack: ExitStack) -> Executor:
     # spawn, not fork: the parent holds threads (boto3, progress bar) that fork would copy mid-state.
     threads = max(1, (os.cpu_count() or 1) // workers)
     return stack.enter_context(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                                   initializer=_worker_init, initargs=(threads,)))
+                                                   initializer=_worker_init, initargs=(threads, os.getpid())))
 
 
 def _executor(job: Job, concurrency: int, scheduler: str | None, stack: ExitStack) -> Executor:
@@ -206,19 +274,37 @@ def _executor(job: Job, concurrency: int, scheduler: str | None, stack: ExitStac
     return stack.enter_context(ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="ocrlab"))
 
 
+class StopRequest(threading.Event):
+    """Asks a running batch to stop (set from a signal handler, or another thread), saying why."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reason = ""
+
+    def request(self, reason: str) -> None:
+        self.reason = self.reason or reason
+        self.set()
+
+
 class _Run:
-    """The run loop: a bounded window of images in flight, reports as they complete."""
+    """The run loop: a bounded window of images in flight, reports as they complete. Once `stop` is
+    set (a signal, or a record nothing could take), no image starts; those running finish."""
 
     def __init__(self, job: Job, store: SpoolingStore, concurrency: int, scheduler: str | None,
-                 engine: Engine) -> None:
+                 engine: Engine, stop: threading.Event | None = None) -> None:
         self.job, self.store, self.concurrency, self.scheduler = job, store, concurrency, scheduler
         self.engine = engine  # built once to check the options; the threads of this process share it
-        self.stopping = False
+        self.stop = stop
+        self.halted = False  # a record that nothing could take: the batch stops on its own
         self.not_started = 0
 
-    def reports(self, items: list[SourceItem]) -> Iterator[dict[str, Any]]:
+    @property
+    def stopping(self) -> bool:
+        return self.halted or (self.stop is not None and self.stop.is_set())
+
+    def reports(self, items: list[Planned]) -> Iterator[dict[str, Any]]:
         pending = deque(items)
-        lost: list[SourceItem] = []
+        lost: list[Planned] = []
         while pending:
             with ExitStack() as stack:
                 executor = _executor(self.job, self.concurrency, self.scheduler, stack)
@@ -226,63 +312,88 @@ class _Run:
                 yield from self._drain(executor, task, pending, lost)
                 if lost:
                     stack.close()  # the broken pool goes; the lost images run alone, each in a fresh process
-                    for item in lost:
-                        yield self._alone(item)
+                    for planned in lost:
+                        yield self._alone(planned)
                     lost.clear()
             if self.stopping:
-                self.not_started = len(pending)
+                self.not_started += len(pending)
                 return
 
-    def _task(self, executor: Executor, stack: ExitStack) -> Callable[[SourceItem], Report | Future[Report]]:
+    def _task(self, executor: Executor, stack: ExitStack) -> Callable[[Planned], Report | Future[Report]]:
         if isinstance(executor, ThreadPoolExecutor):
             # Threads share one pipeline (one engine, one client); records are written by writer
             # threads of their own, so a store round trip never holds up the next model call.
             writer = stack.enter_context(ThreadPoolExecutor(min(WRITERS, self.concurrency),
                                                             thread_name_prefix="ocrlab-write"))
             return partial(process_item, self.job.pipeline(self.store, self.engine), self.job,
-                           writer=writer if self.concurrency > 1 else None)
+                           writer=writer if self.concurrency > 1 else None, stop=self.stop)
         return partial(process_in_worker, self.job)
 
-    def _drain(self, executor: Executor, task: Callable[[SourceItem], Report | Future[Report]],
-               pending: deque[SourceItem], lost: list[SourceItem]) -> Iterator[Report]:
+    def _drain(self, executor: Executor, task: Callable[[Planned], Report | Future[Report]],
+               pending: deque[Planned], lost: list[Planned]) -> Iterator[Report]:
         window = max(2, 3 * self.concurrency)  # images at the engine, and records on their way to the store
-        in_flight: dict[Future[dict[str, Any]], SourceItem] = {}
+        in_flight: dict[Future[dict[str, Any]], Planned] = {}
         broken = False
         while in_flight or (pending and not broken and not self.stopping):
             while pending and len(in_flight) < window and not broken and not self.stopping:
-                item = pending.popleft()
-                in_flight[executor.submit(task, item)] = item
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                planned = pending.popleft()
+                in_flight[executor.submit(task, planned)] = planned
+            # A short wait, so a stop asked from a signal handler is seen while images run.
+            done, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
+            if self.stopping:
+                self._cancel_waiting(in_flight, pending)
             for future in done:
-                item = in_flight.pop(future)
+                planned = in_flight.pop(future)
                 try:
                     report = future.result()
                 except BrokenProcessPool:
                     broken = True
-                    lost.append(item)
+                    lost.append(planned)
                     continue
                 except Exception as exc:  # a worker lost by Dask, or a defect: the image is recorded, the batch goes on
-                    report = self._lost(item, f"{type(exc).__name__}: {exc}")
+                    report = self._lost(planned.item, f"{type(exc).__name__}: {exc}")
                 if isinstance(report, Future):  # its record is being written: wait for that instead
-                    in_flight[report] = item
+                    in_flight[report] = planned
                     continue
-                self.stopping |= report["status"] == "unwritten"
+                self.halted |= report["status"] == "unwritten"
                 yield report
 
-    def _alone(self, item: SourceItem) -> dict[str, Any]:
+    def _cancel_waiting(self, in_flight: dict[Future[dict[str, Any]], Planned], pending: deque[Planned]) -> None:
+        """Images queued at the executor but not started go back to the pending (they count as not started)."""
+        for future in [f for f in in_flight if not f.running() and not f.done()]:
+            if future.cancel():
+                pending.append(in_flight.pop(future))
+
+    def _alone(self, planned: Planned) -> dict[str, Any]:
+        written = self._written_by_this_run(planned.item)
+        if written is not None:  # its worker finished it before the pool broke: only the answer was lost
+            return written
         with ExitStack() as stack:
             try:
-                return _process_pool(1, stack).submit(process_in_worker, self.job, item).result()
+                return _process_pool(1, stack).submit(process_in_worker, self.job, planned).result()
             except BrokenProcessPool:
-                return self._lost(item, "the worker process running this image died twice (killed, out of memory, or "
-                                        "it could not start: see the batch's error output)")
+                return self._lost(planned.item, "the worker process running this image died twice (killed, out of "
+                                                "memory, or it could not start: see the batch's error output)")
+
+    def _written_by_this_run(self, item: SourceItem) -> Report | None:
+        try:
+            records = self.store.image_records(storage_key(item.key), ocr_version=self.job.version.full_version)
+            record = next((r for r in records if r.get("Run") == self.job.owner), None)
+        except StoreUnavailable:
+            return None
+        if record is None:
+            return None
+        ok = record["RecordType"] == OCR_RESULT
+        return {"key": item.key, "status": "succeeded" if ok else "failed",
+                "failure_type": None if ok else record.get("FailureType"), "spooled": False, "rejected": False}
 
     def _lost(self, item: SourceItem, why: str) -> dict[str, Any]:
         """Record an image whose worker was lost, as an OCR_ERROR of its own."""
         record = failure_item(item.key, "OCR_ERROR", why, self.job.version,
-                              {"error_code": WORKER_LOST, "s3_bucket": item.s3_bucket, "Engine": self.job.engine})
+                              {"error_code": WORKER_LOST, "s3_bucket": item.s3_bucket, "Engine": self.job.engine,
+                               "ContentDigest": item.digest})
         try:
-            written = self.store.write(record, ticket=Ticket(self.job.owner, uuid.uuid4().hex))
+            written = self.store.write(record, ticket=Ticket(self.job.owner, record["RecordId"], digest=item.digest))
         except SpoolUnavailable as exc:
             return {"key": item.key, "status": "unwritten", "error": str(exc), "record": exc.record}
         return {"key": item.key, "status": "failed", "failure_type": "OCR_ERROR",
@@ -310,12 +421,15 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
               summary_json: str | os.PathLike[str] | None = None, scheduler: str | None = None,
               progress: bool = True, keys: Collection[str] | None = None,
               preprocess: Preprocess | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS,
-              follow_links: bool = False, since: float | None = None) -> BatchSummary:
+              follow_links: bool = False, began: Moment | None = None,
+              stop: threading.Event | None = None) -> BatchSummary:
     """OCR every image of `source` (only those named in `keys`, if given) and account for each.
 
-    `preprocess` turns on image preprocessing between preflight and the engine (off: None).
-    `since` is when the run was asked for (default: now); an image another run finished after it
-    is not run again (two identical batches at once run each image once, failures included)."""
+    `preprocess` turns on image preprocessing between preflight and the engine (off: None). `began`
+    is when the run was asked for (default: now; a command passes its own start): an image another
+    run finished after it is not run again (two identical batches at once run each image once). Setting
+    `stop` (from a signal handler, another thread) ends the batch early: no image starts, those
+    running finish and are recorded, the rest are counted as not started."""
     started = time.perf_counter()
     if getattr(multiprocessing.current_process(), "_inheriting", False):
         # A spawned worker is importing the caller's main module, and that module runs a batch at
@@ -334,11 +448,10 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
         options.setdefault("concurrency", concurrency)
     built = check_engine(engine, options)  # before listing the source or touching the store
     job = Job(engine, json.dumps(options, sort_keys=True), version, store.table, new_owner(),
-              since if since is not None else time.time(), force, preprocess, lease_seconds)
+              began or Moment.now(), force, preprocess, lease_seconds)
     listing = open_source(source, follow_links=follow_links)
     if keys is not None:
-        wanted = set(keys)
-        listing.items = [item for item in listing.items if item.key in wanted]
+        listing.items = listing.named(keys)
     todo, skipped = plan(listing, store, version.full_version, max_attempts=max_attempts, force=force,
                          retry_failed=retry_failed)
     summary = BatchSummary(ocr_full_version=version.full_version, images=len(listing.items),
@@ -347,13 +460,16 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
                            engine=engine, source=listing.description)
     reasons: Counter[str] = Counter(skipped.values())
     types: Counter[str] = Counter()
-    run = _Run(job, store, concurrency, scheduler, built)
+    run = _Run(job, store, concurrency, scheduler, built, stop)
     try:
         reports = list(_progress(run.reports(todo), len(todo), progress))
     finally:
         end_run(job.owner)
     for report in reports:
         status = report["status"]
+        if status == "not_started":
+            run.not_started += 1
+            continue
         if status == "skipped":
             reasons[report["reason"]] += 1
             continue
@@ -374,6 +490,8 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
     summary.failure_types = dict(types.most_common())
     _write_held(store, summary)
     summary.not_started = run.not_started
+    if stop is not None and stop.is_set():
+        summary.interrupted = getattr(stop, "reason", "") or "stop requested"
     summary.skipped = sum(reasons.values())
     summary.skipped_reasons = dict(reasons)
     summary.elapsed_seconds = round(time.perf_counter() - started, 3)

@@ -4,12 +4,16 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable, Iterator, NoReturn
 
 from .config import DEFAULT_PORT, LOCAL_REGION, StoreTarget, settings
 from .errors import FailureType, OcrlabError
+from .store.claims import Moment
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -322,9 +326,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 @command("batch")
 def cmd_batch(args: argparse.Namespace) -> int:
-    from .batch import check_engine, run_batch
+    from .batch import StopRequest, check_engine, run_batch
     from .preprocess import Preprocess
-    from .store.claims import process_started
     from .version import load_version
     version = load_version(args.ocr_version_file)
     preprocess = Preprocess.from_json(args.preprocess) if args.preprocess else None
@@ -334,12 +337,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
     store = _store(args, write=True)
     say(f"engine: {args.engine}; OCR version {version.full_version}; preprocessing: "
         + (preprocess.to_json() if preprocess and preprocess.enabled else "off"))
-    summary = run_batch(args.source, store, engine=args.engine, engine_options=options,
-                        version_file=args.ocr_version_file, concurrency=args.concurrency,
-                        max_attempts=args.max_attempts, force=args.force, retry_failed=args.retry_failed,
-                        summary_json=args.summary_json, scheduler=args.scheduler, progress=not args.no_progress,
-                        preprocess=preprocess, lease_seconds=args.claim_lease, follow_links=args.follow_links,
-                        since=process_started())
+    stop = StopRequest()
+    with _stopping_on_signals(stop):
+        summary = run_batch(args.source, store, engine=args.engine, engine_options=options,
+                            version_file=args.ocr_version_file, concurrency=args.concurrency,
+                            max_attempts=args.max_attempts, force=args.force, retry_failed=args.retry_failed,
+                            summary_json=args.summary_json, scheduler=args.scheduler, progress=not args.no_progress,
+                            preprocess=preprocess, lease_seconds=args.claim_lease, follow_links=args.follow_links,
+                            began=STARTED, stop=stop)
     types = ", ".join(f"{k} {v}" for k, v in summary.failure_types.items()) or "none"
     print(f"{summary.images} images: {summary.processed} processed ({summary.succeeded} succeeded, "
           f"{summary.failed} failed: {types}), {summary.skipped} skipped"
@@ -358,7 +363,32 @@ def cmd_batch(args: argparse.Namespace) -> int:
         held = (f"; {summary.unwritten} records neither stored nor spooled are in the summary"
                 if summary.unwritten else "")
         raise OcrlabError(f"stopped early, {summary.stopped}{held}")
+    if summary.interrupted:
+        say(f"ocrlab batch: stopped by {summary.interrupted}{AFTER_INTERRUPT['batch']}")
+        return 128 + signal.Signals[summary.interrupted].value
     return 0
+
+
+@contextmanager
+def _stopping_on_signals(stop: Any) -> Iterator[None]:
+    """SIGINT and SIGTERM (what docker stop, systemd and schedulers send) ask the batch to stop: no new
+    image starts, those running finish and are recorded, the summary is written. A second signal
+    stops at once (as Ctrl-C always did)."""
+    def ask(number: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.request(signal.Signals(number).name)
+        say(f"ocrlab batch: {signal.Signals(number).name}: finishing the images already running, starting no "
+            "other (signal again to stop at once)")
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, ask) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @command("eval")
@@ -498,13 +528,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# When this command was asked for (by the machine's monotonic clock, which a wrong wall clock does not
+# move): a batch skips what other runs of the machine finish after it.
+STARTED = Moment.now()
+
 # What a person needs to know after Ctrl-C, by command.
 AFTER_INTERRUPT = {"batch": "; every image finished so far is recorded (or spooled), and the same command "
                             "run again goes on with the rest",
-                   "replay": "; what was written stays written, the rest stays in the spool for the next replay"}
+                   "replay": "; what was written stays written, and the next replay goes on from there (each record "
+                             "is written once)"}
+
+
+def _terminated(number: int, frame: Any) -> None:
+    raise Terminated(number)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, ending a command the way Ctrl-C does (a batch handles both itself, more gently)."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(signal.Signals(number).name)
+        self.number = number
 
 
 def main(argv: list[str] | None = None) -> int:
+    global STARTED
+    STARTED = Moment.now()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
+        # Over a file-size limit (ulimit -f) a write fails with EFBIG, reported like a full disk,
+        # instead of the process being killed halfway through a file.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         args = build_parser().parse_args(argv)
     except OcrlabError as exc:  # a bad setting (ocrlab.config) is reported like a bad argument
@@ -515,10 +569,12 @@ def main(argv: list[str] | None = None) -> int:
     except OcrlabError as exc:
         print(f"ocrlab {args.command}: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         after = AFTER_INTERRUPT.get(args.command, "")
-        print(f"ocrlab {args.command}: interrupted{after}", file=sys.stderr)
-        return 130
+        number = exc.number if isinstance(exc, Terminated) else signal.SIGINT.value
+        print(f"ocrlab {args.command}: {'stopped by SIGTERM' if isinstance(exc, Terminated) else 'interrupted'}{after}",
+              file=sys.stderr)
+        return 128 + number
     except BrokenPipeError:
         return 0
     except OSError as exc:  # a file: the disk filled, the folder went away (its name says which)

@@ -37,7 +37,10 @@ class Record(TypedDict, total=False):
     ImageKey: Required[str]
     FailureTimestamp: Required[str]          # ISO-8601 UTC with microseconds, unique per image
     RecordType: Required[RecordType]
-    RecordId: str                            # makes writes and replays idempotent
+    RecordId: str                            # makes writes and replays idempotent; set when the record is made
+    Sequence: Decimal                        # the image's record order, from its counter in the store (not a clock)
+    ContentDigest: str                       # what was read: sha256:HEX of a file's bytes, etag:ETAG of an S3 object
+    PreviousContentDigest: str               # set on a new revision: the content the image's last run read
     Run: str                                 # the run that wrote it (host:pid:start:id), when it held a claim
     OCRVersion: str
     OCRBuildDate: str

@@ -1,4 +1,5 @@
-"""Writing files so that readers never see half of one, and naming them so that none is overwritten."""
+"""Writing files so that readers never see half of one (and a failed write keeps the old one), and
+naming them so that none is overwritten."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,7 @@ import tempfile
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, TextIO
+from typing import IO, Any, Iterable, Iterator, Mapping
 
 
 def json_safe(value: Any) -> Any:
@@ -30,23 +31,69 @@ def json_safe(value: Any) -> Any:
 
 
 @contextmanager
-def replacing(path: str | os.PathLike[str]) -> Iterator[TextIO]:
-    """A text file to write `path` through: a temporary file renamed into place once complete, so a
-    reader never sees half of it. A device or a pipe (/dev/null, /dev/stdout) is written directly:
-    renamed over, it would be replaced by a file."""
+def replacing(path: str | os.PathLike[str], *, binary: bool = False) -> Iterator[IO[Any]]:
+    """A file to write `path` through: a temporary file beside it (a name nobody can have planted: it
+    is created exclusively) renamed into place once complete. A reader never sees half of it, and a
+    write that fails (a full disk, a file-size limit) leaves the previous file as it was and raises an
+    OSError naming `path`. A link at `path` is replaced, never followed, so no link planted in an
+    output folder sends a file out of it; a device or a pipe (/dev/null, /dev/stdout, even through a
+    link) is written directly, since renamed over it would be replaced by a file."""
     out = Path(path)
+    mode, text = ("wb", {}) if binary else ("w", {"encoding": "utf-8", "newline": ""})
     if out.exists() and not out.is_file() and not out.is_dir():
-        with open(out, "w", encoding="utf-8") as handle:
-            yield handle
+        with open(out, mode, **text) as stream:
+            yield stream
         return
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    tmp = Path(name)
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        os.fchmod(fd, _mode_for(out))
+        with os.fdopen(fd, mode, **text) as handle:
             yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, out)
+    except OSError as exc:
+        if exc.filename is None:  # a write into the file: name it, as an error opening it would
+            raise OSError(exc.errno, exc.strerror or str(exc), str(out)) from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _mode_for(out: Path) -> int:
+    """The permissions the written file gets: those of the file it replaces, else what open() would give."""
+    try:
+        if out.is_file() and not out.is_symlink():
+            return out.stat().st_mode & 0o7777
+    except OSError:
+        pass
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    try:  # read, not set: setting it to read it would race with other threads creating files
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def write_text(text: str, path: str | os.PathLike[str]) -> Path:
+    """Text written through `replacing`."""
+    with replacing(path) as handle:
+        handle.write(text)
+    return Path(path)
+
+
+def write_bytes(data: bytes, path: str | os.PathLike[str]) -> Path:
+    """Bytes written through `replacing`."""
+    with replacing(path, binary=True) as handle:
+        handle.write(data)
+    return Path(path)
 
 
 def write_json(data: Any, path: str | os.PathLike[str], *, indent: int | None = 2) -> Path:

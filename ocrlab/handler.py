@@ -6,7 +6,8 @@ OCRLAB_OCR_BUILD_DATE, OCRLAB_OCR_DESCRIPTION, or OCRLAB_VERSION_FILE), the Bedr
 path and prompt, OCRLAB_METRICS_NAMESPACE. The table must exist (the stack creates it): the
 function never creates or describes it, so its role needs no such permission.
 
-One bad record never costs the others: each image is processed on its own. `batchItemFailures`
+One bad record never costs the others: each delivery is processed on its own, and anything it raises
+(a record of a shape nobody foresaw) fails that delivery alone. `batchItemFailures`
 (Lambda's partial batch response) names the deliveries to try again: with SQS exactly those
 messages return to the queue, and after its maxReceiveCount they wait in the dead-letter queue.
 A delivery is tried again when an image of it failed, when its record could only be spooled (the
@@ -14,14 +15,15 @@ spool lives under /tmp, which does not outlive the container; an invocation firs
 earlier one of the container spooled), or when it could not be read; `failures` says why, image
 by image. Each image also writes one metric line (ocrlab.metrics).
 
-Each image is claimed before it runs (ocrlab.store.claims): S3 sometimes delivers an event twice,
-and a message can come back while another invocation still works on it. A duplicate of an event
-whose image already ran since the event is skipped; an image another invocation holds, or that
-cannot be claimed because the store is down, is tried again later.
+Each image is read as its event saw it (by ETag: an object overwritten since is left to the later
+event, which carries the new content), then claimed before it runs (ocrlab.store.claims): S3
+sometimes delivers an event twice, and a message can come back while another invocation still works
+on it. A duplicate of an event whose image already ran since the event is skipped, and so is content
+that already succeeded; new bytes under a key that succeeded are a new revision and run. An image
+another invocation holds, or that cannot be claimed because the store is down, is tried again later.
 """
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from .config import settings
@@ -30,10 +32,11 @@ from .errors import FailureType, OcrlabError, StoreUnavailable
 from .lambda_events import Delivery, S3Object, read_event
 from .metrics import image_line
 from .pipeline import ImageContext, Outcome, Pipeline
-from .records import failure_item, storage_key
-from .sources import s3_client
+from .records import failure_item, new_record_id, storage_key
+from .sources import etag_digest, s3_client
 from .store import open_store
 from .store.claims import DEFAULT_LEASE_SECONDS, Ticket, new_owner
+from .taxonomy import aws_error_code
 from .version import load_version
 
 _pipeline: Pipeline | None = None
@@ -56,7 +59,7 @@ def reset() -> None:
     _pipeline = None
 
 
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     pipeline = _get_pipeline()
     if pipeline.store.spool.pending():  # records an earlier invocation of this container could not write
         try:
@@ -69,65 +72,103 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     succeeded, ignored, skipped = 0, 0, 0
     failures: list[dict[str, Any]] = []
     retry: dict[str, None] = {}  # item ids in order, once each
+
+    def fail(delivery: Delivery, image_key: str | None, failure_type: str | None, spooled: bool,
+             error: str | None) -> None:
+        if delivery.identified:
+            retry[delivery.item_id] = None
+        failures.append({"itemIdentifier": delivery.item_id, "imageKey": image_key, "failureType": failure_type,
+                         "spooled": spooled, "error": error})
+
     for delivery in read_event(event, request_id):
         if delivery.ignored:
             ignored += 1
             continue
-        outcomes: list[Outcome] = []
-        for obj in [] if delivery.problem else delivery.objects:
-            claim = _claim(pipeline, obj, delivery.redelivered)
-            if claim is None:
-                skipped += 1
-            elif isinstance(claim, str):  # held elsewhere, or no store to claim in: try again later
-                retry[delivery.item_id] = None
-                failures.append({"itemIdentifier": delivery.item_id, "imageKey": obj.key, "failureType": None,
-                                 "spooled": False, "error": claim})
-            else:
-                outcomes.append(_process(pipeline, obj, log_stream, claim))
-        if delivery.problem:
-            outcomes.append(_log_malformed(pipeline, delivery, log_stream))
+        try:
+            outcomes, skips, waits = _deliver(pipeline, delivery, log_stream)
+        except Exception as exc:  # a defect, or a shape nobody foresaw: this delivery goes back, the others go on
+            fail(delivery, None, None, False, f"{type(exc).__name__}: {exc}")
+            continue
+        skipped += skips
+        for obj, reason in waits:  # held elsewhere, or no store to claim in: try again later
+            fail(delivery, obj.key, None, False, reason)
         for outcome in outcomes:
             print(image_line(namespace, pipeline.store.table, outcome.record, failure_type=outcome.failure_type,
                              spooled=outcome.spooled, request_id=request_id), flush=True)
             if outcome.ok and not outcome.spooled:
                 succeeded += 1
-                continue
-            retry[delivery.item_id] = None
-            failures.append({"itemIdentifier": delivery.item_id, "imageKey": outcome.image_key,
-                             "failureType": outcome.failure_type, "spooled": outcome.spooled,
-                             "error": outcome.error})
+            else:
+                fail(delivery, outcome.image_key, outcome.failure_type, outcome.spooled, outcome.error)
     return {"processed": succeeded + len(failures), "succeeded": succeeded, "failed": len(failures),
             "ignored": ignored, "skipped": skipped, "failures": failures,
             "batchItemFailures": [{"itemIdentifier": item_id} for item_id in retry]}
 
 
-def _claim(pipeline: Pipeline, obj: S3Object, redelivered: bool) -> Ticket | str | None:
-    """A Ticket to run the object; None to skip it (it ran since this event: a duplicate delivery,
-    or it already succeeded); a reason to try the delivery again later."""
-    ticket = Ticket(_owner, uuid.uuid4().hex)
+def _deliver(pipeline: Pipeline, delivery: Delivery, log_stream: str
+             ) -> tuple[list[Outcome], int, list[tuple[S3Object, str]]]:
+    """One delivery's images: their outcomes, how many were skipped, and which wait (with why)."""
+    if delivery.problem:
+        return [_log_malformed(pipeline, delivery, log_stream)], 0, []
+    outcomes: list[Outcome] = []
+    skipped = 0
+    waits: list[tuple[S3Object, str]] = []
+    for obj in delivery.objects:
+        read = _read(obj)
+        if read is None:  # the object changed after this event: the later event carries the new content
+            skipped += 1
+            continue
+        claim = _claim(pipeline, obj, read[1], delivery.redelivered)
+        if claim is None:
+            skipped += 1
+        elif isinstance(claim, str):
+            waits.append((obj, claim))
+        else:
+            outcomes.append(_process(pipeline, obj, read, log_stream, claim))
+    return outcomes, skipped, waits
+
+
+Read = tuple[bytes | None, str | None, BaseException | None]  # the bytes, their digest, or why not
+
+
+def _read(obj: S3Object) -> Read | None:
+    """The object as this event saw it (by its ETag): None when it has been overwritten since."""
+    try:
+        extra = {"IfMatch": obj.etag} if obj.etag else {}
+        answer = s3_client(obj.region).get_object(Bucket=obj.bucket, Key=obj.key, **extra)
+        return answer["Body"].read(), etag_digest(answer.get("ETag")) or etag_digest(obj.etag), None
+    except Exception as exc:  # recorded as this image's failure, then on to the next
+        if aws_error_code(exc) in ("PreconditionFailed", "412"):
+            return None
+        return None, etag_digest(obj.etag), exc
+
+
+def _claim(pipeline: Pipeline, obj: S3Object, digest: str | None, redelivered: bool
+           ) -> tuple[Ticket, str | None] | str | None:
+    """A Ticket to run the object (and the content its last run read, when this is a new revision);
+    None to skip it (it ran since this event: a duplicate delivery, or it already succeeded on this
+    content); a reason to try the delivery again later."""
+    record_id = new_record_id()
     # A message that came back on purpose (an image of it failed) may run again; a first delivery
     # only if nothing ran the image since its event.
     since = None if redelivered else obj.event_time
     key, version = storage_key(obj.key), pipeline.version.full_version
     try:
-        claim = pipeline.store.claim(key, version, _owner, ticket.record_id, DEFAULT_LEASE_SECONDS, since)
+        claim = pipeline.store.claim(key, version, _owner, record_id, DEFAULT_LEASE_SECONDS, since, digest=digest)
         if claim.unconfirmed:
-            pipeline.store.account_for(key, pipeline.version, claim.unconfirmed)
+            pipeline.store.account_for(key, pipeline.version, claim.unconfirmed, claim.sequence)
     except StoreUnavailable as exc:
         return f"not claimed: {exc}"
     if claim.granted:
-        return ticket
+        return Ticket(_owner, record_id, claim.sequence, digest), claim.previous_digest
     return None if claim.reason != "claimed by another run" else claim.reason
 
 
-def _process(pipeline: Pipeline, obj: S3Object, log_stream: str, ticket: Ticket) -> Outcome:
-    data, read_error = None, None
-    try:
-        data = s3_client(obj.region).get_object(Bucket=obj.bucket, Key=obj.key)["Body"].read()
-    except Exception as exc:  # recorded as this image's failure, then on to the next
-        read_error = exc
-    return pipeline.process(obj.key, data, ImageContext(obj.bucket, obj.region, log_stream), read_error=read_error,
-                            ticket=ticket)
+def _process(pipeline: Pipeline, obj: S3Object, read: Read, log_stream: str,
+             claimed: tuple[Ticket, str | None]) -> Outcome:
+    (data, digest, read_error), (ticket, previous) = read, claimed
+    context = ImageContext(obj.bucket, obj.region, log_stream,
+                           extra={"ContentDigest": digest, "PreviousContentDigest": previous})
+    return pipeline.process(obj.key, data, context, read_error=read_error, ticket=ticket)
 
 
 def _log_malformed(pipeline: Pipeline, delivery: Delivery, log_stream: str) -> Outcome:

@@ -101,16 +101,27 @@ def image_sources(table: str, source: str | os.PathLike[str] | None = None) -> l
 
 
 def image_folders(keys: Iterable[str], sources: Sources = ()) -> tuple[dict[Path, list[str]], list[str]]:
-    """The images of `keys` grouped by the folder their keys are relative to (what a batch re-running them
-    reads), and, for each key found nowhere, where it was looked for."""
+    """The images of `keys` grouped by a folder a batch re-running them reads (`run_batch(folder, keys=...)`),
+    and, for each key found nowhere, where it was looked for.
+
+    A key relative to a source folder names its image only within that folder, so it is listed from there.
+    A key of the project folder (or an absolute one) names its image from anywhere: those are listed from
+    the narrowest folder holding them all, not the whole project."""
+    project = project_dir().resolve()
     folders: dict[Path, list[str]] = {}
+    anywhere: dict[str, Path] = {}
     missing: list[str] = []
     for key in keys:
         found = locate(key, sources)
         if found is None:
             missing.append(not_found(key, sources))
+        elif found[1] == project or Path(str(key)).is_absolute():
+            anywhere[key] = found[0].parent
         else:
             folders.setdefault(found[1], []).append(key)
+    if anywhere:
+        common = Path(os.path.commonpath([str(p) for p in anywhere.values()]))
+        folders.setdefault(common, []).extend(anywhere)
     return folders, missing
 
 

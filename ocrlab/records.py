@@ -7,6 +7,7 @@ import json
 import math
 import re
 import threading
+import uuid
 from decimal import Decimal
 from typing import Any, Mapping, cast
 
@@ -36,7 +37,7 @@ DETAIL_ATTRIBUTES = {
     "image_size": "ImageSize", "attempt_number": "AttemptNumber", "stack_trace": "StackTrace",
     "cloudwatch_log_stream": "CloudWatchLogStream",
 }
-NUMERIC = {"ProcessingTimeSeconds", "InputTokens", "OutputTokens", "ImageSize", "AttemptNumber"}
+NUMERIC = {"ProcessingTimeSeconds", "InputTokens", "OutputTokens", "ImageSize", "AttemptNumber", "Sequence"}
 # A short digest of each output text, kept beside it and in the ByVersionImage index: a comparison tells
 # which images' outputs changed from the index alone, and reads the texts only of the images it shows.
 DIGESTS = {"RawOCROutput": "RawDigest", "ParsedTimesheet": "ParsedDigest"}
@@ -104,6 +105,22 @@ def utc_timestamp(after: str | None = None) -> str:
         return format_timestamp(now)
 
 
+def utc_since(since: str | dt.datetime | Any | None) -> str | None:
+    """A `since` bound (an ISO-8601 string with any offset, or a datetime; naive means UTC) as a stored
+    timestamp, so that comparing it with FailureTimestamp compares moments, not strings."""
+    if since is None or since == "":
+        return None
+    if isinstance(since, str):
+        return format_timestamp(parse_timestamp(since))
+    if hasattr(since, "to_pydatetime"):  # a pandas Timestamp
+        since = since.to_pydatetime()
+    if isinstance(since, dt.date) and not isinstance(since, dt.datetime):
+        since = dt.datetime.combine(since, dt.time())
+    if not isinstance(since, dt.datetime):
+        raise TypeError(f"since must be an ISO-8601 string or a datetime, not {type(since).__name__}")
+    return format_timestamp(since)
+
+
 def format_timestamp(moment: dt.datetime) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -111,8 +128,8 @@ def format_timestamp(moment: dt.datetime) -> str:
 
 
 def parse_timestamp(text: str) -> dt.datetime:
-    """A stored timestamp (or any ISO-8601 string) as naive UTC."""
-    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """A stored timestamp (or any ISO-8601 string; a date alone is its midnight) as naive UTC."""
+    moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return moment
@@ -206,6 +223,19 @@ def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
 
+def new_record_id() -> str:
+    """A record's identity from the moment it is made: writes, spool lines and replays are idempotent by it."""
+    return uuid.uuid4().hex
+
+
+def order_key(record: Mapping[str, Any]) -> tuple[int, str]:
+    """How an image's records are ordered: by `Sequence`, the per-image number every writer takes from
+    the image's counter in the store (no host's clock decides), then by time; a record written before
+    records carried a sequence comes before every record that has one."""
+    sequence = record.get("Sequence")
+    return (int(sequence) if sequence is not None else -1, str(record.get("FailureTimestamp") or ""))
+
+
 def failure_item(image_key: str, failure_type: str, error_message: str, version: OCRVersionInfo,
                  details: Mapping[str, Any] | None = None) -> Record:
     """A FAILED_IMAGE record stamped with the time of the failure; the store assigns its attempt number."""
@@ -217,6 +247,7 @@ def failure_item(image_key: str, failure_type: str, error_message: str, version:
                  "FailureType": str(failure_type), "ErrorMessage": message, "ErrorCode": code,
                  "FailureFingerprint": fingerprint(str(failure_type), code, message, clean_text(image_key)),
                  "FailureTimestamp": utc_timestamp()})
+    item.setdefault("RecordId", new_record_id())
     return cast(Record, make_storable(item))
 
 
@@ -227,6 +258,7 @@ def result_item(image_key: str, version: OCRVersionInfo, raw_output: str, parsed
     item.update(version.stamp())
     item.update({"ImageKey": image_key, "RecordType": OCR_RESULT, "RawOCROutput": raw_output,
                  "ParsedTimesheet": timesheet_json(parsed), "FailureTimestamp": utc_timestamp()})
+    item.setdefault("RecordId", new_record_id())
     return cast(Record, make_storable(item))
 
 

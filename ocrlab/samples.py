@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from . import sample_fonts, scan_damage
+from .files import write_bytes, write_text
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 FIRST_NAMES = ("Maria", "James", "Aisha", "Wei", "Olga", "Carlos", "Priya", "Tom", "Fatima",
@@ -204,7 +205,7 @@ class _Writer:
         self.manifest: list[dict[str, Any]] = []
 
     def raw(self, name: str, data: bytes, expected: str, why: str, **about: Any) -> None:
-        (self.outdir / name).write_bytes(data)
+        write_bytes(data, self.outdir / name)
         self.manifest.append({"file": name, "expected": expected, "why": why, **about})
 
     def sheet(self, rng: random.Random, name: str, sheet: _Sheet, expected: str, why: str,
@@ -213,8 +214,8 @@ class _Writer:
         data = _encode(img, fmt)
         self.raw(name, data, expected, why, **about)
         stem = self.outdir / Path(name).stem
-        stem.with_suffix(".json").write_text(json.dumps(sheet.truth, indent=2) + "\n", encoding="utf-8")
-        stem.with_suffix(".txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_text(json.dumps(sheet.truth, indent=2) + "\n", stem.with_suffix(".json"))
+        write_text("\n".join(lines) + "\n", stem.with_suffix(".txt"))
         return data
 
 
@@ -339,5 +340,5 @@ def generate_samples(outdir: str | Path, count: int = 10, seed: int = 0, bad: bo
                 "VALIDATION_ERROR", INVALID_KINDS[kind])
     if bad:
         _bad_set(w, seed)
-    (out / "manifest.json").write_text(json.dumps(w.manifest, indent=2) + "\n", encoding="utf-8")
+    write_text(json.dumps(w.manifest, indent=2) + "\n", out / "manifest.json")
     return w.manifest

@@ -14,11 +14,19 @@ from urllib.parse import quote_plus
 REGION, ACCOUNT = "us-east-1", "123456789012"  # moto's default account: the ARNs the local servers use
 
 
-def s3_record(bucket: str, key: str, *, encode: bool = True) -> dict[str, Any]:
-    """One S3 ObjectCreated record; `encode=False` passes an already encoded key."""
-    return {"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION, "eventName": "ObjectCreated:Put",
-            "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                   "object": {"key": quote_plus(key, safe="/") if encode else key, "size": 1}}}
+def s3_record(bucket: str, key: str, *, encode: bool = True, etag: str | None = None,
+              event_time: str | None = None) -> dict[str, Any]:
+    """One S3 ObjectCreated record; `encode=False` passes an already encoded key. `etag` and `event_time`
+    are the object's ETag (as S3 writes it in events: no quotes) and when the event was made."""
+    obj: dict[str, Any] = {"key": quote_plus(key, safe="/") if encode else key, "size": 1}
+    if etag:
+        obj["eTag"] = etag.strip('"')
+    record = {"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION, "eventName": "ObjectCreated:Put",
+              "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                     "object": obj}}
+    if event_time:
+        record["eventTime"] = event_time
+    return record
 
 
 def s3_event(bucket: str, *keys: str, encode: bool = True) -> dict[str, Any]:

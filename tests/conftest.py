@@ -65,9 +65,9 @@ def store_through(ocrlab_home: Path) -> Callable[..., Any]:
     from ocrlab.store import open_store
     from ocrlab.store.dynamodb import make_client
 
-    def build(endpoint: str, table: str, attempts: int = 2, create: bool = False):
+    def build(endpoint: str, table: str, attempts: int = 2, create: bool = False, check: bool = True):
         target = StoreTarget("local", endpoint, "us-east-1", ocrlab_home)
-        return open_store(table, client=make_client(target, max_attempts=attempts), create=create)
+        return open_store(table, client=make_client(target, max_attempts=attempts), create=create, check=check)
     return build
 
 

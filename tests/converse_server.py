@@ -156,6 +156,9 @@ class ConverseServer:
         self.peak_in_flight = 0
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self.gate = threading.Event()  # answers wait while it is clear (`hold`), a gate rather than a delay
+        self.gate.set()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True  # a handler still sleeping on `delay` must not block stop()
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),  # quick stop()
@@ -195,6 +198,18 @@ class ConverseServer:
     def client(self, **config: Any) -> Any:
         return make_client(self.url, **config)
 
+    def hold(self) -> None:
+        """Keep every answer until `release`: a test acts while requests are in flight, whatever the load."""
+        self.gate.clear()
+
+    def release(self) -> None:
+        self.gate.set()
+
+    def wait_in_flight(self, count: int, timeout: float = 60) -> bool:
+        """Until `count` requests are being answered (held at the gate, or slow) at once."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.in_flight >= count, timeout)
+
 
 def make_client(endpoint_url: str, *, max_attempts: int = 1, read_timeout: float = 5,
                 connect_timeout: float = 2, **config: Any) -> Any:
@@ -223,14 +238,18 @@ def _handler_for(server: ConverseServer) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 body = raw
             received = Received(unquote(parts[2]), self.path, dict(self.headers.items()), body)
-            with server._lock:
+            with server._changed:
                 server.in_flight += 1
                 server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
+                server._changed.notify_all()
             try:
-                self._send(server._next(received), received)
+                reply = server._next(received)
+                server.gate.wait(120)
+                self._send(reply, received)
             finally:
-                with server._lock:
+                with server._changed:
                     server.in_flight -= 1
+                    server._changed.notify_all()
 
         def _send(self, reply: Reply, received: Received | None = None) -> None:
             if reply.delay:
@@ -265,4 +284,5 @@ def converse_server() -> Iterator[ConverseServer]:
     try:
         yield server
     finally:
+        server.release()
         server.stop()

@@ -26,7 +26,9 @@ class _QuietServer(ThreadingHTTPServer):
 class FaultProxy:
     """Forwards requests to `upstream_port`; the next `throttle` requests get a 400 throttling error,
     and so does each write with probability `write_throttle_rate` (seeded: runs repeat). The first
-    request for which `lose_answer(operation, body)` holds is forwarded, but answered 500."""
+    request for which `lose_answer(operation, body)` holds is forwarded, but answered 500. With
+    `hold_put` set to N, the Nth PutItem waits (`holding` is set) until `release` is set, then goes on:
+    a gate, so a test can act while a client is mid-write."""
 
     WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
 
@@ -40,6 +42,9 @@ class FaultProxy:
         self.forwarded = 0
         self.lose_answer: Callable[[str, bytes], bool] | None = None
         self.lost = 0
+        self.hold_put: int | None = None
+        self.puts = 0
+        self.holding, self.release = threading.Event(), threading.Event()
         self._lock = threading.Lock()
         self._httpd = _QuietServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
@@ -66,6 +71,14 @@ class FaultProxy:
             self.forwarded += 1
             return False
 
+    def _hold(self, operation: str) -> None:
+        with self._lock:
+            self.puts += operation == "PutItem"
+            held = operation == "PutItem" and self.puts == self.hold_put
+        if held:
+            self.holding.set()
+            self.release.wait(60)
+
     def _take_loss(self, operation: str, body: bytes) -> bool:
         with self._lock:
             if self.lose_answer is not None and self.lose_answer(operation, body):
@@ -82,6 +95,7 @@ class FaultProxy:
 
             def do_POST(self) -> None:  # DynamoDB's JSON protocol is POST only
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                proxy._hold(self.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1])
                 if proxy._take_fault(self.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]):
                     payload = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#"
                                                     "ProvisionedThroughputExceededException",

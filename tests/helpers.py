@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
 
 from PIL import Image
 
@@ -29,10 +30,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def png(width: int = 40, height: int = 30, colour: str = "white") -> bytes:
-    """A small valid PNG (blank: no engine reads a timesheet in it)."""
+def png(width: int = 40, height: int = 30, colour: str = "white", *, unique: bool = True) -> bytes:
+    """A small valid PNG (blank: no engine reads a timesheet in it). Each call's bytes are its own (a
+    text chunk says so), as two scans' bytes are: a batch knows an image by its content too."""
+    from PIL.PngImagePlugin import PngInfo
     buf = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(buf, "PNG")
+    info = PngInfo()
+    if unique:
+        info.add_text("scan", uuid.uuid4().hex)
+    Image.new("RGB", (width, height), colour).save(buf, "PNG", pnginfo=info)
     return buf.getvalue()
 
 
@@ -40,3 +46,12 @@ def run_cli(*args: str, timeout: float = 120, **env: str) -> subprocess.Complete
     """`python -m ocrlab ARGS` in a child process with the test environment plus `env`."""
     return subprocess.run([sys.executable, "-m", "ocrlab", *args], env={**os.environ, **env},
                           capture_output=True, text=True, timeout=timeout)
+
+
+def key_of(path) -> str:
+    """The ImageKey a batch gives a local file (ocrlab.sources.LocalKeys): relative to the project folder,
+    else absolute, as the tests' images in temporary folders are."""
+    from pathlib import Path
+
+    from ocrlab.sources import LocalKeys
+    return LocalKeys().key(Path(path))

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from answer_shapes import NO_TIMESHEET, SHAPES, Shape, carried_by, invented, judge, shape
 from converse_server import TIMESHEET, ConverseServer, Received, Reply, make_client, ok
+from helpers import key_of
 from PIL import Image
 
 from ocrlab.answer_json import find_object
@@ -224,7 +225,7 @@ def test_damaged_samples_batch(path, samples, server, store, aws_credentials):
     assert summary.processed == len(manifest)
     by_sent = {}
     for item in manifest:
-        [record] = list(store.image_records(item["file"]))
+        [record] = list(store.image_records(key_of(folder / item["file"])))
         expected = item["expected"]
         if record.get("FailureType") == "INPUT_ERROR" or expected == "INPUT_ERROR":
             assert (record.get("FailureType"), expected) == ("INPUT_ERROR", "INPUT_ERROR"), item

@@ -40,7 +40,10 @@ def test_mixed_good_and_bad_objects(lambda_env, store, converse_server):
     failed = {f["itemIdentifier"]: f["failureType"] for f in response["failures"]}
     assert failed == {"2025/broken.png": "INPUT_ERROR", "2025/missing.png": "INPUT_ERROR",
                       "event:req-1#3": "INPUT_ERROR"}
-    assert response["batchItemFailures"] == [{"itemIdentifier": i} for i in failed]  # nothing else in them
+    # Given back: the deliveries Lambda sent; a record with no identity of its own is logged, never given back
+    # (an identifier Lambda did not send would fail the whole batch).
+    assert response["batchItemFailures"] == [{"itemIdentifier": "2025/broken.png"},
+                                             {"itemIdentifier": "2025/missing.png"}]
     [good] = list(store.image_records("2025/week 43.png"))  # the URL-encoded key was decoded
     assert good["RecordType"] == "OCR_RESULT" and good["S3Bucket"] == name
     assert good["CloudWatchLogStream"] == "2025/10/25/[$LATEST]abcdef"
@@ -184,3 +187,47 @@ def test_in_lambda_the_spool_is_under_tmp():
     from ocrlab.config import Settings
     assert Settings.from_env({"AWS_LAMBDA_FUNCTION_NAME": "ocrlab-ocr"}).spool_dir == Path("/tmp/ocrlab/spool")
     assert Settings.from_env({"AWS_LAMBDA_FUNCTION_NAME": "ocrlab-ocr", "OCRLAB_HOME": "/mnt/efs"}).home == Path("/mnt/efs")
+
+
+MALFORMED_EVENTS = {
+    "null": None, "a list": [{"Records": []}], "a string": "Records", "no Records": {"detail": {}},
+    "Records not a list": {"Records": "abc"},
+}
+
+
+@pytest.mark.parametrize("shape", MALFORMED_EVENTS)
+def test_an_event_of_any_other_shape_is_one_logged_input_error(shape, lambda_env, store, converse_server):
+    response = handler.lambda_handler(MALFORMED_EVENTS[shape], CONTEXT)
+    assert response["batchItemFailures"] == [] and response["failed"] == 1   # nothing Lambda sent to give back
+    [failure] = response["failures"]
+    assert failure["itemIdentifier"] == "event:req-1" and failure["failureType"] == "INPUT_ERROR"
+    [record] = list(store.image_records("event:req-1"))
+    assert record["ErrorCode"] == "MalformedEventRecord" and "not an S3 or SQS event" in record["ErrorMessage"]
+    assert converse_server.requests == []
+
+
+def test_malformed_records_in_an_sqs_batch_cost_only_their_own_messages(lambda_env, store, converse_server):
+    client, name = lambda_env
+    client.put_object(Bucket=name, Key="good.png", Body=png())
+    good = sqs_message(s3_event(name, "good.png"), message_id="good")
+    shapes = {"null-key": {"s3": {"bucket": {"name": name}, "object": {"key": None}}},
+              "numeric-key": {"s3": {"bucket": {"name": name}, "object": {"key": 42}}},
+              "no-object": {"s3": {"bucket": {"name": name}}},
+              "s3-not-a-map": {"s3": "bucket"},
+              "record-null": None}
+    bad = [sqs_message({"Records": [record]}, message_id=message_id) for message_id, record in shapes.items()]
+    not_json = sqs_message("{not json", message_id="not-json")
+    no_id = {**sqs_message(s3_event(name, "good.png")), "messageId": None}
+    response = handler.lambda_handler(sqs_event(*bad[:2], good, *bad[2:], not_json, no_id), CONTEXT)
+
+    assert response["succeeded"] == 1 and len(converse_server.requests) == 1     # the good one ran, once
+    assert response["skipped"] == 1                                               # its copy without an id: done
+    given_back = [f["itemIdentifier"] for f in response["batchItemFailures"]]
+    assert given_back == [*shapes, "not-json"]                                     # each malformed message alone
+    reasons = {f["itemIdentifier"]: f["error"] for f in response["failures"]}
+    assert "s3.object.key is null, not a string" in reasons["null-key"]
+    assert "s3.object.key is an int, not a string" in reasons["numeric-key"]
+    assert "missing s3.object" in reasons["no-object"] and "s3 is a str, not an object" in reasons["s3-not-a-map"]
+    for message_id in [*shapes, "not-json"]:
+        [record] = list(store.image_records(message_id))
+        assert record["FailureType"] == "INPUT_ERROR" and record["ErrorCode"] == "MalformedEventRecord"

@@ -61,5 +61,7 @@ def test_the_demos_samples_are_looked_in_for_the_demos_table_only(project):
 def test_folders_of_a_re_run_and_the_ground_truth_beside_the_images(project):
     folders, missing = image_folders(["2025/a.png", "gone.png"], ["scans"])
     assert folders == {project / "scans": ["2025/a.png"]} and missing[0].startswith("gone.png not found")
+    # A key of the project folder is listed from its own folder, not the whole project.
+    assert image_folders(["scans/2025/a.png"])[0] == {project / "scans" / "2025": ["scans/2025/a.png"]}
     assert truth_folder(["scans/2025/a.png", "gone.png"]) == project / "scans" / "2025"
     assert truth_folder(["gone.png"]) is None

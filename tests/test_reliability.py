@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from converse_server import ok
-from helpers import free_port, png, run_cli
+from helpers import free_port, key_of, png, run_cli
 
 from ocrlab.batch import run_batch
 from ocrlab.records import KEY_LIMIT
@@ -99,9 +99,9 @@ def test_an_unwritable_spool_stops_the_batch_with_every_image_accounted_for(tmp_
 class KillsItsWorker(SourceItem):
     """An image whose reading kills the worker process, every time (as the OOM killer would)."""
 
-    def read(self) -> bytes:
+    def fetch(self) -> tuple[bytes, str]:
         os.kill(os.getpid(), signal.SIGKILL)
-        return b""
+        return b"", ""
 
 
 def _workers() -> list[int]:
@@ -133,8 +133,8 @@ def test_a_worker_killed_mid_batch_costs_only_its_images(tmp_path, store):
     killer.start()
     summary = run_batch(str(tmp_path / "s"), store, concurrency=2, progress=False)
     killer.join()
-    assert killed and summary.processed == 10 and summary.succeeded == 10
-    assert results(store) == sorted(p.name for p in (tmp_path / "s").glob("*.png"))
+    assert killed and summary.processed == 10 and summary.succeeded == 10, summary.skipped_reasons
+    assert results(store) == sorted(key_of(p) for p in (tmp_path / "s").glob("*.png"))
 
 
 def test_an_image_that_kills_its_worker_twice_is_recorded_as_worker_lost(tmp_path, store, monkeypatch):
@@ -150,7 +150,7 @@ def test_an_image_that_kills_its_worker_twice_is_recorded_as_worker_lost(tmp_pat
     generate_samples(tmp_path / "s", count=3, seed=5)
     summary = run_batch(str(tmp_path / "s"), store, concurrency=2, progress=False)
     assert summary.images == 4 and summary.processed == 4 and summary.succeeded == 3
-    [lost] = list(store.image_records("poison.png"))
+    [lost] = list(store.image_records("poison.png"))  # as the poisoned listing named it
     assert lost["ErrorCode"] == "WorkerLost" and lost["FailureType"] == "OCR_ERROR" and lost["AttemptNumber"] == 1
 
 
@@ -182,9 +182,9 @@ def test_two_identical_batches_at_once_run_every_image_once(tmp_path, store, con
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     for run in runs:
         assert run.wait(timeout=180) == 0, run.stderr.read()
-    assert results(store) == sorted(f"img-{i:03d}.png" for i in range(40))   # one result each
+    assert results(store) == sorted(key_of(source / f"img-{i:03d}.png") for i in range(40))  # one result each
     assert len(converse_server.requests) == 40                                  # one model call each
-    assert len(list(store.image_records("broken.png"))) == 1                     # one failure, not two
+    assert len(list(store.image_records(key_of(source / "broken.png")))) == 1   # one failure, not two
     summaries = [json.loads((tmp_path / f"s{i}.json").read_text()) for i in range(2)]
     assert sum(s["processed"] for s in summaries) == 41
     assert all(s["processed"] + s["skipped"] == 41 for s in summaries)
@@ -214,17 +214,18 @@ def test_a_failure_counted_by_a_killed_run_but_never_written_keeps_attempts_cons
     import socket
     source = images(tmp_path / "imgs", 1)
     dead = f"{socket.gethostname()}:{2**22 + 7}:1:dead"   # a process of this host that no longer runs
-    assert store.claim("img-000.png", VERSION, dead, "lost-record", 900).granted
-    assert store.release("img-000.png", VERSION, dead, "FAILED_IMAGE", count_failure=True, record_id="lost-record",
+    key = key_of(source / "img-000.png")
+    assert store.claim(key, VERSION, dead, "lost-record", 900).granted
+    assert store.release(key, VERSION, dead, "FAILED_IMAGE", count_failure=True, record_id="lost-record",
                          timestamp="2025-10-25T10:00:00.000000Z") == 1   # ...and it died before the put
     converse_server.default = ok()
     engine = {"endpoint_url": converse_server.url, "max_attempts": 1}
     summary = run_batch(str(source), store, engine="bedrock", engine_options=engine, progress=False)
     assert summary.succeeded == 1
-    records = list(store.image_records("img-000.png"))
+    records = list(store.image_records(key))
     assert [(r["RecordType"], r.get("AttemptNumber"), r.get("ErrorCode")) for r in records] == [
         ("FAILED_IMAGE", 1, "RunLost"), ("OCR_RESULT", None, None)]
-    assert records[0]["RecordId"] == "lost-record" and get_attempt_count(store, "img-000.png") == 1
+    assert records[0]["RecordId"] == "lost-record" and get_attempt_count(store, key) == 1
 
 
 # 5 ------------------------------------------------------------------------------------------------
@@ -285,7 +286,7 @@ def test_every_directory_entry_named_like_an_image_is_accounted_for(tmp_path, st
     assert s.images == 5 and s.processed == 5 and s.ignored == ["escape.png"]
     assert s.ignored_reasons == {"a link out of the source folder (--follow-links)": 1}
     codes = {r["ImageKey"]: r.get("ErrorCode") for r in store.latest_outcomes(VERSION)}
-    assert codes["dangling.png"] == "BrokenLink" and codes["pipe.png"] == "NotAFile"
+    assert codes[key_of(source / "dangling.png")] == "BrokenLink" and codes[key_of(source / "pipe.png")] == "NotAFile"
     assert "secret-000.png" not in json.dumps(list(store.records_by_type("FAILED_IMAGE")), default=str)
     followed = run_batch(str(source), store, engine="bedrock", engine_options=engine, progress=False,
                          follow_links=True)
@@ -302,7 +303,8 @@ def test_file_names_that_are_not_utf8_are_run_and_named_readably(tmp_path, store
     engine = {"endpoint_url": converse_server.url, "max_attempts": 1}
     s = run_batch(str(source), store, engine="bedrock", engine_options=engine, progress=False)
     assert s.images == 2 and s.succeeded == 2 and s.ignored == ["notes-\\xff.txt"]
-    assert sorted(r["ImageKey"] for r in store.latest_outcomes(VERSION)) == ["new\nline.png", "scan-\\xff\\xfe.png"]
+    assert sorted(r["ImageKey"] for r in store.latest_outcomes(VERSION)) == [
+        key_of(source / "new\nline.png"), f"{key_of(source)}/scan-\\xff\\xfe.png"]
 
 
 # 9 ------------------------------------------------------------------------------------------------

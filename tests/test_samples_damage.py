@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import key_of
 from PIL import Image
 
 from ocrlab import sample_fonts
@@ -98,7 +99,7 @@ def test_a_heavy_set_through_rapidocr_reads_the_truth_or_fails_never_a_wrong_tim
     assert len(latest) == len(manifest)
     successes = 0
     for m in manifest:
-        record = latest[m["file"]]
+        record = latest[key_of(folder / m["file"])]
         if m["expected"] == "VALIDATION_ERROR":
             assert record.get("FailureType") == "VALIDATION_ERROR", record.get("ErrorMessage")
         elif record["RecordType"] == "OCR_RESULT":

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 from ..config import find_upward, settings
 from ..errors import MissingDependency, NotebookFailed, OcrlabError, ParameterError, ReportError, UnknownName
-from ..files import json_safe, unique_path
+from ..files import json_safe, unique_path, write_text
 from ..text import shorten
 
 FIGURES_MIME = "application/vnd.ocrlab.figures+json"
@@ -217,9 +217,7 @@ def write_html(executed_ipynb: str | os.PathLike[str], html_path: str | os.PathL
     when = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S}"
     page = notebook_html(nb, title or Path(executed_ipynb).stem, parameters=parameters, failed=failed,
                          show_code=show_code, generated=when)
-    out = Path(html_path)
-    out.write_text(relative_file_links(page, out.parent), encoding="utf-8")  # the folder can move
-    return out
+    return write_text(relative_file_links(page, Path(html_path).parent), html_path)  # the folder can move
 
 
 def _failed_cell(source_nb: Any, executed_nb: Any) -> int:

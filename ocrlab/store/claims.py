@@ -1,9 +1,11 @@
 """Who holds an image: claims, so that every image runs once per version across threads, worker
 processes, concurrent batches, Dask workers and duplicate Lambda events.
 
-A claim names its owner (host, process and the process's start time, plus a run id) and a lease.
-Another run may take a claim over when the lease has expired or, on the same host, as soon as the
-owner's process is gone (a batch killed with SIGKILL), so a re-run need not wait for the lease.
+A claim names its owner (host, boot, process namespace, process id and the process's start time,
+plus a run id) and a lease. Another run may take a claim over when the lease has expired or, on the
+same host and boot and in the same process namespace, as soon as the owner's process is gone (a batch
+killed with SIGKILL), so a re-run need not wait for the lease. A granted claim also hands out the
+image's next `Sequence`, which orders its records whatever each writer's clock says.
 """
 from __future__ import annotations
 
@@ -13,17 +15,21 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 DEFAULT_LEASE_SECONDS = 900.0  # longer than one image can take: Bedrock's read timeout times its retries
 
 
 @dataclass(frozen=True)
 class Ticket:
-    """What a run that holds a claim writes its record with: the claim's owner and the record id
-    it announced (so a run taking over can tell whether the record got written)."""
+    """What a run that holds a claim writes its record with: the claim's owner, the record id it
+    announced (so a run taking over can tell whether the record got written), the sequence the claim
+    handed out (None: the store numbers the record when it is written) and the content it read."""
 
     owner: str
     record_id: str
+    sequence: int | None = None
+    digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,24 +40,46 @@ class Unconfirmed:
     record_id: str
     timestamp: str
     attempt: int
+    sequence: int | None = None
 
 
 @dataclass(frozen=True)
 class Claim:
     """The answer to a claim: `granted`, else `reason` says why not. `previous_record` is the record
     id a dead or expired owner meant to write (the taker checks whether it got written);
-    `unconfirmed`, a failure of a run now gone whose record the taker must find or account for."""
+    `unconfirmed`, a failure of a run now gone whose record the taker must find or account for;
+    `sequence`, the number the run's record carries; `previous_digest`, the content the image's last
+    run under the version read, when this run reads other content (a new revision)."""
 
     granted: bool
     reason: str = ""
     previous_record: str | None = None
     unconfirmed: Unconfirmed | None = None
+    sequence: int | None = None
+    previous_digest: str | None = None
 
 
 def _process_start(pid: int) -> str:
     try:  # field 22 of /proc/PID/stat: start time in clock ticks since boot (tells a reused pid apart)
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
+        return "?"
+
+
+def _boot() -> str:
+    """This boot of this machine's kernel (start times in ticks, and monotonic clocks, mean nothing
+    across a reboot); "?" where it cannot be told."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+    except OSError:
+        return "?"
+
+
+def _pid_namespace() -> str:
+    """The process namespace: a pid seen from another container is not a pid of ours."""
+    try:
+        return os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
         return "?"
 
 
@@ -65,19 +93,25 @@ def end_run(owner: str) -> None:
 
 
 def new_owner() -> str:
-    """An owner id for one run: host, pid, the process's start time and a random part."""
+    """An owner id for one run: host, boot, process namespace, pid, the process's start time, a run id."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_process_start(pid)}:{uuid.uuid4().hex[:8]}"
+    return f"{socket.gethostname()}:{_boot()}:{_pid_namespace()}:{pid}:{_process_start(pid)}:{uuid.uuid4().hex[:8]}"
 
 
 def owner_gone(owner: str) -> bool:
-    """True when the owner ran on this host and its process no longer exists (or is another one), or
-    it is a run of this process that has ended."""
+    """True when the owner ran on this host, boot and process namespace and its process no longer
+    exists (or is another one), or it is a run of this process that has ended. Elsewhere only the
+    lease tells (an owner of an older ocrlab, host:pid:start:run, is judged by host alone)."""
     if owner in _ended:
         return True
-    try:
-        host, pid, started, _ = owner.split(":")
-    except ValueError:
+    parts = owner.split(":")
+    if len(parts) == 6:
+        host, boot, namespace, pid, started, _ = parts
+        if boot != _boot() or namespace != _pid_namespace():
+            return False
+    elif len(parts) == 4:
+        host, pid, started, _ = parts
+    else:
         return False
     if host != socket.gethostname() or not pid.isdigit():
         return False
@@ -86,14 +120,16 @@ def owner_gone(owner: str) -> bool:
     return started != "?" and _process_start(int(pid)) != started
 
 
-def process_started() -> float:
-    """When this process started (epoch seconds): for a command, the moment the user asked for the run."""
-    try:
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-        return boot + float(_process_start(os.getpid())) / os.sysconf("SC_CLK_TCK")
-    except (OSError, StopIteration, ValueError):
-        return time.time()
+class Moment(NamedTuple):
+    """A moment by the kernel's monotonic clock, which no setting of the wall clock moves, and which
+    every process (and container) on one kernel shares: runs of one machine compare by it exactly."""
+
+    boot: str
+    clock: float
+
+    @classmethod
+    def now(cls) -> Moment:
+        return cls(_boot(), time.monotonic())
 
 
 def lease_end(seconds: float) -> int:

@@ -12,9 +12,10 @@ caller spools and retries later); a record DynamoDB refuses for its content rais
 """
 from __future__ import annotations
 
+import re
 import time
-import uuid
 from collections import Counter
+from decimal import Decimal
 from itertools import groupby, islice
 from typing import Any, Iterable, Iterator, Sequence, TypeVar
 
@@ -26,9 +27,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..config import StoreTarget, settings
 from ..domain import Record
 from ..errors import RecordRejected, StoreUnavailable, TableMissing
-from ..records import FAILED_IMAGE, OCR_RESULT, make_storable, utc_timestamp
+from ..records import FAILED_IMAGE, OCR_RESULT, make_storable, new_record_id, order_key, utc_timestamp
 from ..taxonomy import THROTTLING_CODES, aws_error_code
-from .claims import Claim, Unconfirmed, lease_end, owner_gone
+from .claims import Claim, Moment, Unconfirmed, lease_end, owner_gone
 from .layout import BY_RECORD_TYPE, BY_VERSION_IMAGE, LAYOUT
 from .queries import DEFAULT_BUDGET, MAX_CALL_ITEMS, Cursor, FailurePage, FailureQuery, cursor_after, query_plan
 from .read_ahead import read_ahead
@@ -61,14 +62,43 @@ def _value(value: dict[str, Any]) -> Any:
 
 
 def _claim_names(version: str) -> dict[str, str]:
+    """The claim (owner, lease, record) and how the last run ended: outcome, when (by the wall clock,
+    for a Lambda event's time; by its machine's monotonic clock and boot, for a batch of the same
+    machine), its Sequence (for a batch's plan) and the content it read."""
     return {"#o": f"ClaimOwner@{version}", "#e": f"ClaimExpires@{version}", "#r": f"ClaimRecord@{version}",
-            "#d": f"LastRun@{version}", "#t": f"LastRunAt@{version}"}
+            "#d": f"LastRun@{version}", "#t": f"LastRunAt@{version}", "#m": f"LastRunClock@{version}",
+            "#b": f"LastRunBoot@{version}", "#s": f"LastRunSequence@{version}", "#g": f"LastDigest@{version}"}
 
 
 def _failure_names(version: str) -> dict[str, str]:
-    """What a failing run leaves until its record is confirmed: the record's id and key, its number."""
+    """What a failing run leaves until its record is confirmed: the record's id and key, its numbers."""
     return {"#lr": f"LastRecord@{version}", "#lk": f"LastRecordAt@{version}", "#la": f"LastAttempt@{version}",
-            "#lo": f"LastOwner@{version}"}
+            "#lo": f"LastOwner@{version}", "#ls": f"LastSequence@{version}"}
+
+
+def _fresh_terms(names: dict[str, str], values: dict[str, Any], used: dict[str, str], since: float | None,
+                 began: Moment | None, seen: int | None) -> list[str]:
+    """Conditions that no other run finished the image after the caller's run began (see Store.claim)."""
+    terms = []
+    if since is not None:
+        terms.append("(attribute_not_exists(#t) OR #t < :since)")
+        values[":since"] = {"N": repr(since)}
+        used["#t"] = names["#t"]
+    if began is not None and began.boot != "?":
+        terms.append("(attribute_not_exists(#m) OR #m < :began OR attribute_not_exists(#b) OR #b <> :boot)")
+        values.update({":began": {"N": repr(began.clock)}, ":boot": {"S": began.boot}})
+        used.update({"#m": names["#m"], "#b": names["#b"]})
+    if seen is not None:
+        terms.append("(attribute_not_exists(#s) OR #s <= :seen)")
+        values[":seen"] = {"N": str(seen)}
+        used["#s"] = names["#s"]
+    return terms
+
+
+def _other_digest(counter: dict[str, Any], version: str, digest: str | None) -> str | None:
+    """The content the image's last run under the version read, if it is not `digest`."""
+    last = counter.get(f"LastDigest@{version}")
+    return str(last) if digest and last and last != digest else None
 
 
 def _unconfirmed(item: dict[str, Any], version: str, lease_seconds: float) -> Unconfirmed | None:
@@ -79,7 +109,9 @@ def _unconfirmed(item: dict[str, Any], version: str, lease_seconds: float) -> Un
     ended = float(item.get(f"LastRunAt@{version}", 0))
     if not record or not (owner_gone(str(owner)) or time.time() - ended > lease_seconds):
         return None
-    return Unconfirmed(str(record), str(item.get(names["#lk"], "")), int(item.get(names["#la"], 0)))
+    sequence = item.get(names["#ls"])
+    return Unconfirmed(str(record), str(item.get(names["#lk"], "")), int(item.get(names["#la"], 0)),
+                       int(sequence) if sequence is not None else None)
 
 
 class Store:
@@ -235,6 +267,28 @@ class Store:
         self._call("delete_table", TableName=spare.table)
 
     # -- writes -----------------------------------------------------------------------------
+    def number(self, image_key: str, record_id: str, failure: bool) -> tuple[int | None, int]:
+        """Number a record written without a claim: its Sequence and, for a failure, its AttemptNumber
+        (one more failure of the image). Idempotent by record id: asked again for the same record (a
+        replay killed between numbering and writing), it gives the same numbers and counts nothing."""
+        key = serialize({"ImageKey": image_key, "FailureTimestamp": COUNTER_KEY})
+        names = {"#q": "Sequence", "#nr": "NumberedRecord", "#nq": "NumberedSequence"}
+        values = {":rid": {"S": record_id}, ":one": {"N": "1"}, ":zero": {"N": "0"}}
+        update = "SET #q = if_not_exists(#q, :zero) + :one, #nq = if_not_exists(#q, :zero) + :one, #nr = :rid"
+        if failure:
+            names.update({"#c": "FailureCount", "#na": "NumberedAttempt"})
+            update += ", #c = if_not_exists(#c, :zero) + :one, #na = if_not_exists(#c, :zero) + :one"
+        try:
+            out = self._call("update_item", TableName=self.table, Key=key, UpdateExpression=update,
+                             ConditionExpression="attribute_not_exists(#nr) OR #nr <> :rid",
+                             ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                             ReturnValues="UPDATED_NEW")["Attributes"]
+            numbers = deserialize(out)
+        except ClientError:  # numbered before: the same numbers again
+            numbers = self.get(image_key, COUNTER_KEY) or {}
+        attempt = numbers.get("NumberedAttempt") if failure else None
+        return (int(attempt) if attempt is not None else None), int(numbers.get("NumberedSequence", 0))
+
     def next_attempt(self, image_key: str) -> int:
         """Atomically count one more failure of the image; the new count is its AttemptNumber."""
         out = self._call("update_item", TableName=self.table,
@@ -243,44 +297,58 @@ class Store:
                          ExpressionAttributeValues={":one": {"N": "1"}}, ReturnValues="UPDATED_NEW")
         return int(out["Attributes"]["FailureCount"]["N"])
 
-    def put_record(self, item: Record, *, count_given_attempt: bool = False) -> Record:
+    def put_record(self, item: Record, *, count_given_attempt: bool = False, replay: bool = False) -> Record:
         """Write a record under a timestamp unique for its image; idempotent by RecordId.
 
-        A failure without an AttemptNumber gets the next one; one that brings its own (a caller
-        that numbers attempts itself) still counts, if `count_given_attempt`. The item is made
-        storable (ocrlab.records.make_storable) and completed in place, so a caller that must
-        spool it after an error keeps the AttemptNumber already handed out. The item may carry a
-        FailureTimestamp (a spooled record does); it moves forward by a microsecond only if
-        another record of the image holds that exact time. A missing table is created.
+        A record without a Sequence (one written without a claim) is numbered from the image's
+        counter; a failure without an AttemptNumber gets the next one; one that brings its own (a
+        caller that numbers attempts itself) still counts, if `count_given_attempt`. The item is made
+        storable and completed in place, so a caller that must spool it after an error keeps the
+        numbers already handed out. The item may carry a FailureTimestamp (a spooled record does); it
+        moves forward by a microsecond only if another record of the image holds that exact time.
+        With `replay`, a record found already written is not numbered again. A missing table is created.
         """
         make_storable(item)
-        item.setdefault("RecordId", uuid.uuid4().hex)
+        item.setdefault("RecordId", new_record_id())
         item.setdefault("FailureTimestamp", utc_timestamp())
         try:
-            self._put(item, count_given_attempt)
+            self._put(item, count_given_attempt, replay)
         except TableMissing:  # the first write to a new table creates it
             self.ensure_table()
-            self._put(item, count_given_attempt)
+            self._put(item, count_given_attempt, replay)
         return item
 
-    def _put(self, item: Record, count_given_attempt: bool) -> None:
+    def _put(self, item: Record, count_given_attempt: bool, replay: bool) -> None:
         # Everything that can fail goes before the record itself: an error then means "not written".
         self._register_version(item["OCRFullVersion"])
-        if item["RecordType"] == FAILED_IMAGE:
-            if item.get("AttemptNumber") is None:
-                item["AttemptNumber"] = self.next_attempt(item["ImageKey"])
-            elif count_given_attempt:
-                self.next_attempt(item["ImageKey"])
+        if replay and self._written(item):
+            return
+        failed = item["RecordType"] == FAILED_IMAGE
+        count = failed and (item.get("AttemptNumber") is None or count_given_attempt)
+        if item.get("Sequence") is None or count:
+            attempt, sequence = self.number(item["ImageKey"], item["RecordId"], count)
+            item.setdefault("Sequence", Decimal(sequence))
+            if failed and item.get("AttemptNumber") is None:
+                item["AttemptNumber"] = Decimal(attempt or 0)
         while True:
             try:
                 self._call("put_item", TableName=self.table, Item=serialize(item),
                            ConditionExpression="attribute_not_exists(FailureTimestamp)")
                 return
             except ClientError:
-                held = self.get(item["ImageKey"], item["FailureTimestamp"])
-                if held is not None and held.get("RecordId") == item["RecordId"]:
+                if self._written(item):
                     return  # written before (a replay, or a retry whose answer was lost)
                 item["FailureTimestamp"] = utc_timestamp(after=item["FailureTimestamp"])
+
+    def _written(self, item: Record) -> bool:
+        """Whether the record (by RecordId) is in the table: at its key, or (moved on a clash of
+        timestamps by an earlier write) anywhere among the image's records."""
+        held = self.get(item["ImageKey"], item["FailureTimestamp"])
+        if held is not None:
+            if held.get("RecordId") == item["RecordId"]:
+                return True
+            return any(r.get("RecordId") == item["RecordId"] for r in self.image_records(item["ImageKey"]))
+        return False
 
     def _register_version(self, version: str) -> None:
         # One small item per version, so listing versions is a Query rather than a read of every record.
@@ -294,78 +362,119 @@ class Store:
 
     # -- claims ------------------------------------------------------------------------------
     def claim(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
-              since: float | None = None, force: bool = False) -> Claim:
-        """Claim the image under the version for `owner`, unless another run holds it (lease not
-        expired, owner alive) or, without `force`, its last run under the version succeeded or (with
-        `since`, the time the caller planned its work) ended after `since`: another run did it meanwhile."""
-        names = _claim_names(version)
+              since: float | None = None, force: bool = False, *, began: Moment | None = None,
+              seen: int | None = None, digest: str | None = None) -> Claim:
+        """Claim the image under the version for `owner` and hand out its next Sequence, unless another
+        run holds it (lease not expired, owner alive) or, without `force`, the image's last run under
+        the version succeeded on the same content (`digest`; a last run that read other content makes
+        this one a new revision) or another run finished it after the caller's run began: after the
+        image's counter stood at `seen` (a batch reads the counters as it plans: no clock involved),
+        after `began` (a run of the same machine, by its monotonic clock, which a wrong wall clock does
+        not move), or after the moment `since` (a Lambda event's time, by the wall clock)."""
+        names = {**_claim_names(version), "#q": "Sequence"}
         values = {":me": {"S": owner}, ":exp": {"N": str(lease_end(lease_seconds))},
-                  ":rid": {"S": record_id}, ":now": {"N": str(int(time.time()))}}
+                  ":rid": {"S": record_id}, ":now": {"N": str(int(time.time()))}, ":one": {"N": "1"},
+                  ":zero": {"N": "0"}}
+        used = {k: names[k] for k in ("#o", "#e", "#r", "#q")}
         condition = "(attribute_not_exists(#o) OR #e < :now OR #o = :me)"
-        used = {k: names[k] for k in ("#o", "#e", "#r")}
         if not force:
-            condition += " AND (attribute_not_exists(#d) OR #d <> :ok)"
+            terms = _fresh_terms(names, values, used, since, began, seen)
+            same = "#d = :ok"
             values[":ok"] = {"S": OCR_RESULT}
             used["#d"] = names["#d"]
-            if since is not None:
-                condition += " AND (attribute_not_exists(#t) OR #t < :since)"
-                values[":since"] = {"N": repr(since)}
-                used["#t"] = names["#t"]
+            if digest:
+                used["#g"] = names["#g"]
+                values[":dig"] = {"S": digest}
+                same = "(#d = :ok AND (attribute_not_exists(#g) OR #g = :dig))"
+            terms.insert(0, f"(attribute_not_exists(#d) OR NOT {same})")
+            fresh = terms[0] if len(terms) == 1 else f"({' AND '.join(terms)})"  # DynamoDB refuses (( ))
+            condition += f" AND ({fresh} OR (attribute_exists(#g) AND #g <> :dig))" if digest else f" AND {fresh}"
         key = serialize({"ImageKey": image_key, "FailureTimestamp": COUNTER_KEY})
         try:
             old = self._call("update_item", TableName=self.table, Key=key, ConditionExpression=condition,
-                             UpdateExpression="SET #o = :me, #e = :exp, #r = :rid", ExpressionAttributeNames=used,
-                             ExpressionAttributeValues=values, ReturnValues="ALL_OLD").get("Attributes", {})
+                             UpdateExpression="SET #o = :me, #e = :exp, #r = :rid, #q = if_not_exists(#q, :zero) + :one",
+                             ExpressionAttributeNames=used, ExpressionAttributeValues=values,
+                             ReturnValues="ALL_OLD").get("Attributes", {})
         except ClientError:
-            return self._claim_refused(image_key, version, owner, record_id, lease_seconds, since, force)
+            return self._claim_refused(image_key, version, owner, record_id, lease_seconds, since, force, began,
+                                       seen, digest)
         previous = deserialize(old) if old else {}
         taken_from = previous.get(names["#o"])
         return Claim(True, previous_record=previous.get(names["#r"]) if taken_from and taken_from != owner else None,
-                     unconfirmed=_unconfirmed(previous, version, lease_seconds))
+                     unconfirmed=_unconfirmed(previous, version, lease_seconds),
+                     sequence=int(previous.get("Sequence", 0)) + 1,
+                     previous_digest=_other_digest(previous, version, digest))
 
     def _claim_refused(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
-                       since: float | None, force: bool) -> Claim:
+                       since: float | None, force: bool, began: Moment | None, seen: int | None,
+                       digest: str | None) -> Claim:
         names = _claim_names(version)
         held = self.get(image_key, COUNTER_KEY) or {}
-        if not force and held.get(names["#d"]) == OCR_RESULT:
-            return Claim(False, "already succeeded")
-        if not force and since is not None and float(held.get(names["#t"], 0)) >= since:
-            return Claim(False, "processed by another run meanwhile")
+        new_content = _other_digest(held, version, digest) is not None
+        if not force and not new_content:
+            if held.get(names["#d"]) == OCR_RESULT:
+                return Claim(False, "already succeeded")
+            after_since = since is not None and float(held.get(names["#t"], 0)) >= since
+            after_began = began is not None and held.get(names["#b"]) == began.boot != "?" and \
+                float(held.get(names["#m"], 0)) >= began.clock
+            if after_since or after_began or (seen is not None and int(held.get(names["#s"], 0)) > seen):
+                return Claim(False, "processed by another run meanwhile")
         holder = held.get(names["#o"])
         if holder and owner_gone(holder):  # its process died on this host: take over now
             try:
-                self._call("update_item", TableName=self.table, ConditionExpression="#o = :old",
-                           Key=serialize({"ImageKey": image_key, "FailureTimestamp": COUNTER_KEY}),
-                           UpdateExpression="SET #o = :me, #e = :exp, #r = :rid",
-                           ExpressionAttributeNames={k: names[k] for k in ("#o", "#e", "#r")},
-                           ExpressionAttributeValues={":old": {"S": holder}, ":me": {"S": owner},
-                                                      ":exp": {"N": str(lease_end(lease_seconds))},
-                                                      ":rid": {"S": record_id}})
-                return Claim(True, previous_record=held.get(names["#r"]),
-                             unconfirmed=_unconfirmed(held, version, lease_seconds))
+                old = self._call("update_item", TableName=self.table, ConditionExpression="#o = :old",
+                                 Key=serialize({"ImageKey": image_key, "FailureTimestamp": COUNTER_KEY}),
+                                 UpdateExpression="SET #o = :me, #e = :exp, #r = :rid, "
+                                                  "#q = if_not_exists(#q, :zero) + :one",
+                                 ExpressionAttributeNames={**{k: names[k] for k in ("#o", "#e", "#r")},
+                                                           "#q": "Sequence"},
+                                 ExpressionAttributeValues={":old": {"S": holder}, ":me": {"S": owner},
+                                                            ":exp": {"N": str(lease_end(lease_seconds))},
+                                                            ":rid": {"S": record_id}, ":one": {"N": "1"},
+                                                            ":zero": {"N": "0"}},
+                                 ReturnValues="ALL_OLD")
+                previous = deserialize(old.get("Attributes", {}))
+                return Claim(True, previous_record=previous.get(names["#r"]),
+                             unconfirmed=_unconfirmed(previous, version, lease_seconds),
+                             sequence=int(previous.get("Sequence", 0)) + 1,
+                             previous_digest=_other_digest(previous, version, digest))
             except ClientError:
                 pass  # someone else took it over first
         return Claim(False, "claimed by another run")
 
     def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool,
-                record_id: str = "", timestamp: str = "") -> int | None:
-        """Let go of a claim, noting how the run ended; with `count_failure`, also count one more
-        failure of the image and return the count (the failure's AttemptNumber). The failure's record
-        id and key stay on the image until a later run confirms the record got written."""
+                record_id: str = "", timestamp: str = "", *, sequence: int | None = None,
+                digest: str | None = None) -> int | None:
+        """Let go of a claim, noting how the run ended (its sequence, the content it read); with
+        `count_failure`, also count one more failure of the image and return the count (the failure's
+        AttemptNumber). The failure's record id, key and numbers stay on the image until a later run
+        confirms the record got written."""
         names = {**_claim_names(version), **_failure_names(version)}
         key = serialize({"ImageKey": image_key, "FailureTimestamp": COUNTER_KEY})
-        values = {":end": {"S": record_type}, ":me": {"S": owner}, ":now": {"N": repr(time.time())}}
+        ended = Moment.now()
+        values = {":end": {"S": record_type}, ":me": {"S": owner}, ":now": {"N": repr(time.time())},
+                  ":clock": {"N": repr(ended.clock)}, ":boot": {"S": ended.boot}}
+        sets = ["#d = :end", "#t = :now", "#m = :clock", "#b = :boot"]
+        if sequence is not None:
+            sets.append("#s = :seq")
+            values[":seq"] = {"N": str(sequence)}
+        if digest:
+            sets.append("#g = :dig")
+            values[":dig"] = {"S": digest}
         if count_failure:
             names["#c"] = "FailureCount"
             values.update({":one": {"N": "1"}, ":zero": {"N": "0"}, ":rid": {"S": record_id or "?"},
                            ":at": {"S": timestamp or "?"}})
-            update = ("SET #d = :end, #t = :now, #c = if_not_exists(#c, :zero) + :one, "
-                      "#la = if_not_exists(#c, :zero) + :one, #lr = :rid, #lk = :at, #lo = :me REMOVE #o, #e, #r")
+            sets += ["#c = if_not_exists(#c, :zero) + :one", "#la = if_not_exists(#c, :zero) + :one",
+                     "#lr = :rid", "#lk = :at", "#lo = :me"]
+            sets += ["#ls = :seq"] if sequence is not None else []
+            update = f"SET {', '.join(sets)} REMOVE #o, #e, #r"
         else:
-            update = "SET #d = :end, #t = :now REMOVE #o, #e, #r, #lr, #lk, #la, #lo"
+            update = f"SET {', '.join(sets)} REMOVE #o, #e, #r, #lr, #lk, #la, #lo, #ls"
+        used = {k: names[k] for k in set(re.findall(r"#\w+", update))}
         try:
             out = self._call("update_item", TableName=self.table, Key=key, ConditionExpression="#o = :me",
-                             UpdateExpression=update, ExpressionAttributeNames=names,
+                             UpdateExpression=update, ExpressionAttributeNames=used,
                              ExpressionAttributeValues=values, ReturnValues="UPDATED_NEW")
         except ClientError:  # the claim was taken over (lease expired): leave it, count all the same
             return self.next_attempt(image_key) if count_failure else None
@@ -377,10 +486,18 @@ class Store:
         try:
             self._call("update_item", TableName=self.table, ConditionExpression="#lr = :rid",
                        Key=serialize({"ImageKey": image_key, "FailureTimestamp": COUNTER_KEY}),
-                       UpdateExpression="REMOVE #lr, #lk, #la, #lo", ExpressionAttributeNames=names,
+                       UpdateExpression="REMOVE #lr, #lk, #la, #lo, #ls", ExpressionAttributeNames=names,
                        ExpressionAttributeValues={":rid": {"S": record_id}})
         except ClientError:
             pass
+
+    def counters(self, keys: Iterable[str]) -> Iterator[tuple[str, int]]:
+        """Each image's counter as it stands now (a consistent read): the Sequence it last handed out
+        (0 for an image never numbered). What a batch plans against."""
+        keys = list(keys)
+        found = {r["ImageKey"]: int(r.get("Sequence", 0))
+                 for r in self._get_many(((k, COUNTER_KEY) for k in keys), ("Sequence",))}
+        return ((k, found.get(k, 0)) for k in keys)
 
     # -- reads ------------------------------------------------------------------------------
     def get(self, image_key: str, timestamp: str) -> Record | None:
@@ -419,22 +536,25 @@ class Store:
 
     def image_records(self, image_key: str, record_type: str | None = None,
                       ocr_version: str | None = None) -> Iterator[Record]:
-        """The records of one image in time order (its attempts, when record_type is FAILED_IMAGE)."""
+        """The records of one image in order (ocrlab.records.order_key: its attempts, when record_type is
+        FAILED_IMAGE), from one consistent Query."""
         names, values, extra = _filters(record_type=record_type, OCRFullVersion=ocr_version)
         names.update({"#k": "ImageKey", "#s": "FailureTimestamp"})
         values.update({":k": {"S": image_key}, ":z": {"S": RECORDS_FROM}})
-        return self._query(KeyConditionExpression="#k = :k AND #s >= :z", ConsistentRead=True,
-                           ExpressionAttributeNames=names, ExpressionAttributeValues=values, **extra)
+        return iter(sorted(self._query(KeyConditionExpression="#k = :k AND #s >= :z", ConsistentRead=True,
+                                       ExpressionAttributeNames=names, ExpressionAttributeValues=values, **extra),
+                           key=order_key))
 
     def version_summary(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]:
         """The records of a version as the ByVersionImage index holds them (keys, RecordType,
-        FailureType, ErrorCode, AttemptNumber, RecordId), grouped by image, each image in time order."""
+        FailureType, ErrorCode, AttemptNumber, RecordId, Sequence, ContentDigest...), grouped by image,
+        each image's in the order of its records (ocrlab.records.order_key)."""
         names, values, extra = _filters(record_type=record_type)
         names["#v"], values[":v"] = "OCRFullVersion", {"S": ocr_version}
         items = self._query(IndexName=BY_VERSION_IMAGE.name, KeyConditionExpression="#v = :v",
                             ExpressionAttributeNames=names, ExpressionAttributeValues=values, **extra)
         for _, group in groupby(items, key=lambda r: r["ImageKey"]):
-            yield from sorted(group, key=lambda r: r["FailureTimestamp"])
+            yield from sorted(group, key=order_key)
 
     def version_records(self, ocr_version: str, record_type: str | None = None,
                         attributes: Sequence[str] | None = None) -> Iterator[Record]:
@@ -464,7 +584,7 @@ class Store:
     def image_latest(self, image_key: str) -> Iterator[Record]:
         """The image's latest record under every version it ran under (one consistent Query)."""
         latest: dict[str, Record] = {}
-        for record in self.image_records(image_key):  # time order: the last of each version wins
+        for record in sorted(self.image_records(image_key), key=order_key):  # the last of each version wins
             latest[str(record.get("OCRFullVersion"))] = record
         yield from latest.values()
 
@@ -505,16 +625,21 @@ class Store:
 
 
 def _copy_records(source: Store, target: Store) -> None:
-    """Every record of `source` into `target` as it is, then the failure counters and the version
-    list the records imply (the helper items of an older layout are not carried over)."""
+    """Every record of `source` into `target` as it is, then the counters (failures, and the last
+    sequence) and the version list the records imply (the helper items of an older layout are not
+    carried over)."""
     counts: Counter[str] = Counter()
+    sequences: dict[str, int] = {}
     versions: set[str] = set()
     for record_type in (FAILED_IMAGE, OCR_RESULT):
         for page in pages(source.records_by_type(record_type), 25):
             _write_all(target, page)
             counts.update(r["ImageKey"] for r in page if r["RecordType"] == FAILED_IMAGE)
+            for r in page:
+                sequences[r["ImageKey"]] = max(sequences.get(r["ImageKey"], 0), int(r.get("Sequence", 0)))
             versions.update(str(r["OCRFullVersion"]) for r in page if r.get("OCRFullVersion"))
-    helpers = [{"ImageKey": key, "FailureTimestamp": COUNTER_KEY, "FailureCount": n} for key, n in counts.items()]
+    helpers = [{"ImageKey": key, "FailureTimestamp": COUNTER_KEY, "FailureCount": counts[key], "Sequence": n}
+               for key, n in sequences.items()]
     helpers += [{"ImageKey": VERSIONS_KEY, "FailureTimestamp": VERSION_PREFIX + v, "Version": v} for v in versions]
     for page in pages(helpers, 25):
         _write_all(target, page)

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
 
+from ..files import replacing
 from ..records import DIGESTS
 
 COLUMNS = ["ImageKey", "FailureTimestamp", "FailureType", "ErrorMessage", "ErrorCode", "OCRVersion",
@@ -18,7 +19,8 @@ COLUMNS = ["ImageKey", "FailureTimestamp", "FailureType", "ErrorMessage", "Error
            "CloudWatchLogStream", "RawOCROutput", "StackTrace"]
 # Then the extras: known attributes by name, anything else as one JSON cell so the header is fixed
 # before the first row and the export can stream.
-EXTRA_COLUMNS = ["OCRDescription", "S3Region", "FailureFingerprint", "RecordId", "Extras"]
+EXTRA_COLUMNS = ["OCRDescription", "S3Region", "FailureFingerprint", "RecordId", "ContentDigest", "Sequence",
+                 "Extras"]
 _INTERNAL = {"RecordType", *DIGESTS.values()}  # bookkeeping, not what was logged
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -72,10 +74,8 @@ def _open_output(output: str | Path | IO[str]) -> Iterator[IO[str]]:
         yield output  # type: ignore[misc]
     elif str(output) == "-":
         yield sys.stdout
-    else:
-        path = Path(output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8", newline="") as handle:
+    else:  # a failed export (a full disk) leaves the previous file whole
+        with replacing(output) as handle:
             yield handle
 
 

@@ -10,6 +10,7 @@ write. It records what it has, spools if it must, and warns once on standard err
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 import threading
@@ -19,7 +20,7 @@ from typing import IO, Any, Iterator, Mapping, Sequence
 from ..config import settings
 from ..domain import Record
 from ..errors import OcrlabError
-from ..records import FAILED_IMAGE, failure_item
+from ..records import FAILED_IMAGE, failure_item, utc_since
 from ..version import OCRVersionInfo, version_from
 from .export import write_csv
 from .spool import Spool
@@ -94,10 +95,12 @@ def get_attempt_count(table_name: TableLike, image_key: str) -> int:
 
 
 def iter_failed_images(table_name: TableLike, failure_type: str | None = None,
-                       ocr_version: str | None = None, since: str | None = None,
+                       ocr_version: str | None = None, since: str | dt.datetime | None = None,
                        attributes: Sequence[str] | None = None) -> Iterator[Record]:
-    """Failures in time order, filtered; streamed page by page. With `attributes`, only those are read
-    (and the keys); FailureType is added when filtering by it."""
+    """Failures in time order, filtered; streamed page by page. `since` is a moment: an ISO-8601 time
+    with any offset (2026-12-03T02:00:00+02:00), or a datetime (naive means UTC). With `attributes`,
+    only those are read (and the keys); FailureType is added when filtering by it."""
+    since = utc_since(since)
     store = store_for(table_name)
     if attributes is not None and failure_type:
         attributes = [*attributes, "FailureType"]
@@ -110,14 +113,14 @@ def iter_failed_images(table_name: TableLike, failure_type: str | None = None,
 
 
 def get_all_failed_images(table_name: TableLike, failure_type: str | None = None,
-                          ocr_version: str | None = None, since: str | None = None) -> list[Record]:
+                          ocr_version: str | None = None, since: str | dt.datetime | None = None) -> list[Record]:
     """All failures in time order, as a list (use iter_failed_images for large tables)."""
     return list(iter_failed_images(table_name, failure_type, ocr_version, since))
 
 
 def export_failed_images_csv(table_name: TableLike, output_path: str | Path | IO[str],
                              failure_type: str | None = None, ocr_version: str | None = None,
-                             since: str | None = None) -> int:
+                             since: str | dt.datetime | None = None) -> int:
     """Write failures as CSV (the columns of docs/design.md); returns the number of rows written."""
     return write_csv(iter_failed_images(table_name, failure_type, ocr_version, since), output_path)
 

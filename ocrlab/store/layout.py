@@ -9,7 +9,8 @@ Why each index carries what it does (docs/design.md, "Records"):
   order, read in full by the export, the statistics and the analysis frames.
 - `ByVersionImage` (OCRFullVersion, ImageKey), a few small attributes: the records of a version
   grouped by image, enough to tell each image's latest outcome and its failure count under the
-  version without reading raw outputs, and (digests, tokens, time) enough for a comparison of two
+  version without reading raw outputs (`Sequence` orders them, `ContentDigest` tells a new revision
+  and a moved file), and (digests, tokens, time) enough for a comparison of two
   versions to count what changed and what it cost; full records are then fetched by key only where
   needed. One small index entry per record keeps a logged failure near the price of a plain put.
 Helper items (`#COUNTER`, `#VERSIONS`) carry none of the index keys, so no index holds them.
@@ -108,7 +109,7 @@ LAYOUT = TableLayout(
         Index("ByRecordType", "RecordType", "FailureTimestamp"),
         Index("ByVersionImage", "OCRFullVersion", "ImageKey", "INCLUDE",
               ("RecordType", "FailureType", "ErrorCode", "AttemptNumber", "RecordId", "RawDigest", "ParsedDigest",
-               "InputTokens", "OutputTokens", "ProcessingTimeSeconds")),
+               "InputTokens", "OutputTokens", "ProcessingTimeSeconds", "Sequence", "ContentDigest")),
     ),
 )
 BY_RECORD_TYPE, BY_VERSION_IMAGE = LAYOUT.index("ByRecordType"), LAYOUT.index("ByVersionImage")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..config import settings
 from ..errors import LocalDatabaseError
+from ..files import write_text
 
 DYNALITE_VERSION = "4.0.0"
 
@@ -192,7 +193,7 @@ def start(port: int | None = None, data_dir: Path | None = None, log=sys.stderr)
             raise LocalDatabaseError(f"dynalite exited at start (code {proc.returncode}): {tail.strip()}")
         if _answers_dynamodb(port):
             state = ServerState(proc.pid, port, str(data_dir), time.time())
-            _state_file(data_dir).write_text(json.dumps(asdict(state)))
+            write_text(json.dumps(asdict(state)), _state_file(data_dir))
             return state, True
         time.sleep(0.1)
     proc.kill()

@@ -9,12 +9,13 @@ records behind it.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from ..domain import Record
 from ..errors import RecordRejected, SpoolUnavailable, StoreUnavailable
@@ -114,50 +115,40 @@ class Spool:
     def replay(self, store: Store) -> ReplayReport:
         """Write every spooled record into `store`; keep what still cannot be written.
 
-        Safe to run twice or concurrently: records carry a RecordId, so one already written is not
-        written again, and the spool is only rewritten under its lock. A line that cannot be read
-        (even one that is not UTF-8) or a record the store refuses moves to the dead-letter file;
-        the first outage stops the writing and keeps the rest for the next replay.
+        Exactly once, even when interrupted: every line carries its RecordId (a record found written
+        is not written or numbered again), the lines handled so far are noted durably as they go
+        (`<table>.replaying`), so a replay killed at any line and run again goes on after it, and the
+        spool is rewritten only at the end, under its lock. A line that cannot be read (even one that
+        is not UTF-8) or a record the store refuses moves to the dead-letter file at once; the first
+        outage stops the writing and keeps the rest for the next replay.
         """
         report = ReplayReport()
         if not self.path.exists():
             return report
         with self._locked():
+            inode = self.path.stat().st_ino
+            lines = [raw for raw in self.path.read_bytes().splitlines() if raw.strip()]
+            done = self._progress.read(inode)
             keep: list[str] = []
-            dead: list[str] = []
-            for raw in self.path.read_bytes().splitlines():
-                if not raw.strip():
-                    continue
-                try:
-                    line = raw.decode("utf-8")
-                    entry = json.loads(line)
-                    item, count = deserialize(entry["item"]), bool(entry.get("count_given_attempt"))
-                except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                    dead.append(json.dumps({"table": self.table, "reason": f"unreadable spool line: {exc}",
-                                            "line": raw.decode("utf-8", "backslashreplace")}, ensure_ascii=False))
-                    continue
-                if report.error:
-                    keep.append(line)
-                    continue
-                try:
-                    if _superseded(store, item):
-                        dead.append(json.dumps({**entry, "reason": "superseded: the image already has a result "
-                                                "under this version"}, ensure_ascii=False))
+            with self._progress.writer(inode) as note:
+                noted = True
+                for number, raw in enumerate(lines):
+                    if number < done:
                         continue
-                    store.put_record(item, count_given_attempt=count)
-                    report.written += 1
-                    _release_claim(store, item)
-                except RecordRejected as exc:
-                    dead.append(json.dumps({**entry, "reason": str(exc)}, ensure_ascii=False))
-                except StoreUnavailable as exc:
-                    report.error = str(exc)
-                    keep.append(line)
-            if dead:
-                self._append(self.rejected_path, dead)
-            report.rejected, report.waiting = len(dead), len(keep)
-            tmp = self.path.with_suffix(".tmp")
-            try:
-                with open(tmp, "w", encoding="utf-8") as out:
+                    if report.error:
+                        keep.append(raw.decode("utf-8", "surrogateescape"))
+                        continue
+                    # The first line after an interrupted replay may have been written; without notes, any may.
+                    unsure = (number == done and done > 0) or not noted
+                    line = self._replay_line(store, raw, report, unsure)
+                    if line is not None:
+                        keep.append(line)
+                    noted = note(number + 1)
+            report.waiting = len(keep)
+            try:  # the progress goes first: a kill between the two only makes the next replay check again
+                self._progress.clear()
+                tmp = self.path.with_suffix(".tmp")
+                with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as out:
                     out.write("".join(f"{line}\n" for line in keep))
                     out.flush()
                     os.fsync(out.fileno())
@@ -166,13 +157,91 @@ class Spool:
                 raise SpoolUnavailable(str(self.path), exc) from exc
         return report
 
+    def _replay_line(self, store: Store, raw: bytes, report: ReplayReport, unsure: bool) -> str | None:
+        """Write one line's record; the line when it must stay in the spool, else None."""
+        try:
+            line = raw.decode("utf-8")
+            entry = json.loads(line)
+            item, count = deserialize(entry["item"]), bool(entry.get("count_given_attempt"))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            self._dead(json.dumps({"table": self.table, "reason": f"unreadable spool line: {exc}",
+                                   "line": raw.decode("utf-8", "backslashreplace")}, ensure_ascii=False), report)
+            return None
+        try:
+            if _superseded(store, item):
+                self._dead(json.dumps({**entry, "reason": "superseded: the image already has a result under this "
+                                       "version"}, ensure_ascii=False), report)
+                return None
+            # A line of an older ocrlab may lack its id: one derived from the line is as stable as the line.
+            item.setdefault("RecordId", hashlib.blake2b(raw, digest_size=16).hexdigest())
+            store.put_record(item, count_given_attempt=count, replay=unsure)
+            report.written += 1
+            _release_claim(store, item)
+        except RecordRejected as exc:
+            self._dead(json.dumps({**entry, "reason": str(exc)}, ensure_ascii=False), report)
+        except StoreUnavailable as exc:
+            report.error = str(exc)
+            return line
+        return None
+
+    def _dead(self, line: str, report: ReplayReport) -> None:
+        self._append(self.rejected_path, [line])
+        report.rejected += 1
+
+    @property
+    def _progress(self) -> ReplayProgress:
+        return ReplayProgress(self.path.with_suffix(".replaying"))
+
+
+class ReplayProgress:
+    """How many lines of the spool file (known by its inode) a replay has handled, kept durably."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self, inode: int) -> int:
+        try:
+            kept_inode, lines = self.path.read_text().split()
+            return int(lines) if int(kept_inode) == inode else 0
+        except (OSError, ValueError):
+            return 0
+
+    @contextmanager
+    def writer(self, inode: int) -> Iterator[Callable[[int], bool]]:
+        """A function noting the lines handled, on disk before the next line is written; False when the
+        note could not be kept (a full disk: the replay goes on, checking each record before writing it)."""
+        try:
+            fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
+        except OSError:
+            fd = None
+
+        def note(lines: int) -> bool:
+            if fd is None:
+                return False
+            try:
+                os.pwrite(fd, f"{inode} {lines:015d}\n".encode(), 0)
+                os.fdatasync(fd)
+                return True
+            except OSError:
+                return False
+        try:
+            yield note
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
 
 def _release_claim(store: Store, item: Record) -> None:
     """A result written late lets go of its image: the run that spooled it kept the claim."""
     if item.get("RecordType") == OCR_RESULT and item.get("Run"):
+        sequence = item.get("Sequence")
         try:
             store.release(item["ImageKey"], str(item["OCRFullVersion"]), str(item["Run"]), OCR_RESULT,
-                          count_failure=False)
+                          count_failure=False, sequence=int(sequence) if sequence is not None else None,
+                          digest=item.get("ContentDigest"))
         except StoreUnavailable:
             pass  # the claim lapses with its lease; the result is written
 

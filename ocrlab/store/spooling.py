@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from decimal import Decimal
 from functools import partial
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, TextIO
 
@@ -20,7 +21,7 @@ from ..domain import Record
 from ..errors import RecordRejected, SpoolUnavailable, StoreUnavailable
 from ..records import FAILED_IMAGE, OCR_RESULT, failure_item
 from ..version import OCRVersionInfo
-from .claims import Claim, Ticket, Unconfirmed
+from .claims import Claim, Moment, Ticket, Unconfirmed
 from .queries import Cursor, FailurePage, FailureQuery
 from .spool import ReplayReport, Spool
 
@@ -33,12 +34,15 @@ class RecordStore(Protocol):
     table: str
     description: str
 
-    def put_record(self, item: Record, *, count_given_attempt: bool = False) -> Record: ...
+    def put_record(self, item: Record, *, count_given_attempt: bool = False, replay: bool = False) -> Record: ...
     def claim(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
-              since: float | None = None, force: bool = False) -> Claim: ...
+              since: float | None = None, force: bool = False, *, began: Moment | None = None,
+              seen: int | None = None, digest: str | None = None) -> Claim: ...
     def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool,
-                record_id: str = "", timestamp: str = "") -> int | None: ...
+                record_id: str = "", timestamp: str = "", *, sequence: int | None = None,
+                digest: str | None = None) -> int | None: ...
     def confirm(self, image_key: str, version: str, record_id: str) -> None: ...
+    def counters(self, keys: Iterable[str]) -> Iterator[tuple[str, int]]: ...
     def get(self, image_key: str, timestamp: str) -> Record | None: ...
     def attempt_count(self, image_key: str) -> int: ...
     def records_by_type(self, record_type: str = FAILED_IMAGE, since: str | None = None,
@@ -95,6 +99,8 @@ class SpoolingStore:
         failed = item["RecordType"] == FAILED_IMAGE
         if ticket is not None:
             item["RecordId"], item["Run"] = ticket.record_id, ticket.owner
+            if ticket.sequence is not None:
+                item["Sequence"] = Decimal(ticket.sequence)
             if failed:
                 item["AttemptNumber"] = self._release(item, ticket)  # None when the store is down
         record = self._write(item, count_given_attempt)
@@ -107,14 +113,16 @@ class SpoolingStore:
         try:
             return self.store.release(item["ImageKey"], item["OCRFullVersion"], ticket.owner,
                                       FAILED_IMAGE if failed else OCR_RESULT, count_failure=failed,
-                                      record_id=item["RecordId"], timestamp=item["FailureTimestamp"])
+                                      record_id=item["RecordId"], timestamp=item["FailureTimestamp"],
+                                      sequence=ticket.sequence, digest=item.get("ContentDigest") or ticket.digest)
         except StoreUnavailable:  # the claim lapses with its lease; the record is spooled or written
             return None
 
-    def account_for(self, image_key: str, version: OCRVersionInfo, lost: Unconfirmed) -> bool:
+    def account_for(self, image_key: str, version: OCRVersionInfo, lost: Unconfirmed, before: int | None = None) -> bool:
         """Make sure a failure a gone run counted has its record: find it (stored, or in this host's
         spool), else write it as lost, under the key and number the run announced, so attempt numbers
         stay consecutive and the run's record, should it surface from another spool, is not doubled.
+        `before` is the sequence of the run taking over (the lost record is ordered before its own).
         True when the record had to be written here."""
         written = (any(r.get("RecordId") == lost.record_id
                        for r in self.store.image_records(image_key, FAILED_IMAGE, version.full_version))
@@ -124,6 +132,11 @@ class SpoolingStore:
                                 "it stopped before writing its record (killed, or its host lost)", version,
                                 {"error_code": "RunLost", "attempt_number": lost.attempt})
             item.update(RecordId=lost.record_id, FailureTimestamp=lost.timestamp or item["FailureTimestamp"])
+            # Where the lost run's record belongs among the image's records: its own claim's number, or
+            # (a counter of an older ocrlab did not keep it) just before the claim of the run taking over.
+            sequence = lost.sequence if lost.sequence is not None else (before - 1 if before else None)
+            if sequence is not None:
+                item["Sequence"] = Decimal(sequence)
             self._write(item, count_given_attempt=False)
         self.store.confirm(image_key, version.full_version, lost.record_id)
         return not written
@@ -159,12 +172,19 @@ class SpoolingStore:
 
     # -- claims and reads: straight to the store -----------------------------------------------
     def claim(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
-              since: float | None = None, force: bool = False) -> Claim:
-        return self.store.claim(image_key, version, owner, record_id, lease_seconds, since, force)
+              since: float | None = None, force: bool = False, *, began: Moment | None = None,
+              seen: int | None = None, digest: str | None = None) -> Claim:
+        return self.store.claim(image_key, version, owner, record_id, lease_seconds, since, force, began=began,
+                                seen=seen, digest=digest)
 
     def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool,
-                record_id: str = "", timestamp: str = "") -> int | None:
-        return self.store.release(image_key, version, owner, record_type, count_failure, record_id, timestamp)
+                record_id: str = "", timestamp: str = "", *, sequence: int | None = None,
+                digest: str | None = None) -> int | None:
+        return self.store.release(image_key, version, owner, record_type, count_failure, record_id, timestamp,
+                                  sequence=sequence, digest=digest)
+
+    def counters(self, keys: Iterable[str]) -> Iterator[tuple[str, int]]:
+        return self.store.counters(keys)
 
     def confirm(self, image_key: str, version: str, record_id: str) -> None:
         self.store.confirm(image_key, version, record_id)

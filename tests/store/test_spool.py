@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
 
+import pytest
 from helpers import V1, free_port
 
 from ocrlab.store import localdb
@@ -59,3 +62,42 @@ def test_replay_is_idempotent_when_a_record_was_already_written(store, table_nam
     report = store.replay()
     assert report.written == 1 and report.waiting == 0
     assert len(get_all_failed_images(store)) == 1
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_a_replay_interrupted_at_any_line_writes_each_record_once(signal_name, dynalite, fault_proxy, table_name,
+                                                                  store_through):
+    """150 failures of 50 images logged through the original call while the store is unreachable; a replay
+    stopped by a signal while its Nth record is on the wire (N random), then run again: 150 records, each
+    image's attempts 1, 2, 3."""
+    down = store_through(f"http://127.0.0.1:{free_port()}", table_name, attempts=1, check=False)
+    for attempt in range(3):
+        for i in range(50):
+            assert log_failed_image(down, f"img-{i:02d}.png", "OCR_ERROR", f"try {attempt}", V1).get("Spooled")
+    assert down.spool.pending() == 150
+    assert all(json.loads(line)["item"].get("RecordId") for line in down.spool.path.read_text().splitlines())
+
+    line = random.Random().randint(2, 149)
+    fault_proxy.hold_put = line + 1      # the first put of a process registers the version
+    env = {**os.environ, "OCRLAB_STORE": "aws", "AWS_ENDPOINT_URL_DYNAMODB": fault_proxy.url,
+           "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "us-east-1"}
+    replay = [sys.executable, "-m", "ocrlab", "replay", "--table", table_name]
+    first = subprocess.Popen(replay, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert fault_proxy.holding.wait(60), "the replay never reached the held write"
+    first.send_signal(getattr(signal, signal_name))
+    _, err = first.communicate(timeout=60)
+    fault_proxy.release.set()            # the held write lands after its writer is gone
+    assert first.returncode == 128 + getattr(signal, signal_name) and "Traceback" not in err, err
+    assert "the next replay goes on from there" in err
+
+    second = subprocess.run(replay, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert down.spool.pending() == 0
+    up = store_through(f"http://127.0.0.1:{dynalite.port}", table_name)
+    records = get_all_failed_images(up)
+    assert len(records) == 150 and len({r["RecordId"] for r in records}) == 150
+    attempts: dict[str, list[int]] = {}
+    for r in records:
+        attempts.setdefault(r["ImageKey"], []).append(int(r["AttemptNumber"]))
+    assert {key: sorted(numbers) for key, numbers in attempts.items()} == {
+        f"img-{i:02d}.png": [1, 2, 3] for i in range(50)}, line
