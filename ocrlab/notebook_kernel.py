@@ -45,16 +45,21 @@ def with_kernel_metadata(nb: Any, metadata: dict[str, Any]) -> bool:
 
 
 def sync_notebooks(folder: str | os.PathLike[str]) -> list[Path]:
-    """Give every notebook in `folder` this machine's kernel metadata where it differs; the files changed."""
+    """Give every notebook in `folder` this machine's kernel metadata where it differs; the files changed.
+
+    The notebooks inside the installed package are never written (they are the package's, and a project
+    gets its own copies from `ocrlab init`), nor is a file that cannot be: it opens modified, as before."""
     import nbformat
+    if Path(folder).resolve().is_relative_to(Path(__file__).resolve().parent):
+        return []
     metadata = kernel_metadata()
     changed = []
     for path in sorted(Path(folder).glob("*.ipynb")):
         try:
             nb = nbformat.read(path, as_version=4)
-        except Exception:  # not a notebook nbformat can read: JupyterLab will say so
+            if with_kernel_metadata(nb, metadata):
+                nbformat.write(nb, path)
+                changed.append(path)
+        except Exception:  # unreadable (JupyterLab will say so) or read-only: left as it is
             continue
-        if with_kernel_metadata(nb, metadata):
-            nbformat.write(nb, path)
-            changed.append(path)
     return changed
