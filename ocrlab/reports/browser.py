@@ -86,7 +86,8 @@ class FailureBrowser:
                  output_dir: str | os.PathLike[str] | None = None, page_size: int = PAGE_SIZE,
                  query: FailureQuery | None = None) -> None:
         self.store = store
-        self.sources = [str(in_project(s)) for s in sources]  # relative: the project folder's, from any kernel
+        # Relative folders are the project folder's, from any kernel; S3 images come from their records.
+        self.sources = [str(s) if str(s).startswith("s3://") else str(in_project(s)) for s in sources if str(s)]
         self.output_dir = in_project(output_dir) or default_reports_dir()
         self.page_size = page_size
         self.query = query or FailureQuery()
@@ -393,25 +394,27 @@ class FailureBrowser:
             raise OcrlabError("no failures selected")
         if not self.candidate_file.value.strip():
             raise OcrlabError("name the candidate's version file (OCR_VERSION.txt of the candidate) first")
-        candidate = load_version(self.candidate_file.value.strip())
+        version_file = str(in_project(self.candidate_file.value.strip()))
+        candidate = load_version(version_file)
         base = self.query.ocr_version or Counter(r.get("OCRFullVersion") for r in chosen).most_common(1)[0][0]
         if candidate.full_version == base:
             raise OcrlabError(f"the candidate's version is the base version {base}: give it its own version")
         keys = sorted({r["ImageKey"] for r in chosen})
-        folders, missing = image_folders(keys, self.sources)
+        local = sorted({r["ImageKey"] for r in chosen if not r.get("S3Bucket")})
+        found, missing = image_folders(local, self.sources)
+        folders: dict[str, list[str]] = {**{str(f): k for f, k in found.items()}, **s3_sources(chosen)}
         if not folders:
             raise OcrlabError(f"none of the {len(keys)} images was found ({missing[0]}): give "
                               "failure_browser(..., source=FOLDER), the folder the batch read them from")
         preprocess = Preprocess.from_json(self.preprocess.value) if self.preprocess.value.strip() else None
         processed = succeeded = failed = 0
         for folder, found in folders.items():  # one batch per folder the images were read from
-            summary = run_batch(str(folder), self.store, keys=found, engine=self.engine.value,
-                                version_file=self.candidate_file.value.strip(), progress=False, force=True,
-                                preprocess=preprocess)
+            summary = run_batch(folder, self.store, keys=found, engine=self.engine.value,
+                                version_file=version_file, progress=False, force=True, preprocess=preprocess)
             processed, succeeded, failed = (processed + summary.processed, succeeded + summary.succeeded,
                                             failed + summary.failed)
         comparison = compare_versions(self.store, base, candidate.full_version, keys=keys,
-                                      ground_truth=next(iter(folders)) if len(folders) == 1 else None)
+                                      truth_sources=self.sources)
         self.last_comparison = comparison
         return render_inline("<p>Ran {{ processed }} of the {{ n }} selected images under <code>{{ v }}</code>: "
                              "{{ succeeded }} read, {{ failed }} failed{% if missing %}; {{ missing|length }} not "
@@ -457,3 +460,17 @@ def failure_browser(table: str | SpoolingStore, source: str | os.PathLike[str] |
         or default_sources(store.table)
     return FailureBrowser(store, sources, output_dir, page_size, FailureQuery(**filters))
 
+
+
+def s3_sources(records: Sequence[Record]) -> dict[str, list[str]]:
+    """The S3 images among `records`, as the prefix a batch re-running them lists (one per bucket, the
+    keys' common folder) and their keys."""
+    by_bucket: dict[str, set[str]] = {}
+    for record in records:
+        if record.get("S3Bucket"):
+            by_bucket.setdefault(str(record["S3Bucket"]), set()).add(record["ImageKey"])
+    sources = {}
+    for bucket, keys in by_bucket.items():
+        common = os.path.commonprefix(sorted(keys))
+        sources[f"s3://{bucket}/{common[:common.rfind('/') + 1]}"] = sorted(keys)
+    return sources

@@ -132,3 +132,23 @@ def test_the_selection_holds_across_pages_and_new_filters_clear_it(seeded, tmp_p
     browser.search.value = "timesheet"
     browser.apply()
     assert browser.selected == [] and browser.list.value == ()
+
+
+def test_rerun_of_s3_images_reads_them_from_their_bucket(store, bucket, tmp_path):
+    client, name = bucket
+    samples = tmp_path / "samples"
+    generate_samples(samples, count=1)
+    client.put_object(Bucket=name, Key="in/2025/sheet.png", Body=(samples / "timesheet-001.png").read_bytes())
+    client.put_object(Bucket=name, Key="in/2026/garbage.png", Body=b"garbage")
+    for key in ("in/2025/sheet.png", "in/2026/garbage.png"):
+        log_failed_image(store, key, "OCR_ERROR", "model error", V1, {"error_code": "ModelErrorException",
+                                                                    "s3_bucket": name})
+    candidate = tmp_path / "candidate.txt"
+    candidate.write_text(V2_FILE)
+    browser = failure_browser(store)
+    browser.select(0, 1)
+    assert browser.detail.image_where.startswith(f"s3://{name}/in/")
+    browser.candidate_file.value = str(candidate)
+    browser.rerun_button.click()
+    assert "Ran 2 of the 2 selected images" in browser.action_output.value, browser.action_output.value
+    assert browser.last_comparison.outcomes["fixed"] == 1  # the timesheet read; the garbage fails again
