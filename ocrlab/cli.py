@@ -38,10 +38,23 @@ def say(message: str) -> None:
 
 
 def _store(args: argparse.Namespace, *, write: bool = False):
-    """The store of --table; read commands never create a table (a mistyped name is an error)."""
+    """The store of --table; read commands never create a table (a mistyped name is an error).
+
+    Without --table, reading follows the table this project last wrote, and a write is remembered
+    (ocrlab.table_choice)."""
+    from .errors import TableMissing
     from .store import open_store
+    from .table_choice import missing_table_message, reading_table, remember, writing_table
+    args.table = writing_table(args.table) if write else reading_table(args.table)
     say(settings().store_target().describe(args.table))
-    return open_store(args.table, create=write)
+    if write:
+        store = open_store(args.table, create=True)
+        remember(args.table)
+        return store
+    try:
+        return open_store(args.table, create=False)
+    except TableMissing:
+        raise OcrlabError(missing_table_message(args.table, "--table")) from None
 
 
 def _output(path: str | None) -> str | None:
@@ -197,6 +210,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 @command("compare")
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare_versions
+    from .image_lookup import default_sources
     from .reports.comparison import write_comparison
     _output(args.json)
     _output(args.output)
@@ -207,7 +221,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.base == args.candidate:
         say(f"warning: --base and --candidate are the same version ({args.base}): every image is unchanged")
     shown = {} if args.diffs is None else {"shown": args.diffs}
-    comparison = compare_versions(store, args.base, args.candidate, args.ground_truth, **shown)
+    comparison = compare_versions(store, args.base, args.candidate, args.ground_truth, **shown,
+                                  truth_sources=default_sources(store.table))
+    if comparison.ground_truth and not args.ground_truth:
+        say(f"ground truth: the NAME.json beside the images, in {comparison.ground_truth}")
     write_comparison(comparison, args.json, args.output)
     for warning in comparison.warnings:
         say(f"warning: {warning}")
@@ -247,9 +264,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .reports.notebooks import find_notebook, notebook_parameters, run_report
     path = find_notebook(args.notebook, args.notebooks_dir)
     params = dict(args.parameters or [])
-    if "table" in notebook_parameters(path):
-        params.setdefault("table", args.table)
-        say(settings().store_target().describe(params["table"]))
+    if "table" in notebook_parameters(path):  # not named: the notebook's own default (ocrlab.table_choice)
+        if args.table:
+            params.setdefault("table", args.table)
+        say(settings().store_target().describe(params.get("table")))
     result = run_report(path, params, reports_dir=args.reports_dir, show_code=args.show_code)
     print(result.ipynb_path)
     print(result.html_path)
@@ -307,8 +325,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 @command("demo")
 def cmd_demo(args: argparse.Namespace) -> int:
+    from .config import DEMO_TABLE
     from .demo import run
-    return run(count=args.count, table=args.table or "ocrlab-demo", reports_dir=args.reports_dir)
+    return run(count=args.count, table=args.table or DEMO_TABLE, reports_dir=args.reports_dir)
 
 
 @command("lab")
@@ -425,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--table", type=_table_name, default=settings().table,
                         help="DynamoDB table (default: OCRLAB_TABLE, else %(default)s)")
+    reading = argparse.ArgumentParser(add_help=False)  # ocrlab.table_choice: what the project last wrote
+    reading.add_argument("--table", type=_table_name, default=None,
+                         help="DynamoDB table (default: OCRLAB_TABLE, else the table this project's last batch "
+                              "or demo wrote, else ocrlab)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("db", parents=[common], help="start, stop or query the local DynamoDB (dynalite)")
@@ -433,33 +456,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_ranged(1, 65535), default=None, help=f"default {DEFAULT_PORT} (or OCRLAB_DB_PORT)")
     p.add_argument("--data-dir", default=None, help="default .ocrlab/dynamodb (under OCRLAB_HOME)")
 
-    p = sub.add_parser("export", parents=[common], help="failed images as CSV")
+    p = sub.add_parser("export", parents=[reading], help="failed images as CSV")
     p.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
     p.add_argument("--failure-type", type=_failure_type, default=None, help=f"one of {', '.join(FailureType.__members__)}")
     p.add_argument("--ocr-version", default=None, help="an OCRFullVersion, e.g. 2.0.0-2025-10-25")
     p.add_argument("--since", type=_timestamp, default=None, help="ISO-8601 UTC time")
 
-    p = sub.add_parser("stats", parents=[common], help="failure statistics")
+    p = sub.add_parser("stats", parents=[reading], help="failure statistics")
     p.add_argument("--json", action="store_true")
 
     sub.add_parser("replay", parents=[common], help="write records spooled while the store was down")
 
-    p = sub.add_parser("compare", parents=[common], help="compare two OCR versions image by image")
+    p = sub.add_parser("compare", parents=[reading], help="compare two OCR versions image by image")
     p.add_argument("--base", required=True, help="an OCRFullVersion, e.g. 2.0.0-2025-10-25")
     p.add_argument("--candidate", required=True)
     p.add_argument("--ground-truth", type=_folder, default=None,
-                   help="folder of NAME.json (the parsed timesheet) for field accuracy")
+                   help="folder of NAME.json (the parsed timesheet) for field accuracy (default: the NAME.json "
+                        "beside the images, when they are found in the project folder)")
     p.add_argument("--json", default=None)
     p.add_argument("-o", "--output", default=None, help="HTML report with side-by-side raw-output diffs")
     p.add_argument("--diffs", type=_ranged(0), default=None, metavar="N",
                    help="images shown with a full diff per group besides every regression (default 200); "
                         "the rest are listed one line each on list pages beside the report")
 
-    p = sub.add_parser("results", parents=[common], help="latest outcome per image as CSV")
+    p = sub.add_parser("results", parents=[reading], help="latest outcome per image as CSV")
     p.add_argument("--ocr-version", default=None, help="an OCRFullVersion (default: every version)")
     p.add_argument("-o", "--output", default="-")
 
-    p = sub.add_parser("report", parents=[common],
+    p = sub.add_parser("report", parents=[reading],
                        help="run notebooks/NOTEBOOK.ipynb with papermill; executed notebook + HTML into reports/")
     p.add_argument("notebook", help="batch_run, failure_patterns, compare_versions, export_failures, "
                                     "prompt_tuning, or a path")
@@ -473,7 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the main job on the embedded defaults: samples, two versions, reports")
     p.add_argument("--count", type=_ranged(1, 10_000), default=10, help="clean samples to generate (broken ones are added)")
-    p.add_argument("--table", default=None, help="default: ocrlab-demo")
+    p.add_argument("--table", type=_table_name, default=None,
+                   help="default: ocrlab-demo (then the table this project's commands and notebooks read)")
     p.add_argument("--reports-dir", default=None, help="default: reports/")
 
     p = sub.add_parser("lab", help="JupyterLab on the notebooks, against the local database (started if needed)")

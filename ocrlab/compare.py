@@ -1,12 +1,17 @@
 """Comparing two OCR versions image by image, from the latest outcome of each image under each.
 
-Statuses: `fixed` (base failed, candidate OK), `regressed` (base OK, candidate failed),
-`still_failing`, `unchanged` (both OK; `parsed_changed` says whether the timesheet read differs),
-`new` (only the candidate ran it), `not_run` (only the base ran it).
+Every image is counted in exactly one category (CATEGORIES, named by CATEGORY_LABELS: the words and
+counts every summary, page, notebook and JSON file uses):
+`regressed` (the candidate failed where the base read it, or read fewer fields right), `improved`
+("fixed or improved": the candidate read it where the base failed, or read more fields right),
+`other` ("changed otherwise": the outcome, the failure, the timesheet read or the raw text differ, no
+better or worse), `unchanged`, `new` (only the candidate ran it), `not_run` (only the base ran it).
 
-A regression is more than a status: with ground truth, an image whose fields got worse is a
-regression even when both outcomes are OK (`fields_lost` names them), and a field whose accuracy
-fell over all images is a field regression (`Comparison.field_changes`). Reports lead with them.
+Its status says what happened to its outcome alone (STATUSES): `fixed` (failed, then read),
+`broken` (read, then failed), `still_failing`, `still_ok`, `new`, `not_run`. A regression is more than
+a status: with ground truth, an image whose fields got worse is a regression even when both outcomes
+are OK (`fields_lost` names them), and a field whose accuracy fell over all images is a field
+regression (`Comparison.field_changes`). Reports lead with them.
 
 A comparison costs what a person reads, not what the table holds (ocrlab.outcomes): counts, what
 changed (from digests of the outputs), tokens, time and field accuracy cover every image; the texts
@@ -20,7 +25,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Collection, Iterable, Iterator, NamedTuple
+from typing import Any, Collection, Iterable, Iterator, NamedTuple, Sequence
 
 from .evaluate import cer
 from .fields import FieldAccuracy, GroundTruth, score_fields
@@ -29,10 +34,16 @@ from .outcomes import OK, OutcomeReader, Side
 from .schema import ENTRY_FIELDS
 from .store.spooling import SpoolingStore
 
-__all__ = ["GROUPS", "OK", "STATUSES", "Comparison", "ImageComparison", "Side", "compare_image", "compare_versions"]
+__all__ = ["CATEGORIES", "CATEGORY_LABELS", "GROUPS", "OK", "STATUSES", "STATUS_LABELS", "Comparison",
+           "ImageComparison", "Side", "compare_image", "compare_versions"]
 
-STATUSES = ("regressed", "fixed", "still_failing", "unchanged", "new", "not_run")
-GROUPS = ("regressed", "improved", "other", "unchanged")  # how reports list the images both versions ran
+CATEGORIES = ("regressed", "improved", "other", "unchanged", "new", "not_run")
+CATEGORY_LABELS = {"regressed": "regressed", "improved": "fixed or improved", "other": "changed otherwise",
+                   "unchanged": "unchanged", "new": "new (candidate only)", "not_run": "not run by the candidate"}
+GROUPS = CATEGORIES[:4]  # the categories of the images both versions ran
+STATUSES = ("fixed", "broken", "still_failing", "still_ok", "new", "not_run")
+STATUS_LABELS = {"fixed": "fixed", "broken": "broken", "still_failing": "failed by both", "still_ok": "read by both",
+                 "new": "new", "not_run": "not run"}
 SHOWN = 200  # full diffs per group beyond the regressions (which are all shown)
 _ORDER = {"regressed": 0, "improved": 1, "other": 2, "new": 3, "not_run": 4, "unchanged": 5}
 
@@ -92,7 +103,7 @@ class ImageComparison:
     @property
     def regression(self) -> bool:
         """The candidate failed where the base read it, or read fewer fields right."""
-        return self.status == "regressed" or self.fields_worse
+        return self.status == "broken" or self.fields_worse
 
     @property
     def improvement(self) -> bool:
@@ -101,7 +112,7 @@ class ImageComparison:
     @property
     def changed(self) -> bool:
         """Worth a diff: the outcome flipped, or either output (or the failure) differs."""
-        return self.both and (self.status in ("fixed", "regressed") or bool(self.raw_changed)
+        return self.both and (self.status in ("fixed", "broken") or bool(self.raw_changed)
                               or bool(self.parsed_changed) or self.fields_worse or self.fields_better
                               or self.outcome_changed)
 
@@ -115,13 +126,18 @@ class ImageComparison:
         return "other" if self.changed else "unchanged"
 
     @property
+    def category(self) -> str:
+        """The one category (CATEGORIES) it is counted in."""
+        return self.group if self.both else self.status
+
+    @property
     def severity(self) -> tuple[Any, ...]:
         """Report order within a group, most telling first: outcome regressions before field ones and
         fixes before field gains, each by the number of fields; among other changes, a different
         failure, then a different timesheet, then raw text only. Then by image key."""
         group = self.group if self.both else self.status
         if group == "regressed":
-            rank: tuple[int, ...] = (self.status != "regressed", -len(self.fields_lost))
+            rank: tuple[int, ...] = (self.status != "broken", -len(self.fields_lost))
         elif group == "improved":
             rank = (self.status != "fixed", -len(self.fields_gained))
         elif group == "other":
@@ -157,7 +173,7 @@ class ImageComparison:
                 "output_tokens": _delta(b.output_tokens, c.output_tokens), "seconds": _delta(b.seconds, c.seconds)}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"image_key": self.image_key, "status": self.status, "group": self.group if self.both else None,
+        return {"image_key": self.image_key, "status": self.status, "category": self.category,
                 "changed": self.changed,
                 "base": self.base.to_dict() if self.base else None,
                 "candidate": self.candidate.to_dict() if self.candidate else None,
@@ -177,8 +193,8 @@ def _status(base: Side | None, candidate: Side | None) -> str:
         return "new"
     if candidate is None:
         return "not_run"
-    return {(False, True): "fixed", (True, False): "regressed",
-            (False, False): "still_failing", (True, True): "unchanged"}[(base.ok, candidate.ok)]
+    return {(False, True): "fixed", (True, False): "broken",
+            (False, False): "still_failing", (True, True): "still_ok"}[(base.ok, candidate.ok)]
 
 
 def _image(image_key: str, base: Side | None, candidate: Side | None) -> ImageComparison:
@@ -215,7 +231,7 @@ class Section(NamedTuple):
 
 @dataclass
 class Comparison:
-    """Every image's comparison, the counts per status and, with ground truth, field accuracy.
+    """Every image's comparison, the counts per category and per status and, with ground truth, field accuracy.
 
     `shown` bounds the full diffs per group (regressions are all shown); `reader` reads texts by key
     for `detail` (None for a comparison built from records already in memory)."""
@@ -233,6 +249,13 @@ class Comparison:
 
     @property
     def counts(self) -> dict[str, int]:
+        """Images per category (CATEGORIES): the counts every report shows; they add up to every image."""
+        found = Counter(i.category for i in self.images)
+        return {category: found[category] for category in CATEGORIES}
+
+    @property
+    def outcomes(self) -> dict[str, int]:
+        """Images per status (STATUSES): what happened to the outcomes alone."""
         found = Counter(i.status for i in self.images)
         return {status: found[status] for status in STATUSES}
 
@@ -315,12 +338,11 @@ class Comparison:
     def header(self) -> dict[str, Any]:
         """Everything but the images, in plain JSON types (no Decimal, no NaN)."""
         sections = self.sections()
-        groups = {name: section.total for name, section in sections.items()}
+        counts = self.counts
         return json_safe({
-            "base": self.base, "candidate": self.candidate, "counts": self.counts,
-            "images_total": len(self.images), "changed": sum(groups[g] for g in ("regressed", "improved", "other")),
-            "regressions": groups["regressed"],
-            "groups": groups | {"unchanged": len(self.images) - sum(groups.values())},
+            "base": self.base, "candidate": self.candidate, "counts": counts, "labels": CATEGORY_LABELS,
+            "outcomes": self.outcomes, "images_total": len(self.images),
+            "changed": sum(counts[g] for g in ("regressed", "improved", "other")),
             "shown_in_full": sum(len(s.shown) for name, s in sections.items() if name != "one_sided"),
             "field_regressions": self.field_regressions(), "totals": self.totals(), "ground_truth": self.ground_truth,
             "field_accuracy": ({side: acc.to_dict() for side, acc in self.field_accuracy.items()}
@@ -344,7 +366,7 @@ class Comparison:
         for i in self.changed()[:limit]:
             fields = "" if i.base_fields is None or i.candidate_fields is None else \
                 f"{i.base_fields[0]}/{i.base_fields[1]} → {i.candidate_fields[0]}/{i.candidate_fields[1]}"
-            rows.append({"image": i.image_key, "change": i.group, "outcome": f"{i.base.outcome} → {i.candidate.outcome}"
+            rows.append({"image": i.image_key, "change": CATEGORY_LABELS[i.category], "outcome": f"{i.base.outcome} → {i.candidate.outcome}"
                          if i.base and i.candidate else i.status, "fields right": fields,
                          "fields lost": ", ".join(i.fields_lost), "raw output changed": "" if i.raw_cer is None
                          else f"{i.raw_cer:.1%}"})
@@ -365,23 +387,35 @@ class Comparison:
     def frame(self) -> Any:
         """One row per image (report order), for notebooks."""
         import pandas as pd
-        columns = ["image_key", "status", "changed", "base_outcome", "candidate_outcome", "base_error_code",
+        columns = ["image_key", "category", "status", "changed", "base_outcome", "candidate_outcome", "base_error_code",
                    "candidate_error_code", "raw_changed", "raw_cer", "parsed_changed", "input_tokens_delta",
                    "output_tokens_delta", "seconds_delta", "base_field_accuracy", "candidate_field_accuracy"]
         rows = []
         for i in self.ordered():
             d = i.deltas()
-            rows.append([i.image_key, i.status, i.changed, i.base.outcome if i.base else None,
+            rows.append([i.image_key, i.category, i.status, i.changed, i.base.outcome if i.base else None,
                          i.candidate.outcome if i.candidate else None, i.base.error_code if i.base else None,
                          i.candidate.error_code if i.candidate else None, i.raw_changed, i.raw_cer,
                          i.parsed_changed, d["input_tokens"], d["output_tokens"], d["seconds"],
                          _ratio(i.base_fields), _ratio(i.candidate_fields)])
         return pd.DataFrame(rows, columns=columns)
 
+    def labelled_counts(self) -> dict[str, int]:
+        """The counts by their words, in order (images of one version only when there are any)."""
+        return {CATEGORY_LABELS[c]: n for c, n in self.counts.items() if n or c not in ("new", "not_run")}
+
+    def counts_text(self) -> str:
+        """The categories in words, `3 regressed, 2 fixed or improved, ...`."""
+        return ", ".join(f"{n:,} {label}" for label, n in self.labelled_counts().items())
+
+    def outcomes_text(self) -> str:
+        return ", ".join(f"{n:,} {STATUS_LABELS[s]}" for s, n in self.outcomes.items()
+                         if n or s not in ("new", "not_run"))
+
     def summary(self) -> str:
-        """One line for the terminal."""
-        counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in self.counts.items())
-        line = f"{self.base} -> {self.candidate}: {len(self.images)} images: {counts}"
+        """One line for the terminal: the categories, then the outcomes alone, then field accuracy."""
+        line = (f"{self.base} -> {self.candidate}: {len(self.images):,} images: {self.counts_text()}; "
+                f"outcomes: {self.outcomes_text()}")
         if self.field_accuracy:
             accs = {s: a.accuracy for s, a in self.field_accuracy.items()}
             line += "; field accuracy " + ", ".join(
@@ -395,9 +429,14 @@ def _ratio(score: tuple[int, int] | None) -> float | None:
 
 def compare_versions(store: SpoolingStore, base: str, candidate: str,
                      ground_truth: str | os.PathLike[str] | None = None,
-                     keys: Collection[str] | None = None, shown: int = SHOWN) -> Comparison:
+                     keys: Collection[str] | None = None, shown: int = SHOWN,
+                     truth_sources: Sequence[str | os.PathLike[str]] | None = None) -> Comparison:
     """Compare the latest outcome of every image (of `keys`, if given) under `base` with that under
-    `candidate`; the images a report shows in full (`shown` per group, every regression) are detailed."""
+    `candidate`; the images a report shows in full (`shown` per group, every regression) are detailed.
+
+    Without `ground_truth`, given `truth_sources` (where the images are, ocrlab.image_lookup), the
+    `NAME.json` files beside the images are the ground truth when there are any: the command, the
+    notebooks and the demo then count the same images as regressed."""
     reader = OutcomeReader(store)
     wanted = None if keys is None else set(keys)
     latest = {v: reader.latest(v, wanted) for v in dict.fromkeys((base, candidate))}
@@ -411,6 +450,10 @@ def compare_versions(store: SpoolingStore, base: str, candidate: str,
     found = sorted(latest[base].keys() | latest[candidate].keys())
     comparison.images = [_image(k, latest[base].get(k), latest[candidate].get(k)) for k in found]
     del latest
+    if ground_truth is None and truth_sources is not None:
+        from .image_lookup import truth_folder
+        ground_truth = truth_folder((i.image_key for i in comparison.images), truth_sources)
+        comparison.ground_truth = str(ground_truth) if ground_truth else None
     if ground_truth is not None:
         _score(comparison, GroundTruth(ground_truth))
     sections = comparison.sections()

@@ -10,7 +10,7 @@ variables; boto3 reads the standard AWS ones itself.
 | OCRLAB_STORE | `local` (dynalite), `aws` (DynamoDB) or `auto` | `auto`: aws when AWS is configured |
 | OCRLAB_DB_PORT | port of the local dynalite | 8000 |
 | OCRLAB_STORE_MAX_ATTEMPTS | DynamoDB calls per request, retries included | 5 |
-| OCRLAB_TABLE (or DYNAMODB_TABLE) | the table every command uses unless `--table` | `ocrlab` |
+| OCRLAB_TABLE (or DYNAMODB_TABLE) | the table every command uses unless `--table` | reading: the table the project last wrote (`ocrlab.table_choice`), else `ocrlab`; writing: `ocrlab` |
 | OCRLAB_VERSION_FILE | the version stamp file | `OCR_VERSION.txt` of the project folder |
 | OCRLAB_OCR_VERSION, OCRLAB_OCR_BUILD_DATE, OCRLAB_OCR_DESCRIPTION | the version stamp itself, instead of a file (the Lambda function's) | unset: from the file |
 | OCRLAB_NOTEBOOKS | folder of notebooks for `ocrlab report` | the project's `notebooks/` |
@@ -37,6 +37,7 @@ from typing import Mapping
 from .errors import OcrlabError
 
 DEFAULT_TABLE = "ocrlab"
+DEMO_TABLE = "ocrlab-demo"
 DEFAULT_PORT = 8000
 LOCAL_REGION = "us-east-1"
 STORE_CHOICES = ("auto", "local", "aws")
@@ -63,6 +64,18 @@ def project_dir() -> Path:
     return find_upward("OCR_VERSION.txt", ".ocrlab") or Path.cwd().resolve()
 
 
+def in_project(path: str | os.PathLike[str] | None) -> Path | None:
+    """A path as a notebook parameter means it: relative to the project folder, wherever the kernel runs.
+
+    JupyterLab starts a notebook's kernel in notebooks/, papermill in the caller's folder; a `source`
+    of `scans/` must mean the same folder from both. `~` is expanded; None stays None.
+    """
+    if path is None or str(path) == "":
+        return None
+    given = Path(path).expanduser()
+    return given if given.is_absolute() else project_dir() / given
+
+
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     text = env.get(name)
     if not text:
@@ -85,10 +98,12 @@ class StoreTarget:
     region: str
     home: Path
 
-    def describe(self, table: str) -> str:
+    def describe(self, table: str | None) -> str:
+        """The store and table in one line; table None: the one a notebook chooses itself."""
+        named = repr(table) if table is not None else "chosen by the notebook (the project's)"
         if self.kind == "local":
-            return f"store: local dynalite {self.endpoint_url}, table {table!r}, data in {self.home / 'dynamodb'}"
-        return f"store: {self.endpoint_url or f'DynamoDB {self.region}'}, table {table!r}"
+            return f"store: local dynalite {self.endpoint_url}, table {named}, data in {self.home / 'dynamodb'}"
+        return f"store: {self.endpoint_url or f'DynamoDB {self.region}'}, table {named}"
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,7 @@ class Settings:
     db_port: int
     store_max_attempts: int
     table: str
+    table_named: bool            # OCRLAB_TABLE (or DYNAMODB_TABLE) set: every command uses it
     version_file: Path | None
     notebooks_dir: Path | None
     reports_dir: Path | None
@@ -127,6 +143,7 @@ class Settings:
             db_port=_int(env, "OCRLAB_DB_PORT", DEFAULT_PORT, 1, 65535),
             store_max_attempts=_int(env, "OCRLAB_STORE_MAX_ATTEMPTS", 5, 1, 100),
             table=env.get("OCRLAB_TABLE") or env.get("DYNAMODB_TABLE") or DEFAULT_TABLE,
+            table_named=bool(env.get("OCRLAB_TABLE") or env.get("DYNAMODB_TABLE")),
             version_file=path("OCRLAB_VERSION_FILE"),
             notebooks_dir=path("OCRLAB_NOTEBOOKS"),
             reports_dir=path("OCRLAB_REPORTS_DIR"),
@@ -151,6 +168,11 @@ class Settings:
     @property
     def local_data_dir(self) -> Path:
         return self.home / "dynamodb"
+
+    @property
+    def demo_dir(self) -> Path:
+        """`ocrlab demo`'s files: its samples and version stamps."""
+        return self.home / "demo"
 
     def store_target(self) -> StoreTarget:
         if self.store == "aws" or (self.store == "auto" and self.aws_configured):

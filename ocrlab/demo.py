@@ -1,23 +1,27 @@
 """`ocrlab demo` (`make demo`): the main job on the embedded defaults, in any folder, in a few minutes.
 
 Starts the local database of the folder's .ocrlab/, generates reference timesheets with heavy
-scan damage including broken ones, runs a batch under the project's OCR_VERSION.txt (or a demo
+scan damage including broken ones (printed in the faces every machine has, so the figures are the
+README's everywhere), runs a batch under the project's OCR_VERSION.txt (or a demo
 version when there is none) and another under a candidate configuration (a second version stamp:
 the same engine with image preprocessing), then writes the failure-patterns, comparison and
-prompt-tuning reports and the failure browser's report, and prints their paths.
+prompt-tuning reports and the failure browser's report, and prints their paths. Its table becomes the
+one this project's commands and notebooks read (ocrlab.table_choice), so `ocrlab lab` shows it.
 """
 from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .batch import run_batch
-from .config import settings
+from .config import DEMO_TABLE, settings
 from .errors import VersionFileError
 from .preprocess import Preprocess
 from .samples import generate_samples
 from .store import localdb, open_store
+from .table_choice import reading_table, remember
 from .version import load_version
 
 # Without a project version file the demo runs its base under this one.
@@ -39,7 +43,7 @@ def _base_version_file(work: Path) -> Path | None:
         return path
 
 
-def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str | None = None, concurrency: int = 2) -> int:
+def run(count: int = 10, table: str = DEMO_TABLE, reports_dir: str | None = None, concurrency: int = 2) -> int:
     started = time.perf_counter()
     # The demo always runs on the embedded defaults, its notebook kernels included.
     os.environ["OCRLAB_STORE"] = "local"
@@ -47,13 +51,15 @@ def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str | None = N
     config = settings()
     print(config.store_target().describe(table))
     store = open_store(table)
-    work = config.home / "demo"
+    remember(table)  # what `ocrlab stats`, `ocrlab lab` and the notebooks read from now on
+    work = config.demo_dir
     samples = work / "samples"
     work.mkdir(parents=True, exist_ok=True)
     base_file = _base_version_file(work)
     # This seed's set is one on which the candidate both fixes and breaks timesheets (with 10 valid
-    # ones: fixes 1, breaks 2), so the comparison has something to show.
-    manifest = generate_samples(samples, count=count, seed=2026, bad=True, damage="heavy")
+    # ones: fixes 1, breaks 1), so the comparison has something to show; printed in the faces every
+    # machine has, so it shows the same everywhere.
+    manifest = generate_samples(samples, count=count, seed=2026, bad=True, damage="heavy", portable=True)
     print(f"samples: {len(manifest)} images in {samples}")
     candidate_file = work / "candidate_OCR_VERSION.txt"
     candidate_file.write_text(CANDIDATE_VERSION, encoding="utf-8")
@@ -80,9 +86,19 @@ def run(count: int = 10, table: str = "ocrlab-demo", reports_dir: str | None = N
                            "image_set": "failures"}),
     ]
     print("reports:")
-    for notebook, parameters in reports:
-        result = run_report(notebook, parameters, reports_dir=reports_dir)
+    # The three that only read run side by side (a kernel spends most of its time starting); prompt
+    # tuning writes records the others would show, so it runs after them.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = list(pool.map(lambda job: run_report(*job, reports_dir=reports_dir), reports[:-1]))
+    for result in [*done, run_report(*reports[-1], reports_dir=reports_dir)]:
         print(f"  {result.html_path}")
     print(f"demo finished in {time.perf_counter() - started:.0f} s; the local database keeps running "
           f"(pid {state.pid if state else '?'}); `ocrlab db stop` stops it")
+    read = reading_table()
+    if read == table:
+        print(f"next: `ocrlab lab` (or `make lab`) and Run All on explore_failures.ipynb; the notebooks, "
+              f"`ocrlab stats` and `ocrlab export` read table {table!r}")
+    else:
+        print(f"note: OCRLAB_TABLE names {read!r}, so the notebooks and commands read that table; "
+              f"pass --table {table} (a notebook: table = {table!r}) to see the demo's records")
     return 0

@@ -64,6 +64,7 @@ class Record(TypedDict, total=False):
     RawOCROutput: str
     ParsedTimesheet: str                     # JSON of a Timesheet (results, and validation failures)
     ParseRepairs: str                        # JSON list of ocrlab.repairs.Repair
+    ParseRepairsBase: Decimal                # what ParseRepairs counts entries from (1; absent: see repairs)
     # where the image came from
     S3Bucket: str
     S3Region: str

@@ -48,7 +48,7 @@ class TableMissing(StoreUnavailable):
 
     def __init__(self, table: str, where: str) -> None:
         super().__init__(f"table {table!r} does not exist ({where}); check --table or OCRLAB_TABLE "
-                         "(a table is created by the first write, or by `ocrlab db start`)", "ResourceNotFoundException")
+                         "(a batch creates its table as it writes the first record)", "ResourceNotFoundException")
         self.table = table
 
 

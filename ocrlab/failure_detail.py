@@ -134,8 +134,8 @@ def failure_detail(store: SpoolingStore, record: Record,
     parsed = _json(record.get("ParsedTimesheet"))
     parsed = parsed if isinstance(parsed, dict) else None
     rules = broken_rules(record.get("ValidationErrors"))
-    repairs = list(Repairs.from_json(record.get("ParseRepairs")))
-    truth = find_ground_truth(record, sources)
+    repairs = list(Repairs.from_record(record))
+    truth = find_ground_truth(record, sources, located.path)
     latest = sorted(store.image_latest(key), key=lambda r: str(r.get("OCRFullVersion")))
     return FailureDetail(record, image_uri, where, rules, field_rows(parsed, rules, repairs, truth), parsed,
                          repairs, list(store.image_records(key)), latest, truth)

@@ -2,8 +2,10 @@
 
 The local dynalite is started first when the store is local (a notebook's first cell would start it
 too, but a user should see which store the notebooks read before opening one). JupyterLab prints
-its URL with the token; ocrlab prints the store it uses. The server's root is the project folder (its
-file browser opens in notebooks/), so the files notebooks write into reports/ download from JupyterLab.
+its URL with the token; ocrlab prints the store and the table the notebooks read. The server's root is
+the project folder (its file browser opens in notebooks/), so the files notebooks write into reports/
+download from JupyterLab. The notebooks get this machine's kernel metadata first (ocrlab.notebook_kernel),
+so they open unmodified.
 """
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ from pathlib import Path
 
 from .config import settings
 from .errors import MissingDependency
+from .notebook_kernel import sync_notebooks
 from .reports.notebooks import default_reports_dir, notebook_dirs
+from .table_choice import reading_table
 
 
 def server_root(notebooks: Path, reports: Path) -> Path:
@@ -35,7 +39,12 @@ def run(port: int | None = None, notebooks_dir: str | None = None, extra: list[s
         ensure_running()
     folder = (Path(notebooks_dir) if notebooks_dir else notebook_dirs()[0]).resolve()
     root = server_root(folder, default_reports_dir().resolve())
-    print(target.describe(config.table), file=sys.stderr, flush=True)
+    synced = sync_notebooks(folder)  # else JupyterLab shows them modified as their kernel starts
+    if synced:
+        print(f"gave {len(synced)} notebook(s) this Python's kernel metadata, so they open unmodified",
+              file=sys.stderr, flush=True)
+    print(target.describe(reading_table()) + " (what the notebooks read when `table` is None)",
+          file=sys.stderr, flush=True)
     print(f"notebooks: {folder}; JupyterLab prints its URL below (Ctrl-C stops it)", file=sys.stderr, flush=True)
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--ServerApp.root_dir={root}",
                f"--ContentsManager.preferred_dir={folder.relative_to(root).as_posix()}"]

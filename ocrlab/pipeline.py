@@ -113,7 +113,7 @@ class Pipeline:
         item = result_item(image_key, self.version, result.raw_output, timesheet,
                            self._details(data, context, result, time.perf_counter() - started))
         if repairs:
-            item["ParseRepairs"] = repairs.to_json()
+            item.update(repairs.attributes())  # type: ignore[typeddict-item]
         return Draft(image_key, True, item, timesheet=timesheet)
 
     def _details(self, data: bytes | None, context: ImageContext, result: EngineResult | None,
@@ -150,6 +150,6 @@ class Pipeline:
         if parsed is not None:  # a timesheet that broke validation: keep what was read, for tuning
             details["ParsedTimesheet"] = timesheet_json(parsed)
         if repairs:  # what the reader changed, even when the reading then failed
-            details["ParseRepairs"] = repairs.to_json()
+            details.update(repairs.attributes())
         item = failure_item(image_key, failure_type.value, str(exc) or type(exc).__name__, self.version, details)
         return Draft(image_key, False, item, failure_type.value, str(exc))

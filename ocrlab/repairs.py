@@ -9,14 +9,24 @@ repair with certainty stays a failure.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+import re
+from dataclasses import asdict, dataclass, replace
+from decimal import Decimal
+from typing import Any, Iterable, Mapping
+
+# Entries in field paths (`entries[2].hours`) are counted from 1, as in ValidationErrors and as people
+# count; a record says so in ParseRepairsBase. The local engines' reader counted from 0 before that
+# attribute existed: their records without it are read with that numbering.
+ENTRY_BASE = 1
+BASE_ATTRIBUTE = "ParseRepairsBase"
+COUNTED_FROM_ZERO = frozenset({"rapidocr", "tesseract"})  # Engine of records whose reader counted from 0
+_ENTRY = re.compile(r"^entries\[(\d+)\]")
 
 
 @dataclass(frozen=True)
 class Repair:
-    """One change a reader made: `rule` is a stable id, `field` where (``entries[2].time_in``,
-    ``employee_id``, ``answer`` for the whole answer), `before` as read, `after` as used."""
+    """One change a reader made: `rule` is a stable id, `field` where (``entries[2].time_in``, the
+    second entry; ``employee_id``; ``answer`` for the whole answer), `before` as read, `after` as used."""
 
     rule: str
     field: str
@@ -53,6 +63,21 @@ class Repairs(list[Repair]):
     @classmethod
     def of(cls, repairs: Iterable[Repair]) -> Repairs:
         return cls(repairs)
+
+    def attributes(self) -> dict[str, Any]:
+        """What a record stores of these repairs: ParseRepairs and the number its entries start from."""
+        return {"ParseRepairs": self.to_json(), BASE_ATTRIBUTE: Decimal(ENTRY_BASE)}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Repairs:
+        """A record's repairs with entries counted from 1, whichever numbering the record was written in."""
+        repairs = cls.from_json(record.get("ParseRepairs"))
+        stored = record.get(BASE_ATTRIBUTE)
+        base = int(stored) if stored is not None else 0 if record.get("Engine") in COUNTED_FROM_ZERO else ENTRY_BASE
+        if base == ENTRY_BASE:
+            return repairs
+        shift = ENTRY_BASE - base
+        return cls(replace(r, field=_ENTRY.sub(lambda m: f"entries[{int(m[1]) + shift}]", r.field)) for r in repairs)
 
 
 def _repair(data: dict[str, Any]) -> Repair:

@@ -3,7 +3,8 @@
 Output is a pure function of the seed and the damage level: randomness comes from
 `random.Random` seeded per file, so the same seed gives the same bytes on every machine with
 the same package versions and fonts (`sample_fonts`: a face that is not installed is replaced,
-with a note). Each sample is seeded by its own name, so `timesheet-003.png` is identical
+with a note); `portable` prints every form in the DejaVu face of its kind, which ships with
+matplotlib, so the set is the same on every machine (the demo's, whose figures the README quotes). Each sample is seeded by its own name, so `timesheet-003.png` is identical
 whatever `count` is. Scan damage (`scan_damage`): `none`, `light` (the default) or `heavy`.
 
 Beside every timesheet image `NAME.<ext>`: `NAME.json` (the parsed form) and `NAME.txt`
@@ -101,9 +102,11 @@ class _Style:
     grid: bool                # rules between rows and columns, as on a printed form
 
 
-def _style(rng: random.Random, damage: str) -> _Style:
+def _style(rng: random.Random, damage: str, portable: bool = False) -> _Style:
     """Heavy damage also prints tighter: cells a third of a letter apart merge under OCR."""
-    face = rng.choice(sample_fonts.CATALOGUE)
+    face = rng.choice(sample_fonts.CATALOGUE)  # drawn either way: a portable set differs only in its faces
+    if portable:
+        face = sample_fonts.DEJAVU[face.kind]
     size = rng.randint(22, 30)
     pitch = int(size * rng.uniform(1.5, 2.1))
     tight = damage == "heavy" and rng.random() < 0.5
@@ -111,9 +114,10 @@ def _style(rng: random.Random, damage: str) -> _Style:
     return _Style(face, size, pitch, (0.35, 0.8) if tight else (1.2, 3.5), grid)
 
 
-def _render(rng: random.Random, sheet: _Sheet, damage: str) -> tuple[Image.Image, list[str], dict[str, Any]]:
+def _render(rng: random.Random, sheet: _Sheet, damage: str,
+            portable: bool = False) -> tuple[Image.Image, list[str], dict[str, Any]]:
     """The sheet drawn as a scan (grayscale), the printed lines, and what the page is made of."""
-    style = _style(rng, damage)
+    style = _style(rng, damage, portable)
     size, pitch = style.size, style.pitch
     font = sample_fonts.load(style.face, size)
     bold = sample_fonts.load(style.face, int(size * 1.3), bold=True)
@@ -194,9 +198,10 @@ def _encode(img: Image.Image, fmt: str) -> bytes:
 class _Writer:
     """Writes images, their ground truth and the manifest entries into one folder."""
 
-    def __init__(self, outdir: Path, damage: str) -> None:
+    def __init__(self, outdir: Path, damage: str, portable: bool = False) -> None:
         self.outdir = outdir
         self.damage = damage
+        self.portable = portable
         self.manifest: list[dict[str, Any]] = []
 
     def raw(self, name: str, data: bytes, expected: str, why: str, **about: Any) -> None:
@@ -205,7 +210,7 @@ class _Writer:
 
     def sheet(self, rng: random.Random, name: str, sheet: _Sheet, expected: str, why: str,
               fmt: str = "PNG") -> bytes:
-        img, lines, about = _render(rng, sheet, self.damage)
+        img, lines, about = _render(rng, sheet, self.damage, self.portable)
         data = _encode(img, fmt)
         self.raw(name, data, expected, why, **about)
         stem = self.outdir / Path(name).stem
@@ -307,12 +312,13 @@ def _bad_set(w: _Writer, seed: int) -> None:
 
 
 def generate_samples(outdir: str | Path, count: int = 10, seed: int = 0, bad: bool = False,
-                     damage: str = "light", invalid: int = 0) -> list[dict[str, Any]]:
+                     damage: str = "light", invalid: int = 0, portable: bool = False) -> list[dict[str, Any]]:
     """Write `count` reference timesheets (plus the broken set if `bad`) and manifest.json.
 
     `damage` is the scan damage of every timesheet image (`scan_damage.LEVELS`); `invalid` adds
     that many timesheets that each break one rule (kinds in turn), the false successes a
-    tolerant reader must never produce. Returns the manifest: one {"file", "expected", "why",
+    tolerant reader must never produce. `portable` prints in the faces every machine has (DejaVu), so the
+    images do not depend on the fonts installed. Returns the manifest: one {"file", "expected", "why",
     ...} per image file written.
     """
     if count < 0 or invalid < 0:
@@ -321,7 +327,7 @@ def generate_samples(outdir: str | Path, count: int = 10, seed: int = 0, bad: bo
         raise ValueError(f"damage must be one of {', '.join(scan_damage.LEVELS)}, got {damage!r}")
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    w = _Writer(out, damage)
+    w = _Writer(out, damage, portable)
     for i in range(1, count + 1):
         name = f"timesheet-{i:03d}.png"
         # Every fourth sample spans a new year, so dates must resolve to two different years.

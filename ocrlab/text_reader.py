@@ -7,7 +7,7 @@ and each row is read by `row_reader`, whose readings the timesheet's own rules c
 
 Every change made to read a value is recorded in `repairs` (stored as `ParseRepairs`). Field
 names: `employee_name`, `employee_id`, `week_ending`, `total_hours`, `entries` (the table as
-a whole) and `entries[i].date|time_in|time_out|hours` (i counted from 0). Rules:
+a whole) and `entries[n].date|time_in|time_out|hours` (n counted from 1, as in validation). Rules:
 
 - `digit_confusion`: a look-alike letter read for a digit (O/o/D/Q -> 0, l/I/i/| -> 1, S -> 5,
   B -> 8, Z -> 2, G/b -> 6, g/q -> 9, T -> 7), only inside a token that holds a digit;
@@ -231,7 +231,7 @@ def _entry(reading: Reading | None) -> dict[str, Any]:
 def _record(repairs: Repairs, i: int, reading: Reading) -> None:
     for name, cell in reading.cells.items():
         for rule in cell.rules:
-            repairs.add(rule, f"entries[{i}].{name}", cell.text, cell.value)
+            repairs.add(rule, f"entries[{i + 1}].{name}", cell.text, cell.value)
 
 
 def _undecided(choice: RowChoice) -> dict[str, Any]:
@@ -330,9 +330,9 @@ def _rows(region: str, printed: str, week_ending: date | None, order: tuple[str,
         i = len(entries)
         raw = printed[start:end].strip()
         if n and "\n" not in region[anchors[n - 1][0]:start]:
-            repairs.add("rows_merged", f"entries[{i}]", printed[anchors[n - 1][0]:end].strip(), "two rows")
+            repairs.add("rows_merged", f"entries[{i + 1}]", printed[anchors[n - 1][0]:end].strip(), "two rows")
         if "\n" in raw:
-            repairs.add("row_split", f"entries[{i}]", raw, raw.replace("\n", " "))
+            repairs.add("row_split", f"entries[{i + 1}]", raw, raw.replace("\n", " "))
         ctx = RowContext(week_ending, weekday, order)
         readings, dropped = read_row(region[date_start:end], ctx)
         choice = choose(readings, ctx)
@@ -345,13 +345,13 @@ def _rows(region: str, printed: str, week_ending: date | None, order: tuple[str,
         entries.append(choice if choice else _empty_entry())
         texts.append(raw.replace("\n", " "))
         for word in dropped:
-            repairs.add("noise_skipped", f"entries[{i}]", word, "")
+            repairs.add("noise_skipped", f"entries[{i + 1}]", word, "")
         tail = choice.reading.tail if choice and not choice.alternatives else ""
         if tail and _unread(tail):
             entries.append(_empty_entry())  # a row whose date was lost, run into this one
             texts.append(tail)
         elif tail:
-            repairs.add("noise_skipped", f"entries[{i}]", tail, "")
+            repairs.add("noise_skipped", f"entries[{i + 1}]", tail, "")
     return entries, texts
 
 
@@ -364,7 +364,7 @@ def _settle(entries: list[RowChoice | dict[str, Any]], totals: list[float], tota
     for k, row in enumerate(rows):
         i = index[id(row)]
         if row.alternatives and chosen and k in chosen:
-            repairs.add("constraint_choice", f"entries[{i}]", " | ".join(_describe(r) for r in row.alternatives),
+            repairs.add("constraint_choice", f"entries[{i + 1}]", " | ".join(_describe(r) for r in row.alternatives),
                         _describe(chosen[k]))
             row.reading, row.alternatives = chosen[k], []
         if not row.alternatives:

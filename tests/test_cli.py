@@ -75,7 +75,8 @@ def test_compare_and_results_commands(store, tmp_path):
     out = run("compare", "--table", store.table, "--base", v1.full_version, "--candidate", v2.full_version,
               "--json", str(js), "-o", str(html))
     assert out.returncode == 0, out.stderr
-    assert json.loads(js.read_text())["counts"]["fixed"] == 1
+    data = json.loads(js.read_text())
+    assert data["counts"]["improved"] == 1 and data["outcomes"]["fixed"] == 1
     page = html.read_text()
     assert "&lt;b&gt;fixed&lt;/b&gt;.png" in page.replace("<wbr>", "") and "<script" not in page  # may wrap at / and .
     csv_path = tmp_path / "r.csv"

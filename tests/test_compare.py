@@ -76,11 +76,17 @@ def scenario(store, tmp_path):
 def test_counts_and_statuses(scenario):
     store, truth = scenario
     c = compare_versions(store, BASE.full_version, CAND.full_version, truth)
-    assert c.counts == {"regressed": 2, "fixed": 3, "still_failing": 1, "unchanged": 4, "new": 1, "not_run": 1}
+    # Every image in one category (u1 read one more field right: improved; s1 failed otherwise: other) ...
+    assert c.counts == {"regressed": 2, "improved": 4, "other": 1, "unchanged": 3, "new": 1, "not_run": 1}
+    assert sum(c.counts.values()) == len(c.images)
+    # ... and what happened to the outcomes alone, under words of their own.
+    assert c.outcomes == {"fixed": 3, "broken": 2, "still_failing": 1, "still_ok": 4, "new": 1, "not_run": 1}
+    assert ("12 images: 2 regressed, 4 fixed or improved, 1 changed otherwise, 3 unchanged, 1 new (candidate only), "
+            "1 not run by the candidate; outcomes: 3 fixed, 2 broken, 1 failed by both, 4 read by both") in c.summary()
     by_key = {i.image_key: i for i in c.images}
     assert by_key["scans/f1.png"].base.outcome == "PARSING_ERROR" and by_key["scans/f1.png"].candidate.outcome == "OK"
     r1 = by_key["scans/r1.png"]
-    assert (r1.status, r1.candidate.outcome, r1.candidate.error_code) == ("regressed", "OCR_ERROR",
+    assert (r1.status, r1.candidate.outcome, r1.candidate.error_code) == ("broken", "OCR_ERROR",
                                                                           "ModelErrorException")
     assert r1.deltas() == {"input_tokens": 0, "output_tokens": -150, "seconds": None}  # base result: no time
     s1 = by_key["scans/s1.png"]
@@ -91,7 +97,7 @@ def test_counts_and_statuses(scenario):
     assert u2.raw_cer is None and u2.base.raw is None  # not shown: its texts are never read
     assert u2.deltas() == {"input_tokens": 100, "output_tokens": -20, "seconds": 0.0}
     assert by_key["scans/u1.png"].raw_cer == pytest.approx(1 / len(json.dumps(timesheet("scans/u1.png"))), rel=0.1)
-    assert [i.status for i in c.changed()][:5] == ["regressed", "regressed", "fixed", "fixed", "fixed"]
+    assert [i.status for i in c.changed()][:5] == ["broken", "broken", "fixed", "fixed", "fixed"]
     assert by_key["scans/n1.png"].base is None and by_key["scans/x1.png"].candidate is None
 
 
@@ -128,13 +134,14 @@ def test_json_is_strict_and_complete(scenario, tmp_path):
     c = compare_versions(store, BASE.full_version, CAND.full_version, truth)
     write_comparison(c, json_path=out, html_path=tmp_path / "c.html")
     data = json.loads(out.read_text(encoding="utf-8"), parse_constant=lambda name: pytest.fail(name))
-    assert data["counts"] == c.counts and data["images_total"] == 12
+    assert data["counts"] == c.counts and data["outcomes"] == c.outcomes and data["images_total"] == 12
     assert data["field_accuracy"]["candidate"]["correct"] == 96
     assert data["totals"]["images_compared"] == 10
-    assert data["images"][0]["status"] == "regressed"
+    assert data["images"][0]["status"] == "broken" and data["images"][0]["category"] == "regressed"
     assert (tmp_path / "c.html").is_file()
     frame = c.frame()
-    assert len(frame) == 12 and frame["status"].value_counts()["unchanged"] == 4
+    assert len(frame) == 12 and frame["status"].value_counts()["still_ok"] == 4
+    assert frame["category"].value_counts().to_dict() == {k: v for k, v in c.counts.items() if v}
     assert math.isclose(frame.set_index("image_key").loc["scans/u1.png", "base_field_accuracy"], 11 / 12)
 
 
@@ -146,8 +153,8 @@ def test_html_regressions_first(scenario, tmp_path):
     assert max(first[k] for k in REGRESSED) < min(first[k] for k in FIXED)
     assert max(first[k] for k in FIXED) < min(first["u1"], first["s1"])
     # u1 read one more field right: an improvement; s1 failed differently: another change.
-    assert page.index("Regressions (2)") < page.index("Fixed and improved (4)") < page.index("Other changes (1)")
-    assert "3 unchanged (not shown)" in page and page.count('<section class="image') == 7
+    assert page.index("Regressed (2)") < page.index("Fixed or improved (4)") < page.index("Changed otherwise (1)")
+    assert "<b>3</b> unchanged (not shown)" in page and page.count('<section class="image') == 7
     assert "E-1<del>O</del>472" in page and "E-1<ins>0</ins>472" in page  # u1's changed character
     assert "<script" not in page
 
@@ -162,18 +169,19 @@ def test_fields_that_got_worse_are_a_regression_even_when_both_are_ok(store, tmp
     ok(store, CAND, "a.png", dict(timesheet("a.png"), employee_name="Maria Gonza1ez"))
     ok(store, CAND, "b.png")
     c = compare_versions(store, BASE.full_version, CAND.full_version, truth)
-    assert c.counts["regressed"] == 0 and c.counts["unchanged"] == 2  # outcomes alone say nothing broke
+    assert c.outcomes["broken"] == 0 and c.outcomes["still_ok"] == 2  # outcomes alone say nothing broke
+    assert c.counts["regressed"] == 1 and c.counts["unchanged"] == 1
     a = next(i for i in c.images if i.image_key == "a.png")
     assert a.regression and a.fields_lost == ["employee_name"] and a.group == "regressed"
     assert [i.image_key for i in c.regressions()] == ["a.png"]
     fields = {r["field"]: r["change"] for r in c.field_regressions()}
     assert fields == {"employee_name": pytest.approx(-0.5), "all fields": pytest.approx(-1 / 24)}
     page = render_comparison_html(c, tmp_path / "c.html").read_text(encoding="utf-8")
-    assert page.index("Regressions (1)") < page.index("Fields less accurate") < page.index("Lost: employee_name")
-    assert page.index("Lost: employee_name") < page.index("Fixed and improved (0)")
+    assert page.index("Regressed (1)") < page.index("Fields less accurate") < page.index("Lost: employee_name")
+    assert page.index("Lost: employee_name") < page.index("Fixed or improved (0)")
     changes = c.changes_frame()
     assert list(changes["image"]) == ["a.png"] and changes.loc[0, "fields lost"] == "employee_name"
-    assert c.to_dict()["regressions"] == 1
+    assert c.to_dict()["counts"]["regressed"] == 1
 
 
 def test_html_escapes_text_from_images_and_models(store, tmp_path):
@@ -197,7 +205,7 @@ def test_empty_store_and_unknown_versions(store, tmp_path):
     assert len(c.warnings) == 2 and "versions in the store: none" in c.warnings[0]
     assert c.to_dict()["images"] == [] and c.frame().empty and "0 images" in c.summary()
     page = render_comparison_html(c, tmp_path / "empty.html").read_text(encoding="utf-8")
-    assert "Regressions (0)" in page
+    assert "Regressed (0)" in page
     gt = tmp_path / "gt"
     gt.mkdir()
     c = compare_versions(store, "a", "b", gt)

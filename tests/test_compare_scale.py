@@ -35,7 +35,7 @@ def _calls(store, operation: str) -> list[dict]:
 def test_page_shows_every_regression_and_at_most_the_configured_diffs(history, tmp_path):
     gets = _calls(history, "BatchGetItem")
     c = compare_versions(history, V2, V3, shown=SHOWN)
-    assert c.counts["regressed"] == PLAN.regressed and c.counts["fixed"] == PLAN.fixed
+    assert c.counts["regressed"] == PLAN.regressed and c.outcomes["fixed"] == PLAN.fixed
     sections = c.sections()
     assert [len(sections[g].shown) for g in ("regressed", "improved", "other")] == [PLAN.regressed, SHOWN, SHOWN]
 
@@ -48,7 +48,7 @@ def test_page_shows_every_regression_and_at_most_the_configured_diffs(history, t
 
     page = render_comparison_html(c, tmp_path / "compare.html", lines=LINES)
     html = page.read_text(encoding="utf-8")
-    assert html.count('<section class="image status-regressed') == PLAN.regressed
+    assert html.count('<section class="image status-broken') == PLAN.regressed
     assert html.count('<section class="image') == PLAN.regressed + 2 * SHOWN
 
     # Everything else that changed is listed one line each on list pages of at most LINES lines.
@@ -66,8 +66,8 @@ def test_page_shows_every_regression_and_at_most_the_configured_diffs(history, t
 
     # The counts add up to the total: shown + listed per group, groups + unchanged = every image.
     header = c.header()
-    assert sum(header["groups"].values()) == header["images_total"] == PLAN.compared
-    assert header["groups"]["unchanged"] == PLAN.unchanged and header["changed"] == changed
+    assert sum(header["counts"].values()) == header["images_total"] == PLAN.compared
+    assert header["counts"]["unchanged"] == PLAN.unchanged and header["changed"] == changed
     groups = re.search(r'<table class="groups">(.*?)</table>', html, re.S).group(1)
     rows = re.findall(r"<tr><td>(?:<a[^>]*>)?([^<]+)(?:</a>)?</td><td class=\"n\">([\d,]+)</td>", groups)
     assert sum(int(n.replace(",", "")) for _, n in rows) == PLAN.compared
@@ -83,7 +83,7 @@ def test_json_streams_one_image_per_line(history, tmp_path):
     assert len(lines) == PLAN.compared + 2  # the header line, one line per image, the closing line
     assert [json.loads(line.rstrip(","))["image_key"] for line in lines[1:-1]] == [i["image_key"] for i in
                                                                                    whole["images"]]
-    assert whole["images"][0]["status"] == "regressed" and whole["images"][0]["raw_cer"] is not None
+    assert whole["images"][0]["status"] == "broken" and whole["images"][0]["raw_cer"] is not None
 
 
 def test_records_without_digests_compare_the_same(store):
@@ -95,7 +95,7 @@ def test_records_without_digests_compare_the_same(store):
     digested = open_store(f"{store.table}-digests")
     write_items(digested, records(plan), versions=())
     old, new = (compare_versions(s, V2, V3, shown=1) for s in (store, digested))
-    assert old.header()["groups"] == {"regressed": 2, "improved": 3, "other": 8, "one_sided": 0, "unchanged": 4}
+    assert old.header()["counts"] == {"regressed": 2, "improved": 3, "other": 8, "unchanged": 4, "new": 0, "not_run": 0}
     assert old.frame().equals(new.frame())
 
 

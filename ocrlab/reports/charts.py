@@ -9,6 +9,7 @@ MAX_OUTLIERS outlying points each (the most extreme); counts have whole-number t
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -105,7 +106,8 @@ def plot_counts(counts: dict[str, int] | pd.Series, title: str, ylabel: str = "i
     if series.empty:
         _empty_note(ax, "nothing to count")
         return figure
-    names = [_label(str(n).replace("_", " "), 24) for n in series.index]
+    # Long names on two lines: side by side, 24-character names run into each other.
+    names = [textwrap.fill(_label(str(n).replace("_", " "), 24), 13) for n in series.index]
     ax.bar(names, series.to_numpy(), color=[TYPE_COLORS.get(str(n), "#546e7a") for n in series.index])
     ax.set_ylabel(ylabel)
     _counts_axis(ax.yaxis)

@@ -100,7 +100,7 @@ def _context(comparison: Comparison, listing: Listing | None) -> dict[str, Any]:
              for i in full if i.raw_changed and i.base is not None and i.candidate is not None}
     inline = {} if listing is not None else {name: sections[name].rest[:INLINE_LINES] for name in LISTED}
     return {"c": comparison, "sections": sections, "diffs": diffs, "counts": comparison.counts,
-            "unchanged": len(comparison.images) - sum(s.total for s in sections.values()),
+            "outcomes": comparison.outcomes, "unchanged": comparison.counts["unchanged"],
             "totals": comparison.totals(), "field_changes": comparison.field_changes(),
             "field_regressions": comparison.field_regressions(), "listing": listing, "inline": inline}
 
@@ -131,12 +131,8 @@ def render_comparison_html(comparison: Comparison, path: str | os.PathLike[str],
 
 def comparison_link(comparison: Comparison, page: str | os.PathLike[str]) -> FileLink:
     """A notebook's link to the comparison page it wrote (the page is never copied into the notebook)."""
-    sections = comparison.sections()
-    shown = ", ".join(f"{section.total:,} {words}" for words, section in (
-        ("regressed", sections["regressed"]), ("fixed or improved", sections["improved"]),
-        ("changed otherwise", sections["other"])))
     listed = len(comparison_files(page)) - 1
-    return FileLink(page, f"The comparison page: {shown}; every regression and the first {comparison.shown:,} of "
+    return FileLink(page, f"The comparison page: {comparison.counts_text()}; every regression and the first {comparison.shown:,} of "
                           f"each other group side by side" + (f", the rest on {listed} list page"
                                                                f"{'s' * (listed != 1)}" if listed else ""))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import NothingSelected, TableMissing
 from ..store.spooling import SpoolingStore, open_store
+from ..table_choice import missing_table_message, reading_table, remember, writing_table
 
 
 def require(condition: object, sentence: str) -> None:
@@ -12,10 +13,19 @@ def require(condition: object, sentence: str) -> None:
         raise NothingSelected(sentence)
 
 
-def existing_store(table: str) -> SpoolingStore:
-    """The store of a table that exists; a missing table stops the notebook (it is never created here)."""
+def existing_store(table: str | None = None) -> SpoolingStore:
+    """The store of a table that exists (None: the table this project last wrote, ocrlab.table_choice);
+    a missing table stops the notebook, naming the tables there (it is never created here)."""
+    name = reading_table(table)
     try:
-        return open_store(table, create=False)
-    except TableMissing as exc:
-        raise NothingSelected(f"table {table!r} does not exist: set `table` to a table that holds records "
-                              f"(`ocrlab batch` creates one); {exc}") from None
+        return open_store(name, create=False)
+    except TableMissing:
+        raise NothingSelected(missing_table_message(name, "`table`")) from None
+
+
+def writing_store(table: str | None = None) -> SpoolingStore:
+    """The store a notebook's batch writes (None: OCRLAB_TABLE or `ocrlab`), remembered as the project's."""
+    name = writing_table(table)
+    store = open_store(name)
+    remember(name)
+    return store

@@ -5,21 +5,36 @@ In JupyterLab the kernel was started by a Jupyter server, which serves the files
 file is offered by reference, never inlined into the notebook or its widgets. The server is found
 without being told: its runtime file (`jpserver-PID.json` in jupyter_core's runtime folder) names the
 process that started this kernel, our parent. Elsewhere (papermill, a report opened from disk) a link
-is the file's own `file:` URL.
+is the file's own `file:` URL, which the HTML of a report turns into one relative to the report
+(`relative_file_links`), so a folder of reports can be moved or shared.
+
+A download (the export panel's, the failure browser's) is the server's `?download=1` URL; outside any
+server, a small file comes as a data: link (its bytes in the page: only under INLINE_LIMIT_BYTES, since
+widget state is saved in the notebook) and a larger one is named by path.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from .render import environment
 
 _LINK = """<div class="ocrlab-link"><a href="{{ href }}"{% if download %} download="{{ name }}"{% endif %}>{{ text }}</a>
 <br><small>{{ where }} <code>{{ path }}</code></small></div>"""
+INLINE_LIMIT_BYTES = 192 * 1024
+_DOWNLOAD = """<div>{% if href %}<a download="{{ name }}" href="{{ href }}" target="_blank" class="ocrlab-download"
+style="display:inline-block;padding:.3rem .8rem;border-radius:.3rem;background:#1565c0;color:#fff;text-decoration:none">
+Download {{ name }}</a>{% else %}The file ({{ size | num }} bytes) is outside the Jupyter server's folder and too
+large to put in this page: open it from disk.{% endif %}
+<br><small>Saved to <code>{{ path }}</code></small></div>"""
+# An href our own templates wrote (data never reaches an attribute unescaped, so never matches).
+_FILE_HREF = re.compile(r'href="(file://[^"]*)"')
 
 
 @dataclass(frozen=True)
@@ -84,3 +99,31 @@ class FileLink:
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
+
+
+def download_href(path: Path) -> str | None:
+    """Where the browser gets the file: the Jupyter server's download of it, else (a small file only) a
+    data: link, else None."""
+    href, served = file_url(path, download=True)
+    if served:
+        return href
+    if path.stat().st_size <= INLINE_LIMIT_BYTES:
+        return "data:text/csv;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    return None
+
+
+def download_html(path: Path) -> str:
+    """A download button for a file just written, and where it was saved."""
+    return environment().from_string(_DOWNLOAD).render(name=path.name, href=download_href(path),
+                                                       size=path.stat().st_size, path=str(path))
+
+
+def relative_file_links(html: str, folder: str | os.PathLike[str]) -> str:
+    """`file:` links in a page made relative to the folder the page is saved in: a report links to the
+    pages beside it by name, so the folder can be moved or shared."""
+    base = Path(folder).resolve()
+
+    def relative(match: re.Match[str]) -> str:
+        target = Path(unquote(urlsplit(match[1]).path))
+        return f'href="{quote(os.path.relpath(target, base))}"'
+    return _FILE_HREF.sub(relative, html)

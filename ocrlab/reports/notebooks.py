@@ -211,12 +211,13 @@ def write_html(executed_ipynb: str | os.PathLike[str], html_path: str | os.PathL
     """The executed notebook as a standalone page (ocrlab.reports.notebook_html); code hidden unless show_code."""
     import nbformat
 
+    from .links import relative_file_links
     from .notebook_html import notebook_html
     nb = nbformat.read(str(executed_ipynb), as_version=4)
     when = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S}"
     page = notebook_html(nb, title or Path(executed_ipynb).stem, parameters=parameters, failed=failed,
                          show_code=show_code, generated=when)
-    return write_text(page, html_path)
+    return write_text(relative_file_links(page, Path(html_path).parent), html_path)  # the folder can move
 
 
 def _failed_cell(source_nb: Any, executed_nb: Any) -> int:
@@ -256,8 +257,10 @@ def run_report(notebook: str | os.PathLike[str], parameters: Mapping[str, Any] |
                timeout: int | None = None) -> ReportResult:
     """Execute NOTEBOOK with papermill; write `reports/NAME-<UTC>.ipynb` and `.html`.
 
-    String parameter values are converted to the type of the notebook's defaults. A failing cell
-    raises NotebookFailed naming the cell; the partial notebook and its HTML are still written.
+    String parameter values are converted to the type of the notebook's defaults; a notebook's own
+    `reports_dir` defaults to `reports_dir`, so the pages it writes sit beside the report and its links
+    to them are relative. A failing cell raises NotebookFailed naming the cell; the partial notebook and
+    its HTML are still written.
     """
     try:
         import nbformat
@@ -267,6 +270,8 @@ def run_report(notebook: str | os.PathLike[str], parameters: Mapping[str, Any] |
         raise MissingDependency("papermill", "notebooks") from None
     source = find_notebook(notebook, notebooks_dir)
     values = convert_parameters(source, parameters or {})
+    if reports_dir is not None and "reports_dir" in notebook_parameters(source):
+        values.setdefault("reports_dir", str(Path(reports_dir).resolve()))  # its pages beside the report
     stamp = utc_stamp()
     ipynb_path = report_path(source.stem, ".ipynb", reports_dir, stamp)
     html_path = ipynb_path.with_suffix(".html")

@@ -76,6 +76,8 @@ def environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(pct=_pct, num=_num, delta=_delta, when=_when, wrap_key=_wrap_key, show=_show, outcome=_outcome)
     env.globals["now"] = lambda: dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    from ..compare import CATEGORY_LABELS, STATUS_LABELS  # a comparison's words, defined once
+    env.globals.update(category_labels=CATEGORY_LABELS, status_labels=STATUS_LABELS)
     return env
 
 

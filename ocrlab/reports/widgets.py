@@ -4,18 +4,18 @@ A click reads every failure once: the CSV (docs/design.md) streams to `output_di
 the latest failures and the breakdown by type are gathered from the same records; then the panel shows
 them and offers the file. The file is offered by reference, through the Jupyter server that runs the
 kernel (ocrlab.reports.links): widget state is sent to the browser and saved in the notebook, so nothing
-larger than INLINE_LIMIT_BYTES (a small CSV outside any server, as a data: link) ever goes into it.
+larger than links.INLINE_LIMIT_BYTES (a small CSV outside any server, as a data: link) ever goes into it.
 The panel's HTML comes from autoescaping Jinja2 templates (ocrlab.reports.render): image names, messages
 and model output are data, never markup.
 """
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from collections import deque
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from ..config import in_project
 from ..domain import Record
 from ..errors import MissingDependency
 from ..files import unique_path
@@ -23,7 +23,7 @@ from ..store.export import write_csv
 from ..store.failure_log import iter_failed_images
 from ..store.spooling import SpoolingStore
 from ..store.stats import FailureStatistics
-from .links import file_url
+from .links import download_html
 from .notebooks import default_reports_dir
 from .render import environment
 
@@ -33,9 +33,6 @@ except ImportError as exc:  # pragma: no cover - ipywidgets is in the notebooks 
     raise MissingDependency("ipywidgets", "notebooks") from exc
 
 RECENT_ROWS = 10
-# A data: link puts the whole file into the widget's state (and the saved notebook): only for a small
-# file that no Jupyter server can serve (a kernel outside JupyterLab, a file outside the server's root).
-INLINE_LIMIT_BYTES = 192 * 1024
 RECENT_HEADINGS = ("time (UTC)", "image", "failure type", "error code", "attempt", "OCR version", "message")
 
 _STATS = """<div class="ocrlab-stats"><b>{{ total | num }}</b> failures &middot;
@@ -49,11 +46,6 @@ _RECENT = """<div><b>Recent failures</b> (latest {{ rows | length }})
 _BREAKDOWN = """<div><b>Failure types</b><table class="ocrlab-breakdown"><tbody>
 {% for name, count in types %}<tr><td>{{ name }}</td><td style="text-align:right">{{ count | num }}</td>
 <td style="text-align:right">{{ (count / total) | pct }}</td></tr>{% endfor %}</tbody></table></div>"""
-_DOWNLOAD = """<div>{% if href %}<a download="{{ name }}" href="{{ href }}" target="_blank" class="ocrlab-download"
-style="display:inline-block;padding:.3rem .8rem;border-radius:.3rem;background:#1565c0;color:#fff;text-decoration:none">
-Download {{ name }}</a>{% else %}The file ({{ size | num }} bytes) is outside the Jupyter server's folder and too
-large to put in this page: open it from disk.{% endif %}
-<br><small>Saved to <code>{{ path }}</code></small></div>"""
 _NOT_EXPORTED = """<p><b>Export failed images</b>: not exported in this run (click the button in JupyterLab; a
 scheduled run passes <code>-p export true</code>).</p>"""
 
@@ -72,7 +64,7 @@ class ExportPanel:
 
     def __init__(self, store: SpoolingStore, output_dir: str | Path | None = None) -> None:
         self.store = store
-        self.output_dir = Path(output_dir) if output_dir is not None else default_reports_dir()
+        self.output_dir = in_project(output_dir) or default_reports_dir()  # relative: the project folder's
         self.button = widgets.Button(description="Export failed images", icon="download", button_style="primary",
                                      tooltip="Statistics, recent failures and the CSV of every failed image",
                                      layout=widgets.Layout(width="auto"))
@@ -160,21 +152,9 @@ class ExportPanel:
         self.recent_html.value = _render(_RECENT, columns=RECENT_HEADINGS, rows=list(reversed(latest)))
         self.breakdown_html.value = _render(_BREAKDOWN, types=list(self.last_stats["failure_types"].items()),
                                             total=stats.total)
-        self.download_html.value = _render(_DOWNLOAD, name=path.name, href=download_href(path),
-                                           size=path.stat().st_size, path=str(path))
+        self.download_html.value = download_html(path)
         self.message.value = _render('<span style="color:#1b5e20">Exported {{ n | num }} failed image records.</span>',
                                      n=count)
-
-
-def download_href(path: Path) -> str | None:
-    """Where the browser gets the file: the Jupyter server's download of it, else (a small file only) a
-    data: link, else None."""
-    href, served = file_url(path, download=True)
-    if served:
-        return href
-    if path.stat().st_size <= INLINE_LIMIT_BYTES:
-        return "data:text/csv;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-    return None
 
 
 def export_panel(store: SpoolingStore, output_dir: str | Path | None = None) -> ExportPanel:

@@ -94,7 +94,7 @@ def test_export_selection_and_all_matching(seeded, tmp_path):
     assert [r["ImageKey"] for r in rows] == ["timesheet-002.png", "timesheet-001.png"]
     browser.select(0)
     browser.export_button.click()
-    assert "Exported 3 failures" in browser.action_output.value
+    assert "Exported 3 failures matching the filters" in browser.action_output.value
 
 
 def test_rerun_selection_under_a_candidate_then_compare(seeded, tmp_path):
@@ -108,4 +108,47 @@ def test_rerun_selection_under_a_candidate_then_compare(seeded, tmp_path):
     assert browser.action_output.value.startswith("<p>Ran"), browser.action_output.value
     comparison = browser.last_comparison
     assert [i.image_key for i in comparison.images] == ["timesheet-001.png"]  # exactly the selection
-    assert comparison.counts["fixed"] == 1 and "Ran 1 of 1 images" in browser.action_output.value
+    assert comparison.outcomes["fixed"] == 1 and "Ran 1 of the 1 selected images" in browser.action_output.value
+
+
+def test_the_selection_holds_across_pages_and_new_filters_clear_it(seeded, tmp_path):
+    store, samples = seeded
+    browser = failure_browser(store, samples, output_dir=tmp_path / "out", page_size=2)
+    first = browser.page.records
+    browser.select(1)
+    browser.next()
+    assert browser.list.value == () and browser.detail is None  # a page opens nothing by itself
+    browser.select(0)
+    second = browser.page.records[0]
+    assert [r["FailureTimestamp"] for r in browser.selected] == [first[1]["FailureTimestamp"],
+                                                                 second["FailureTimestamp"]]
+    assert "2 selected" in browser.status.value and "1 on other pages" in browser.status.value
+    browser.export_button.click()
+    rows = list(csv.DictReader(browser.last_export.open(encoding="utf-8", newline="")))
+    assert sorted(r["FailureTimestamp"] for r in rows) == sorted(r["FailureTimestamp"] for r in browser.selected)
+    assert 'class="ocrlab-download"' in browser.action_output.value  # a download, as the export panel offers
+    browser.previous()
+    assert browser.list.value == (1,) and browser.action_output.value == ""  # the export was the other page's
+    browser.search.value = "timesheet"
+    browser.apply()
+    assert browser.selected == [] and browser.list.value == ()
+
+
+def test_rerun_of_s3_images_reads_them_from_their_bucket(store, bucket, tmp_path):
+    client, name = bucket
+    samples = tmp_path / "samples"
+    generate_samples(samples, count=1)
+    client.put_object(Bucket=name, Key="in/2025/sheet.png", Body=(samples / "timesheet-001.png").read_bytes())
+    client.put_object(Bucket=name, Key="in/2026/garbage.png", Body=b"garbage")
+    for key in ("in/2025/sheet.png", "in/2026/garbage.png"):
+        log_failed_image(store, key, "OCR_ERROR", "model error", V1, {"error_code": "ModelErrorException",
+                                                                    "s3_bucket": name})
+    candidate = tmp_path / "candidate.txt"
+    candidate.write_text(V2_FILE)
+    browser = failure_browser(store)
+    browser.select(0, 1)
+    assert browser.detail.image_where.startswith(f"s3://{name}/in/")
+    browser.candidate_file.value = str(candidate)
+    browser.rerun_button.click()
+    assert "Ran 2 of the 2 selected images" in browser.action_output.value, browser.action_output.value
+    assert browser.last_comparison.outcomes["fixed"] == 1  # the timesheet read; the garbage fails again

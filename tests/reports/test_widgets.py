@@ -98,7 +98,7 @@ def test_a_large_table_is_read_once_and_kept_out_of_widget_state(store, tmp_path
     import json
 
     from benchmarks.seed import seed_failures
-    from ocrlab.reports import widgets
+    from ocrlab.reports import links, widgets
     seed_failures(store, 3000)
     items: list[int] = []
     store.store.client.meta.events.register("after-call.dynamodb.Query",
@@ -115,7 +115,7 @@ def test_a_large_table_is_read_once_and_kept_out_of_widget_state(store, tmp_path
     assert panel.last_stats["total_failures"] == 3000 and panel.last_stats["unique_images"] == 3000
     assert panel.recent_html.value.count("<tr>") == 1 + widgets.RECENT_ROWS
     assert "scans/<wbr>2025/<wbr>002999.<wbr>png" in panel.recent_html.value.split("</tr>")[1]  # the newest first
-    assert panel.last_csv_path.stat().st_size > 4 * widgets.INLINE_LIMIT_BYTES
+    assert panel.last_csv_path.stat().st_size > 4 * links.INLINE_LIMIT_BYTES
     link = re.search(r'<a download="([^"]+)" href="([^"]+)"', panel.download_html.value)
     assert link.group(2) == f"/user/me/files/reports/{panel.last_csv_path.name}?download=1"
     state = sum(len(json.dumps(w.get_state(), default=str)) for w in (panel.widget, *panel.widget.children))
@@ -124,8 +124,8 @@ def test_a_large_table_is_read_once_and_kept_out_of_widget_state(store, tmp_path
 
 def test_a_large_file_outside_any_server_is_not_inlined(store, tmp_path, monkeypatch):
     from benchmarks.seed import seed_failures
-    from ocrlab.reports import widgets
-    monkeypatch.setattr(widgets, "INLINE_LIMIT_BYTES", 1000)
+    from ocrlab.reports import links
+    monkeypatch.setattr(links, "INLINE_LIMIT_BYTES", 1000)
     seed_failures(store, 20)
     panel = export_panel(store, tmp_path)
     panel.click()
