@@ -24,6 +24,7 @@ from .store.export import COLUMNS as EXPORT_COLUMNS
 from .store.export import write_csv
 from .store.failure_log import iter_failed_images
 from .store.spooling import SpoolingStore
+from .version import full_versions
 from .worker import Running
 
 try:
@@ -180,8 +181,10 @@ def _with_outcome(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def latest_records(store: SpoolingStore, ocr_version: str | None = None) -> Iterator[dict[str, Any]]:
-    """The latest outcome of each image under a version (every version if None), with `Outcome`."""
-    for version in [ocr_version] if ocr_version else store.versions():
+    """The latest outcome of each image under a version (a short one: each of its full versions;
+    every version if None), with `Outcome`."""
+    known = store.versions()
+    for version in (full_versions(ocr_version, known) or [ocr_version]) if ocr_version else known:
         for record in store.latest_outcomes(version):
             yield _with_outcome(record)
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn
 
 from .config import DEFAULT_PORT, LOCAL_REGION, StoreTarget, settings
-from .errors import FailureType, OcrlabError
+from .errors import FailureType, OcrlabError, TableMissing
 from .store.claims import Moment
+from .version import full_versions
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -42,7 +43,6 @@ def _store(args: argparse.Namespace, *, write: bool = False):
 
     Without --table, reading follows the table this project last wrote, and a write is remembered
     (ocrlab.table_choice)."""
-    from .errors import TableMissing
     from .store import open_store
     from .table_choice import missing_table_message, reading_table, remember, writing_table
     args.table = writing_table(args.table) if write else reading_table(args.table)
@@ -140,12 +140,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     elif args.action == "install":
         print(f"dynalite {localdb.DYNALITE_VERSION} at {localdb.install_dynalite()}")
     elif args.action == "migrate":
-        from .store.dynamodb import connect
-        say(settings().store_target().describe(args.table))
-        local = settings().store_target().kind == "local"  # dynalite cannot add an index: rebuilt
-        added = connect(args.table, create=False, check=False).migrate(rebuild=local)
-        print(f"made the index(es) {', '.join(added)} of {args.table!r} to this ocrlab's layout" if added
-              else f"table {args.table!r} already has this ocrlab's layout")
+        return cmd_adopt(args)
     else:
         state = localdb.status(data_dir)
         if state is None:
@@ -155,11 +150,58 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("adopt")
+def cmd_adopt(args: argparse.Namespace) -> int:
+    """Make a table another writer fills (the original failure logger's) a full ocrlab table, in place."""
+    from tqdm.auto import tqdm
+
+    from .store.adoption import adopt
+    from .store.dynamodb import Store, connect, make_client
+    if settings().store_target().kind == "local" and (args.port or args.data_dir):
+        from .store import localdb
+        state, _ = localdb.start(args.port, Path(args.data_dir) if args.data_dir else None)
+        target = StoreTarget("local", f"http://127.0.0.1:{state.port}", LOCAL_REGION, settings().home)
+        store = Store(make_client(target), args.table, target.describe(args.table))
+    else:
+        store = connect(args.table, create=False, check=False)
+    say(store.description)
+    try:
+        described = store._call("describe_table", TableName=args.table)["Table"]
+    except TableMissing:
+        from .table_choice import missing_table_message
+        raise OcrlabError(missing_table_message(args.table, "--table")) from None
+    keys = sorted(k["AttributeName"] for k in described["KeySchema"])
+    if keys != ["FailureTimestamp", "ImageKey"]:
+        raise OcrlabError(f"table {args.table!r} is keyed {', '.join(keys)}, not ImageKey and FailureTimestamp: "
+                          "not a failure log this ocrlab can adopt")
+    with tqdm(total=int(described.get("ItemCount") or 0) or None, unit="record", desc="adopt",
+              file=sys.stderr) as bar:
+        report = adopt(store, progress=bar.update)
+    if report.indexes:
+        print(f"indexes added: {', '.join(report.indexes)}")
+    if report.already:
+        print(f"table {args.table!r} was adopted before; caught up with {report.records} records of "
+              f"{report.images} images written since by other code")
+        return 0
+    print(f"adopted table {args.table!r}{' (resumed)' if report.resumed else ''}: {report.records} records of "
+          f"{report.images} images; {len(report.versions)} versions")
+    for version, count in sorted(report.versions.items()):
+        print(f"  {count:6d}  {version}")
+    if report.unversioned:
+        print(f"  {report.unversioned:6d}  records without an OCRFullVersion (in exports and statistics, "
+              "not in comparisons)")
+    print(f"counters set: {report.counters} images continue from the highest AttemptNumber their records hold")
+    print("records completed where they lacked them: RecordId, Sequence, FailureFingerprint, digests "
+          "(no attribute the original code reads was changed)")
+    return 0
+
+
 @command("export")
 def cmd_export(args: argparse.Namespace) -> int:
     from .store.failure_log import export_failed_images_csv
     _output(args.output)
     store = _store(args)
+    unknown = _unknown_versions(store, args.ocr_version)
     count = export_failed_images_csv(store, args.output, args.failure_type, args.ocr_version, args.since)
     if args.output != "-":
         say(f"exported {count} failed image records to {args.output}")
@@ -167,7 +209,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.failure_type and args.failure_type not in FailureType.__members__:
             say(f"no failures of type {args.failure_type!r}, which is not one of ocrlab's: "
                 f"{', '.join(FailureType.__members__)}")
-        if unknown := _unknown_versions(store, args.ocr_version):
+        if unknown:
             say(unknown)
     return 0
 
@@ -218,6 +260,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     unknown = _unknown_versions(store, args.base, args.candidate)
     if unknown:
         raise OcrlabError(unknown)
+    args.base, args.candidate = _one_version(store, args.base), _one_version(store, args.candidate)
     if args.base == args.candidate:
         say(f"warning: --base and --candidate are the same version ({args.base}): every image is unchanged")
     shown = {} if args.diffs is None else {"shown": args.diffs}
@@ -239,24 +282,40 @@ def cmd_results(args: argparse.Namespace) -> int:
     from .analysis import export_results_csv
     _output(args.output)
     store = _store(args)
+    unknown = _unknown_versions(store, args.ocr_version)
     count = export_results_csv(store, args.ocr_version, args.output)
     if args.output != "-":
         say(f"wrote the latest outcome of {count} images to {args.output}")
-    if not count and (unknown := _unknown_versions(store, args.ocr_version)):
+    if not count and unknown:
         say(unknown)
     return 0
 
 
 def _unknown_versions(store: Any, *asked: str | None) -> str:
     """For the versions asked for that the table does not hold, the line that says so and names the
-    ones it does; empty when all are there (None: not asked)."""
+    ones it does; empty when all are there (None: not asked). A short version (2.0.0) is held when
+    a full version of it is, and the full versions it selects are said."""
     wanted = [v for v in dict.fromkeys(asked) if v]
     if not wanted:
         return ""
     known = store.versions()
-    unknown = [v for v in wanted if v not in known]
+    unknown = []
+    for version in wanted:
+        fulls = full_versions(version, known)
+        if not fulls:
+            unknown.append(version)
+        elif fulls != [version]:
+            say(f"{version}: the records of {', '.join(fulls)}")
     return (f"no records under {', '.join(map(repr, unknown))} in table {store.table!r}; "
             f"versions there: {', '.join(known) or 'none'}") if unknown else ""
+
+
+def _one_version(store: Any, asked: str) -> str:
+    """The one full version `asked` names (a short one must name exactly one)."""
+    fulls = full_versions(asked, store.versions())
+    if len(fulls) > 1:
+        raise OcrlabError(f"{asked} names {len(fulls)} versions ({', '.join(fulls)}): choose one")
+    return fulls[0] if fulls else asked
 
 
 @command("report")
@@ -452,14 +511,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("db", parents=[common], help="start, stop or query the local DynamoDB (dynalite)")
     p.add_argument("action", choices=["start", "stop", "status", "install", "migrate"],
-                   help="migrate: make the indexes of a table made by an older ocrlab those of this one")
+                   help="migrate: the same as `ocrlab adopt` (indexes, counters and versions of an older table)")
     p.add_argument("--port", type=_ranged(1, 65535), default=None, help=f"default {DEFAULT_PORT} (or OCRLAB_DB_PORT)")
     p.add_argument("--data-dir", default=None, help="default .ocrlab/dynamodb (under OCRLAB_HOME)")
+
+    p = sub.add_parser("adopt", parents=[common], help="make a table the original failure logger wrote (or "
+                       "another writer fills) a full ocrlab table, in place; safe to interrupt and run again")
+    p.add_argument("--port", type=_ranged(1, 65535), default=None, help="the local database's port, if not the default")
+    p.add_argument("--data-dir", default=None, help="the local database's folder, if not the default")
 
     p = sub.add_parser("export", parents=[reading], help="failed images as CSV")
     p.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
     p.add_argument("--failure-type", type=_failure_type, default=None, help=f"one of {', '.join(FailureType.__members__)}")
-    p.add_argument("--ocr-version", default=None, help="an OCRFullVersion, e.g. 2.0.0-2025-10-25")
+    p.add_argument("--ocr-version", default=None, help="an OCRFullVersion (2.0.0-2025-10-25) or an OCRVersion (2.0.0: each full version of it)")
     p.add_argument("--since", type=_timestamp, default=None, help="ISO-8601 UTC time")
 
     p = sub.add_parser("stats", parents=[reading], help="failure statistics")
@@ -468,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("replay", parents=[common], help="write records spooled while the store was down")
 
     p = sub.add_parser("compare", parents=[reading], help="compare two OCR versions image by image")
-    p.add_argument("--base", required=True, help="an OCRFullVersion, e.g. 2.0.0-2025-10-25")
+    p.add_argument("--base", required=True, help="an OCRFullVersion (2.0.0-2025-10-25) or an OCRVersion (2.0.0: each full version of it)")
     p.add_argument("--candidate", required=True)
     p.add_argument("--ground-truth", type=_folder, default=None,
                    help="folder of NAME.json (the parsed timesheet) for field accuracy (default: the NAME.json "
@@ -480,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "the rest are listed one line each on list pages beside the report")
 
     p = sub.add_parser("results", parents=[reading], help="latest outcome per image as CSV")
-    p.add_argument("--ocr-version", default=None, help="an OCRFullVersion (default: every version)")
+    p.add_argument("--ocr-version", default=None, help="an OCRFullVersion, or an OCRVersion (each full version of it); default: every version")
     p.add_argument("-o", "--output", default="-")
 
     p = sub.add_parser("report", parents=[reading],

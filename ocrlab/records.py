@@ -124,7 +124,7 @@ def utc_since(since: str | dt.datetime | Any | None) -> str | None:
 def format_timestamp(moment: dt.datetime) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 def parse_timestamp(text: str) -> dt.datetime:

@@ -7,6 +7,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from .config import STAMP_VARIABLES, find_upward, settings
 from .errors import VersionFileError
@@ -123,6 +124,16 @@ def _problem(key: str, value: str) -> str | None:
         except ValueError:
             return f"build_date {value!r} is not YYYY-MM-DD"
     return None
+
+
+def full_versions(asked: str, known: Sequence[str]) -> list[str]:
+    """The full versions a version filter selects among those a table holds: itself, when the table
+    holds it; else every `ASKED-YYYY-MM-DD` (`2.0.0` selects 2.0.0-2025-10-25 and 2.0.0-2025-11-02: the
+    records whose OCRVersion is 2.0.0, as the original logger's filter matched them)."""
+    if asked in known:
+        return [asked]
+    short = re.compile(re.escape(asked) + r"-\d{4}-\d{2}-\d{2}")
+    return [version for version in known if short.fullmatch(version)]
 
 
 def _from_environment(stamp: dict[str, str]) -> OCRVersionInfo:

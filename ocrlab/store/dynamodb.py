@@ -29,6 +29,7 @@ from ..domain import Record
 from ..errors import RecordRejected, StoreUnavailable, TableMissing
 from ..records import FAILED_IMAGE, OCR_RESULT, make_storable, new_record_id, order_key, utc_timestamp
 from ..taxonomy import THROTTLING_CODES, aws_error_code
+from . import adoption
 from .claims import Claim, Moment, Unconfirmed, lease_end, owner_gone
 from .layout import BY_RECORD_TYPE, BY_VERSION_IMAGE, LAYOUT
 from .queries import DEFAULT_BUDGET, MAX_CALL_ITEMS, Cursor, FailurePage, FailureQuery, cursor_after, query_plan
@@ -40,6 +41,7 @@ RECORDS_FROM = "0"  # record sort keys are timestamps, which start with a digit
 # Refusals of the item itself: no retry or outage is involved.
 CONTENT_CODES = frozenset({"ValidationException", "ItemCollectionSizeLimitExceededException"})
 BATCH_GET = 100  # keys per BatchGetItem
+CATCH_UP_SECONDS = 60.0  # how often a Store of a shared table looks for records other writers added
 
 _ser, _de = TypeSerializer(), TypeDeserializer()
 T = TypeVar("T")
@@ -122,6 +124,8 @@ class Store:
         self.table = table
         self.description = description or f"table {table!r}"
         self._known_versions: set[str] = set()
+        self._shared: tuple[float, bool] | None = None  # (when read, whether the table is adopted)
+        self._looked_at_others = -CATCH_UP_SECONDS
 
     # -- plumbing ---------------------------------------------------------------------------
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
@@ -187,7 +191,7 @@ class Store:
     def ensure_table(self) -> bool:
         """Create the table and its indexes if missing; True if created. Safe to call any time.
 
-        A table made by an older layout is an error that names `ocrlab db migrate`.
+        A table made by an older layout is an error that names `ocrlab adopt`.
         """
         try:
             self.check_table()
@@ -211,29 +215,22 @@ class Store:
 
     def check_table(self) -> None:
         """TableMissing unless the table exists (read paths never create one); an error naming
-        `ocrlab db migrate` if an older ocrlab made it."""
+        `ocrlab adopt` if another writer or an older ocrlab made it."""
         missing = LAYOUT.missing_indexes(self._call("describe_table", TableName=self.table)["Table"])
         if missing:
             raise StoreUnavailable(f"table {self.table!r} lacks the index(es) {', '.join(i.name for i in missing)} "
-                                   f"of this ocrlab; run `ocrlab db migrate --table {self.table}`", "OldLayout")
+                                   f"of this ocrlab (the original failure logger's, or an older ocrlab's); "
+                                   f"run `ocrlab adopt --table {self.table}`", "OldLayout")
 
-    def migrate(self, rebuild: bool = False) -> list[str]:
-        """Bring a table made by an older ocrlab to this layout; the names of the indexes made.
+    def migrate(self) -> list[str]:
+        """Add the indexes this layout has and the table lacks, in place; the names of those made.
 
-        DynamoDB adds an index to a live table (and backfills it); an index that carries fewer
-        attributes than this layout's is dropped and made again (a projection cannot be changed in
-        place). A server that cannot (dynalite accepts the requests and ignores them) gets
-        `rebuild`: the records are copied to a table of this layout, the table made anew, the
-        records copied back; failure counts and the version list are rebuilt from the records.
-        """
+        DynamoDB (and the local database) add an index to a live table and backfill it; an index that
+        carries fewer attributes than this layout's is dropped and made again (a projection cannot be
+        changed in place). Records and helper items are left as they are."""
         described = self._call("describe_table", TableName=self.table)["Table"]
         narrow = LAYOUT.narrow_indexes(described)
         remake = LAYOUT.missing_indexes(described) + narrow
-        if not remake:
-            return []
-        if rebuild:
-            self._rebuild()
-            return [i.name for i in remake]
         for index in narrow:
             self._call("update_table", TableName=self.table, GlobalSecondaryIndexUpdates=[{"Delete": {
                 "IndexName": index.name}}])
@@ -248,23 +245,36 @@ class Store:
     def _wait_for_indexes(self, gone: str | None = None, seconds: float = 3600) -> None:
         """Until no index is being made or dropped (and the index `gone` is no more): DynamoDB takes
         one index change at a time, and a new index is backfilled before it answers."""
-        deadline = time.monotonic() + seconds
+        deadline, pause = time.monotonic() + seconds, 0.2
         while time.monotonic() < deadline:
             indexes = self._call("describe_table", TableName=self.table)["Table"].get("GlobalSecondaryIndexes") or []
             if all(g.get("IndexStatus", "ACTIVE") == "ACTIVE" and g["IndexName"] != gone for g in indexes):
                 return
-            time.sleep(5)
+            time.sleep(pause)  # a local index is ready in a moment; DynamoDB's takes minutes
+            pause = min(pause * 2, 5.0)
         raise StoreUnavailable(f"the indexes of {self.table!r} did not settle within {seconds:.0f} s", "Timeout")
 
-    def _rebuild(self) -> None:
-        spare = Store(self.client, f"{self.table}-migrating", self.description)
-        spare.ensure_table()
-        _copy_records(self, spare)
-        self._call("delete_table", TableName=self.table)
-        self.client.get_waiter("table_not_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1})
-        self.ensure_table()
-        _copy_records(spare, self)
-        self._call("delete_table", TableName=spare.table)
+    # -- a table other code writes too (ocrlab.store.adoption) --------------------------------
+    def shared(self) -> bool:
+        """Whether the table was adopted (other code writes it too); read again once a minute, so a
+        long-lived process notices an adoption made meanwhile."""
+        now = time.monotonic()
+        if self._shared is None or now - self._shared[0] > CATCH_UP_SECONDS:
+            self._shared = (now, adoption.mark(self) is not None)
+        return self._shared[1]
+
+    def _follow_writers(self, image_key: str) -> None:
+        """Before a failure is counted on a shared table: the image's records others wrote are adopted
+        and its count catches up with them."""
+        if self.shared():
+            adoption.adopt_image(self, image_key)
+
+    def _follow_others(self) -> None:
+        """Before versions are listed or read on a shared table: adopt what others wrote since."""
+        now = time.monotonic()
+        if now - self._looked_at_others >= CATCH_UP_SECONDS and self.shared():
+            self._looked_at_others = now
+            adoption.catch_up(self)
 
     # -- writes -----------------------------------------------------------------------------
     def number(self, image_key: str, record_id: str, failure: bool, version: str = "") -> tuple[int | None, int]:
@@ -280,6 +290,7 @@ class Store:
         condition = "(attribute_not_exists(#nr) OR #nr <> :rid)"
         released = _failure_names(version)
         if failure:
+            self._follow_writers(image_key)
             names.update({"#c": "FailureCount", "#na": "NumberedAttempt", "#lr": released["#lr"]})
             update += ", #c = if_not_exists(#c, :zero) + :one, #na = if_not_exists(#c, :zero) + :one"
             condition += " AND (attribute_not_exists(#lr) OR #lr <> :rid)"
@@ -299,6 +310,7 @@ class Store:
 
     def next_attempt(self, image_key: str) -> int:
         """Atomically count one more failure of the image; the new count is its AttemptNumber."""
+        self._follow_writers(image_key)
         out = self._call("update_item", TableName=self.table,
                          Key=serialize({"ImageKey": image_key, "FailureTimestamp": COUNTER_KEY}),
                          UpdateExpression="ADD #c :one", ExpressionAttributeNames={"#c": "FailureCount"},
@@ -361,7 +373,7 @@ class Store:
     def _register_version(self, version: str) -> None:
         # One small item per version, so listing versions is a Query rather than a read of every record.
         if version not in self._known_versions:
-            self._known_versions.update(self.versions())
+            self._known_versions.update(self._listed_versions())
         if version not in self._known_versions:
             self._call("put_item", TableName=self.table,
                        Item=serialize({"ImageKey": VERSIONS_KEY, "FailureTimestamp": VERSION_PREFIX + version,
@@ -470,6 +482,7 @@ class Store:
             sets.append("#g = :dig")
             values[":dig"] = {"S": digest}
         if count_failure:
+            self._follow_writers(image_key)
             names["#c"] = "FailureCount"
             values.update({":one": {"N": "1"}, ":zero": {"N": "0"}, ":rid": {"S": record_id or "?"},
                            ":at": {"S": timestamp or "?"}})
@@ -518,6 +531,7 @@ class Store:
 
     def attempt_count(self, image_key: str) -> int:
         """Failures logged for the image so far (all versions)."""
+        self._follow_writers(image_key)
         counter = self.get(image_key, COUNTER_KEY)
         return int(counter.get("FailureCount", 0)) if counter else 0
 
@@ -549,17 +563,27 @@ class Store:
                       ocr_version: str | None = None) -> Iterator[Record]:
         """The records of one image in order (ocrlab.records.order_key: its attempts, when record_type is
         FAILED_IMAGE), from one consistent Query."""
+        records = self.records_of_image(image_key, record_type, ocr_version)
+        if any(r.get("Sequence") is None for r in records) and self.shared():  # another writer's: numbered first
+            adoption.adopt_image(self, image_key)
+            records = self.records_of_image(image_key, record_type, ocr_version)
+        return iter(records)
+
+    def records_of_image(self, image_key: str, record_type: str | None = None,
+                         ocr_version: str | None = None) -> list[Record]:
+        """The image's records as they stand (image_records, without numbering other writers' records)."""
         names, values, extra = _filters(record_type=record_type, OCRFullVersion=ocr_version)
         names.update({"#k": "ImageKey", "#s": "FailureTimestamp"})
         values.update({":k": {"S": image_key}, ":z": {"S": RECORDS_FROM}})
-        return iter(sorted(self._query(KeyConditionExpression="#k = :k AND #s >= :z", ConsistentRead=True,
-                                       ExpressionAttributeNames=names, ExpressionAttributeValues=values, **extra),
-                           key=order_key))
+        return sorted(self._query(KeyConditionExpression="#k = :k AND #s >= :z", ConsistentRead=True,
+                                  ExpressionAttributeNames=names, ExpressionAttributeValues=values, **extra),
+                      key=order_key)
 
     def version_summary(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]:
         """The records of a version as the ByVersionImage index holds them (keys, RecordType,
         FailureType, ErrorCode, AttemptNumber, RecordId, Sequence, ContentDigest...), grouped by image,
         each image's in the order of its records (ocrlab.records.order_key)."""
+        self._follow_others()
         names, values, extra = _filters(record_type=record_type)
         names["#v"], values[":v"] = "OCRFullVersion", {"S": ocr_version}
         items = self._query(IndexName=BY_VERSION_IMAGE.name, KeyConditionExpression="#v = :v",
@@ -630,41 +654,13 @@ class Store:
 
     def versions(self) -> list[str]:
         """Every OCRFullVersion that has a record, oldest name first."""
+        self._follow_others()
+        return self._listed_versions()
+
+    def _listed_versions(self) -> list[str]:
         return sorted(item["Version"] for item in self._query(
             KeyConditionExpression="#k = :k", ExpressionAttributeNames={"#k": "ImageKey"},
             ExpressionAttributeValues={":k": {"S": VERSIONS_KEY}}))
-
-
-def _copy_records(source: Store, target: Store) -> None:
-    """Every record of `source` into `target` as it is, then the counters (failures, and the last
-    sequence) and the version list the records imply (the helper items of an older layout are not
-    carried over)."""
-    counts: Counter[str] = Counter()
-    sequences: dict[str, int] = {}
-    versions: set[str] = set()
-    for record_type in (FAILED_IMAGE, OCR_RESULT):
-        for page in pages(source.records_by_type(record_type), 25):
-            _write_all(target, page)
-            counts.update(r["ImageKey"] for r in page if r["RecordType"] == FAILED_IMAGE)
-            for r in page:
-                sequences[r["ImageKey"]] = max(sequences.get(r["ImageKey"], 0), int(r.get("Sequence", 0)))
-            versions.update(str(r["OCRFullVersion"]) for r in page if r.get("OCRFullVersion"))
-    helpers = [{"ImageKey": key, "FailureTimestamp": COUNTER_KEY, "FailureCount": counts[key], "Sequence": n}
-               for key, n in sequences.items()]
-    helpers += [{"ImageKey": VERSIONS_KEY, "FailureTimestamp": VERSION_PREFIX + v, "Version": v} for v in versions]
-    for page in pages(helpers, 25):
-        _write_all(target, page)
-
-
-def _write_all(store: Store, items: list[dict[str, Any]]) -> None:
-    requests = [{"PutRequest": {"Item": serialize(item)}} for item in items]
-    delay = 0.05
-    while requests:
-        out = store._call("batch_write_item", RequestItems={store.table: requests})
-        requests = out.get("UnprocessedItems", {}).get(store.table, [])
-        if requests:
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
 
 
 def pages(items: Iterable[T], size: int) -> Iterator[list[T]]:

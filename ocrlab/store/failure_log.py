@@ -21,7 +21,7 @@ from ..config import settings
 from ..domain import Record
 from ..errors import OcrlabError
 from ..records import FAILED_IMAGE, failure_item, utc_since
-from ..version import OCRVersionInfo, version_from
+from ..version import OCRVersionInfo, full_versions, version_from
 from .export import write_csv
 from .spool import Spool
 from .spooling import SpoolingStore, open_store
@@ -90,22 +90,37 @@ def log_failed_image(table_name: TableLike, image_key: str, failure_type: str, e
 
 
 def get_attempt_count(table_name: TableLike, image_key: str) -> int:
-    """How many failures have been logged for the image (the next attempt is this + 1)."""
-    return store_for(table_name).attempt_count(image_key)
+    """How many failures have been logged for the image (the next attempt is this + 1).
+
+    Callers evaluate it inside their `except` block, before `log_failed_image`, so it never raises:
+    when the store cannot answer it counts the image's failures waiting in the spool (or 0) and
+    warns once, and the failure that follows is logged or spooled."""
+    table = table_name.table if isinstance(table_name, SpoolingStore) else str(table_name)
+    try:
+        return store_for(table_name).attempt_count(image_key)
+    except OcrlabError as exc:
+        _warn_once(f"attempt numbers of {table!r} are counted from the spool while the store cannot "
+                   f"answer ({exc})")
+        try:
+            return Spool(settings().spool_dir, table).failures_of(image_key)
+        except (OcrlabError, OSError):
+            return 0
 
 
 def iter_failed_images(table_name: TableLike, failure_type: str | None = None,
                        ocr_version: str | None = None, since: str | dt.datetime | None = None,
                        attributes: Sequence[str] | None = None) -> Iterator[Record]:
-    """Failures in time order, filtered; streamed page by page. `since` is a moment: an ISO-8601 time
+    """Failures in time order (by image, for one version), filtered; streamed page by page.
+    `ocr_version` is a full version or a short one (every full version of it). `since` is a moment: an ISO-8601 time
     with any offset (2026-12-03T02:00:00+02:00), or a datetime (naive means UTC). With `attributes`,
     only those are read (and the keys); FailureType is added when filtering by it."""
     since = utc_since(since)
     store = store_for(table_name)
     if attributes is not None and failure_type:
         attributes = [*attributes, "FailureType"]
-    if ocr_version:
-        records = (r for r in store.version_records(ocr_version, FAILED_IMAGE, attributes)
+    if ocr_version:  # a short version (2.0.0) selects every full version it names
+        versions = full_versions(ocr_version, store.versions()) or [ocr_version]
+        records = (r for v in versions for r in store.version_records(v, FAILED_IMAGE, attributes)
                    if not since or r["FailureTimestamp"] >= since)
     else:
         records = store.records_by_type(FAILED_IMAGE, since=since, attributes=attributes)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from ..domain import Record
 from ..errors import RecordRejected, SpoolUnavailable, StoreUnavailable
-from ..records import OCR_RESULT
+from ..records import FAILED_IMAGE, OCR_RESULT
 from .dynamodb import deserialize, serialize
 
 if TYPE_CHECKING:
@@ -94,6 +94,12 @@ class Spool:
         """Whether a result of the image under the version waits in the spool."""
         return any(item.get("ImageKey") == image_key and item.get("RecordType") == OCR_RESULT
                    and item.get("OCRFullVersion") == version for item in self._matching(image_key))
+
+    def failures_of(self, image_key: str) -> int:
+        """The failures of the image waiting here: the highest AttemptNumber among them, or their number."""
+        waiting = [item for item in self._matching(image_key)
+                   if item.get("ImageKey") == image_key and item.get("RecordType") == FAILED_IMAGE]
+        return max([len(waiting), *(int(item.get("AttemptNumber") or 0) for item in waiting)])
 
     def _matching(self, text: str) -> Iterator[dict]:
         """The spooled items whose line holds `text` (as a JSON string); unreadable lines are passed over."""
