@@ -86,10 +86,14 @@ def test_compare_and_results_commands(store, tmp_path):
     assert [r["ImageKey"] for r in rows] == ["<b>fixed</b>.png"]
     # a mistyped version: an empty answer that says which versions there are
     for command in ("results", "export"):
-        typo = run(command, "--table", store.table, "--ocr-version", "2.1.0")
+        typo = run(command, "--table", store.table, "--ocr-version", "2.1.9")
         assert typo.returncode == 0 and len(typo.stdout.splitlines()) == 1  # the header only
-        assert f"no records under '2.1.0' in table '{store.table}'; versions there: {v1.full_version}, " \
+        assert f"no records under '2.1.9' in table '{store.table}'; versions there: {v1.full_version}, " \
                f"{v2.full_version}" in typo.stderr
+    # the short version (OCRVersion) selects its full versions, and says which
+    short = run("results", "--table", store.table, "--ocr-version", "2.1.0")
+    assert [r["ImageKey"] for r in csv.DictReader(short.stdout.splitlines())] == ["<b>fixed</b>.png"]
+    assert f"2.1.0: the records of {v2.full_version}" in short.stderr
     same = run("compare", "--table", store.table, "--base", v2.full_version, "--candidate", v2.full_version)
     assert same.returncode == 0 and "--base and --candidate are the same version" in same.stderr
 

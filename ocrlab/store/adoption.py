@@ -150,6 +150,16 @@ def _complete(store: Store, record: dict[str, Any], missing: dict[str, Any], seq
             pass  # the record is gone
 
 
+def follow(store: Store, image_key: str) -> None:
+    """Before a failure of the image is counted on a shared table: adopt the records others wrote
+    (read in full only when there are some) and raise the count to what the records hold."""
+    brief = store.records_of_image(image_key, attributes=["RecordType", "AttemptNumber", "RecordId", "Sequence"])
+    if any(not r.get("RecordId") or r.get("Sequence") is None for r in brief):
+        adopt_image(store, image_key)
+    else:
+        follow_attempts(store, image_key, brief)
+
+
 def follow_attempts(store: Store, image_key: str, records: Iterable[dict[str, Any]] | None = None) -> bool:
     """Raise the image's failure count to what its records hold (the highest AttemptNumber, or the
     number of failures if more), so the next attempt follows the last whoever logged it; whether it

@@ -267,7 +267,7 @@ class Store:
         """Before a failure is counted on a shared table: the image's records others wrote are adopted
         and its count catches up with them."""
         if self.shared():
-            adoption.adopt_image(self, image_key)
+            adoption.follow(self, image_key)
 
     def _follow_others(self) -> None:
         """Before versions are listed or read on a shared table: adopt what others wrote since."""
@@ -569,15 +569,16 @@ class Store:
             records = self.records_of_image(image_key, record_type, ocr_version)
         return iter(records)
 
-    def records_of_image(self, image_key: str, record_type: str | None = None,
-                         ocr_version: str | None = None) -> list[Record]:
-        """The image's records as they stand (image_records, without numbering other writers' records)."""
+    def records_of_image(self, image_key: str, record_type: str | None = None, ocr_version: str | None = None,
+                         attributes: Sequence[str] | None = None) -> list[Record]:
+        """The image's records as they stand (image_records, without numbering other writers' records);
+        with `attributes`, only those (and the keys)."""
         names, values, extra = _filters(record_type=record_type, OCRFullVersion=ocr_version)
         names.update({"#k": "ImageKey", "#s": "FailureTimestamp"})
         values.update({":k": {"S": image_key}, ":z": {"S": RECORDS_FROM}})
         return sorted(self._query(KeyConditionExpression="#k = :k AND #s >= :z", ConsistentRead=True,
-                                  ExpressionAttributeNames=names, ExpressionAttributeValues=values, **extra),
-                      key=order_key)
+                                  ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                                  **extra, **_projection(attributes, names)), key=order_key)
 
     def version_summary(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]:
         """The records of a version as the ByVersionImage index holds them (keys, RecordType,

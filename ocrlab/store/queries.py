@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..domain import Record
-from ..records import FAILED_IMAGE
+from ..records import FAILED_IMAGE, utc_since
 from .layout import BY_RECORD_TYPE
 
 Cursor = dict[str, Any]  # a DynamoDB key in wire format, opaque to callers
@@ -62,17 +62,18 @@ def query_plan(query: FailureQuery) -> tuple[str, tuple[str, ...], dict[str, Any
     names: dict[str, str] = {"#p": BY_RECORD_TYPE.hash_key}
     values: dict[str, Any] = {":p": {"S": FAILED_IMAGE}}
     condition = "#p = :p"
-    if query.since or query.until:
+    since, until = utc_since(query.since), utc_since(query.until)  # moments, in the stored form
+    if since or until:
         names["#t"] = "FailureTimestamp"
-    if query.since and query.until:
+    if since and until:
         condition += " AND #t BETWEEN :a AND :b"
-        values.update({":a": {"S": query.since}, ":b": {"S": query.until}})
-    elif query.since:
+        values.update({":a": {"S": since}, ":b": {"S": until}})
+    elif since:
         condition += " AND #t >= :a"
-        values[":a"] = {"S": query.since}
-    elif query.until:
+        values[":a"] = {"S": since}
+    elif until:
         condition += " AND #t <= :b"
-        values[":b"] = {"S": query.until}
+        values[":b"] = {"S": until}
     terms = []
     equal = {"OCRFullVersion": query.ocr_version, "FailureType": query.failure_type,
              "ErrorCode": query.error_code, "FailureFingerprint": query.fingerprint}

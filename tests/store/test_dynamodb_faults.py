@@ -51,7 +51,7 @@ def test_a_table_of_the_former_layout_is_named_and_migrated(store, table_name):
     client.put_item(TableName=old, Item={"ImageKey": {"S": "i0.png"}, "FailureTimestamp": {"S": "#LATEST#1.0.0"},
                                          "LatestVersion": {"S": "1.0.0-2025-10-01"}})
     stats = run_cli("stats", "--table", old)
-    assert stats.returncode == 2 and f"run `ocrlab db migrate --table {old}`" in stats.stderr
+    assert stats.returncode == 2 and f"run `ocrlab adopt --table {old}`" in stats.stderr
     migrated = run_cli("db", "migrate", "--table", old)
     assert migrated.returncode == 0 and "ByVersionImage" in migrated.stdout, migrated.stderr
     after = run_cli("stats", "--json", "--table", old)
@@ -60,7 +60,7 @@ def test_a_table_of_the_former_layout_is_named_and_migrated(store, table_name):
     migrated_store = open_store(old, create=False)
     assert migrated_store.attempt_count("i7.png") == 2 and migrated_store.versions() == ["1.0.0-2025-10-01"]
     assert migrated_store.failure_counts("1.0.0-2025-10-01")["i7.png"] == 2
-    assert "already has" in run_cli("db", "migrate", "--table", old).stdout
+    assert "was adopted before" in run_cli("db", "migrate", "--table", old).stdout
 
 
 FORMER_VERSION_INDEX = ("RecordType", "FailureType", "ErrorCode", "AttemptNumber", "RecordId")  # before the digests
@@ -96,7 +96,8 @@ def test_a_version_index_without_the_digests_is_remade_by_migrate_on_dynalite(st
     assert _version_index_attributes(store.store.client, name) >= set(BY_VERSION_IMAGE.include)
     [kept] = get_all_failed_images(open_store(name, create=False))
     assert kept["ImageKey"] == "a.png" and kept["AttemptNumber"] == 1
-    assert "already has" in run_cli("db", "migrate", "--table", name).stdout
+    again = run_cli("db", "migrate", "--table", name).stdout
+    assert "was adopted before" in again and "indexes added" not in again
 
 
 def test_a_version_index_without_the_digests_is_dropped_and_made_again_on_dynamodb(s3_server, aws_credentials):
