@@ -153,6 +153,19 @@ def test_adopt_makes_every_command_right_and_the_original_code_keeps_its_answers
     assert comparison["images_total"] == len(under[0] | under[1])
     assert sum(n for name, n in comparison["outcomes"].items()) == len(under[0] | under[1]), comparison["outcomes"]
 
+    from ocrlab.analysis import failure_patterns, pattern_frames
+    from ocrlab.reports.browser import FailureBrowser
+    from ocrlab.store import open_store
+    store = open_store(table, create=False)
+    patterns = failure_patterns(pattern_frames(store)[0])
+    assert len(patterns["by_fingerprint"]) == len(groups)
+    assert patterns["by_version"].sum(axis=1).to_dict() == dict(by_version)
+    browser = FailureBrowser(store, page_size=1000)
+    assert [v for _, v in browser.version_filter.options][1:] == sorted(by_version, reverse=True)
+    browser.version_filter.value = full(V2)
+    browser.apply()
+    assert len(browser.page.records) == by_version[full(V2)]
+
     after = answers_of_the_original(table, tmp_path, "after")
     assert after == before  # the original UI lists, exports and counts exactly as before
 
@@ -284,3 +297,20 @@ def test_the_original_call_form_with_the_store_down_spools_and_replay_writes_onc
     store = open_store(table_name, create=False)
     assert [int(r["AttemptNumber"]) for r in store.image_records("scan_0001.jpg")] == [1, 2]
     assert store.attempt_count("scan_0001.jpg") == 2
+
+
+def test_adopt_honours_the_local_database_it_is_given(dynalite, tmp_path):
+    port, data = free_port(), tmp_path / "their-db"
+    started = run_cli("db", "start", "--port", str(port), "--data-dir", str(data), "--table", "scratch")
+    assert started.returncode == 0, started.stderr
+    try:
+        original.connect(f"http://127.0.0.1:{port}")
+        create_original_table(original.dynamodb.meta.client, "theirs")
+        written = seed("theirs", images=4)
+        adopted = run_cli("adopt", "--table", "theirs", "--port", str(port), "--data-dir", str(data))
+        assert adopted.returncode == 0, adopted.stderr
+        assert f"http://127.0.0.1:{port}" in adopted.stderr and f"{len(written)} records of 4 images" in adopted.stdout
+        missing = run_cli("adopt", "--table", "theirs")  # the session's database has no such table
+        assert missing.returncode != 0 and "theirs" in missing.stderr
+    finally:
+        run_cli("db", "stop", "--data-dir", str(data))
