@@ -314,3 +314,23 @@ def test_adopt_honours_the_local_database_it_is_given(dynalite, tmp_path):
         assert missing.returncode != 0 and "theirs" in missing.stderr
     finally:
         run_cli("db", "stop", "--data-dir", str(data))
+
+
+def test_adoption_while_the_original_lambda_keeps_writing(original_table):
+    from ocrlab.store import open_store
+    from ocrlab.store.adoption import adopt
+    table, written = original_table
+    keys = sorted({r["ImageKey"] for r in written})
+    added = []
+
+    def meanwhile(records: int) -> None:  # the Lambda logs failures of old and new images mid-walk
+        if len(added) < 6:
+            added.append(lambda_failure(table, keys[len(added) * 7] if len(added) % 2 else f"new/{len(added)}.jpg",
+                                        len(added), V3))
+    adopt(open_store(table, create=False, check=False).store, progress=meanwhile, page_size=50)
+    store = open_store(table, create=False)
+    for key in {r["ImageKey"] for r in added}:
+        records = list(store.image_records(key, "FAILED_IMAGE"))
+        assert [int(r["AttemptNumber"]) for r in records] == list(range(1, len(records) + 1))
+        assert store.attempt_count(key) == original.get_attempt_count(table, key) == len(records)
+        assert [r["FailureTimestamp"] for r in records] == sorted(r["FailureTimestamp"] for r in records)
