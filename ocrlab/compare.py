@@ -447,6 +447,12 @@ def compare_versions(store: SpoolingStore, base: str, candidate: str,
             known = store.versions()
             comparison.warnings.append(f"no outcomes under version {version!r}; versions in the store: "
                                        + (", ".join(known) or "none"))
+    revised = [k for k, side in latest[candidate].items()
+               if (other := latest[base].get(k)) and other.content and side.content and other.content != side.content]
+    if revised:  # the image changed between the runs: its change is not the version's alone
+        comparison.warnings.append(
+            f"{len(revised)} image(s) were read from other content under {candidate} than under {base} "
+            f"(new revisions under the same key, e.g. {revised[0]!r}): their changes are not the version's alone")
     found = sorted(latest[base].keys() | latest[candidate].keys())
     comparison.images = [_image(k, latest[base].get(k), latest[candidate].get(k)) for k in found]
     del latest

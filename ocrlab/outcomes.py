@@ -65,6 +65,7 @@ class Side:
     parsed: dict[str, Any] | None = None
     error_message: str | None = None
     loaded: bool = False
+    content: str = ""  # the ContentDigest of what was read (empty on records that predate it)
 
     @property
     def ok(self) -> bool:
@@ -79,6 +80,7 @@ class Side:
                    error_code=None if ok else _word(entry.get("ErrorCode")))
         side.take_numbers(entry)
         side.raw_digest, side.parsed_digest = (str(entry.get(d) or "") for d in DIGESTS.values())
+        side.content = str(entry.get("ContentDigest") or "")
         return side
 
     @classmethod

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from aws_shapes import s3_record, sqs_event, sqs_message
 from converse_server import ok
-from helpers import V1, key_of, on_another_machine, png, run_cli
+from helpers import V1, V2, V2_FILE, key_of, on_another_machine, png, run_cli
 
 from ocrlab import handler
 from ocrlab.batch import run_batch
@@ -85,6 +85,18 @@ def test_new_bytes_under_a_file_name_are_a_new_revision(tmp_path, store, bedrock
     assert latest["PreviousContentDigest"] == old["ContentDigest"] != latest["ContentDigest"]
     assert latest["ContentDigest"].startswith("sha256:")
     assert batch(folder, store, bedrock).skipped == 3 and len(converse_server.requests) == 4
+
+
+def test_a_comparison_says_which_images_were_read_from_other_content(tmp_path, store, bedrock):
+    from ocrlab.compare import compare_versions
+    folder = scans(tmp_path / "week")
+    batch(folder, store, bedrock)
+    (folder / "scan_0002.png").write_bytes(png())  # rescanned before the candidate ran
+    (tmp_path / "v2.txt").write_text(V2_FILE)
+    batch(folder, store, bedrock, version_file=tmp_path / "v2.txt")
+    [warning] = compare_versions(store, VERSION, V2.full_version).warnings
+    assert warning.startswith(f"1 image(s) were read from other content under {V2.full_version}")
+    assert repr(key_of(folder / "scan_0002.png")) in warning
 
 
 @pytest.fixture
