@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import signal
 import sys
@@ -500,6 +501,8 @@ def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ocrlab", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="say more (the library's debug log)")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="say only warnings and errors")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--table", type=_table_name, default=settings().table,
                         help="DynamoDB table (default: OCRLAB_TABLE, else %(default)s)")
@@ -635,6 +638,17 @@ class Terminated(KeyboardInterrupt):
         self.number = number
 
 
+def _log_to_stderr(verbosity: int) -> None:
+    """The library's log (the `ocrlab` logger) on standard error, one line a message: what it does
+    (info) unless -q, its details (debug) with -v."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ocrlab: %(message)s"))
+    logger = logging.getLogger("ocrlab")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG if verbosity > 0 else logging.INFO if verbosity == 0 else logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     global STARTED
     STARTED = Moment.now()
@@ -648,6 +662,7 @@ def main(argv: list[str] | None = None) -> int:
     except OcrlabError as exc:  # a bad setting (ocrlab.config) is reported like a bad argument
         print(f"ocrlab: {exc}", file=sys.stderr)
         return 2
+    _log_to_stderr(args.verbose - args.quiet)
     try:
         return COMMANDS[args.command](args)
     except OcrlabError as exc:

@@ -6,13 +6,13 @@ cannot take after retries goes to the local spool, and `ocrlab replay` writes it
 
 `log_failed_image` is called from inside callers' `except` blocks, so it never raises for a
 problem of its own: a version file it cannot read, a store it cannot reach, a spool it cannot
-write. It records what it has, spools if it must, and warns once on standard error.
+write. It records what it has, spools if it must, and warns once (the `ocrlab` logger).
 """
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
-import sys
 import threading
 from pathlib import Path
 from typing import IO, Any, Iterator, Mapping, Sequence
@@ -31,6 +31,7 @@ TableLike = str | SpoolingStore
 _opened: dict[tuple[str, int], SpoolingStore] = {}
 _opened_lock = threading.Lock()
 _warned: set[str] = set()
+log = logging.getLogger(__name__)
 
 
 def store_for(table: TableLike, *, write: bool = False) -> SpoolingStore:
@@ -49,7 +50,7 @@ def store_for(table: TableLike, *, write: bool = False) -> SpoolingStore:
 def _warn_once(message: str) -> None:
     if message not in _warned:
         _warned.add(message)
-        print(f"ocrlab: {message}", file=sys.stderr)
+        log.warning("%s", message)
 
 
 def _version(ocr_version: OCRVersionInfo | str | os.PathLike[str] | None) -> OCRVersionInfo:
@@ -81,8 +82,8 @@ def log_failed_image(table_name: TableLike, image_key: str, failure_type: str, e
     except OcrlabError as exc:  # no store could be opened, or neither it nor the spool took the record
         table = table_name.table if isinstance(table_name, SpoolingStore) else str(table_name)
         try:
-            Spool(settings().spool_dir, table).append(item, str(exc), count_given_attempt=counted)
-            _warn_once(f"the store of {table!r} cannot be used ({exc}); failures are spooled: run `ocrlab replay`")
+            path = Spool(settings().spool_dir, table).append(item, str(exc), count_given_attempt=counted)
+            _warn_once(f"the store of {table!r} cannot be used ({exc}); failures are spooled to {path}")
             return {**item, "Spooled": True}
         except OcrlabError as spool_error:
             _warn_once(f"failure of {image_key!r} could not be logged nor spooled: {spool_error}")

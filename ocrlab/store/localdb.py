@@ -6,12 +6,12 @@ folder of ocrlab's own the first time it is needed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +19,8 @@ from pathlib import Path
 from ..config import settings
 from ..errors import LocalDatabaseError
 from ..files import write_text
+
+log = logging.getLogger(__name__)
 
 DYNALITE_VERSION = "4.0.0"
 
@@ -39,7 +41,7 @@ def dynalite_cli() -> Path:
     return cache_dir() / "node_modules" / "dynalite" / "cli.js"
 
 
-def install_dynalite(log=sys.stderr) -> Path:
+def install_dynalite() -> Path:
     """Install the pinned dynalite into the cache folder if it is not there yet."""
     cli = dynalite_cli()
     if cli.exists():
@@ -50,7 +52,7 @@ def install_dynalite(log=sys.stderr) -> Path:
                                  "or set OCRLAB_STORE=aws to use DynamoDB")
     target = cache_dir()
     target.mkdir(parents=True, exist_ok=True)
-    print(f"installing dynalite {DYNALITE_VERSION} into {target} (once) ...", file=log, flush=True)
+    log.warning("installing dynalite %s into %s (once) ...", DYNALITE_VERSION, target)
     proc = subprocess.run([npm, "install", "--prefix", str(target), "--no-audit", "--no-fund",
                            "--loglevel=error", f"dynalite@{DYNALITE_VERSION}"],
                           capture_output=True, text=True)
@@ -160,7 +162,7 @@ def status(data_dir: Path | None = None) -> ServerState | None:
     return state
 
 
-def start(port: int | None = None, data_dir: Path | None = None, log=sys.stderr) -> tuple[ServerState, bool]:
+def start(port: int | None = None, data_dir: Path | None = None) -> tuple[ServerState, bool]:
     """Start dynalite for `data_dir` on `port`; (state, started). Starting twice is harmless."""
     port = port or settings().db_port
     data_dir = Path(data_dir or default_data_dir()).resolve()
@@ -171,13 +173,13 @@ def start(port: int | None = None, data_dir: Path | None = None, log=sys.stderr)
                 raise LocalDatabaseError(f"the local database for {data_dir} already runs on port {state.port} "
                                          f"(pid {state.pid}); stop it first or use --port {state.port}")
             return state, False
-        print(f"removing stale pid file for pid {state.pid} (it no longer runs this database)", file=log)
+        log.info("removing stale pid file for pid %s (it no longer runs this database)", state.pid)
         _state_file(data_dir).unlink(missing_ok=True)
     if _port_open(port):
         what = "a DynamoDB-compatible server" if _answers_dynamodb(port) else "another program"
         raise LocalDatabaseError(f"port {port} is already in use by {what} not started by ocrlab for "
                                  f"{data_dir}; stop it or choose another with --port")
-    cli = install_dynalite(log)
+    cli = install_dynalite()
     data_dir.mkdir(parents=True, exist_ok=True)
     logf = open(_log_file(data_dir), "ab")
     launcher = Path(__file__).with_name("dynalite_launcher.js")
@@ -220,7 +222,7 @@ def stop(data_dir: Path | None = None) -> ServerState | None:
     return state
 
 
-def ensure_running(port: int | None = None, log=sys.stderr) -> ServerState:
+def ensure_running(port: int | None = None) -> ServerState:
     """Start the local server of this data folder on demand (commands that need the store call this).
 
     A server on the port that is not this folder's is refused, with what answers there: writing
@@ -240,7 +242,7 @@ def ensure_running(port: int | None = None, log=sys.stderr) -> ServerState:
                 "a DynamoDB-compatible server not started by ocrlab" if _answers_dynamodb(port) else "another program")
         raise LocalDatabaseError(f"port {port} is taken by {what}, not the database of {data_dir}; "
                                  "stop it, or choose another port with OCRLAB_DB_PORT")
-    state, started = start(port, log=log)
+    state, started = start(port)
     if started:
-        print(f"started local dynalite on port {port} (pid {state.pid}), data in {state.data_dir}", file=log)
+        log.info("started local dynalite on port %s (pid %s), data in %s", port, state.pid, state.data_dir)
     return state

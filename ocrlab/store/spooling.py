@@ -9,12 +9,12 @@ neither stored nor spooled raises SpoolUnavailable, which the batch turns into a
 """
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from collections import Counter
 from decimal import Decimal
 from functools import partial
-from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, TextIO
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from ..config import settings
 from ..domain import Record
@@ -24,6 +24,8 @@ from ..version import OCRVersionInfo
 from .claims import Claim, Moment, Ticket, Unconfirmed
 from .queries import Cursor, FailurePage, FailureQuery
 from .spool import ReplayReport, Spool
+
+log = logging.getLogger(__name__)
 
 OUTAGE_SECONDS = 10.0
 
@@ -68,12 +70,11 @@ class SpoolingStore:
     """A RecordStore plus its spool and its outage state. Reads go straight to the store."""
 
     def __init__(self, store: RecordStore, spool: Spool, *, outage_seconds: float = OUTAGE_SECONDS,
-                 clock: Callable[[], float] = time.monotonic, log: TextIO | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.spool = spool
         self.outage_seconds = outage_seconds
         self._clock = clock
-        self._log = log
         self._down_until = 0.0
         # How another process opens this same store (a picklable call): set by open_store for a store
         # whose client it made itself; None for one built around a given client.
@@ -161,14 +162,12 @@ class SpoolingStore:
                 return self.store.put_record(item, count_given_attempt=count_given_attempt)
             except RecordRejected as exc:
                 path = self.spool.reject(item, str(exc))
-                print(f"ocrlab: DynamoDB refused the record of {item.get('ImageKey')!r}; kept in {path}: {exc}",
-                      file=self._log or sys.stderr)
+                log.warning("DynamoDB refused the record of %r; kept in %s: %s", item.get("ImageKey"), path, exc)
                 return {**item, "Rejected": True}
             except StoreUnavailable as exc:
                 self._down_until = self._clock() + self.outage_seconds
                 path = self.spool.append(item, str(exc), count_given_attempt=count_given_attempt)
-                print(f"ocrlab: store unavailable, record of {item.get('ImageKey')!r} spooled to {path} "
-                      f"(run `ocrlab replay` later): {exc}", file=self._log or sys.stderr)
+                log.warning("store unavailable, record of %r spooled to %s: %s", item.get("ImageKey"), path, exc)
                 return {**item, "Spooled": True}
         except SpoolUnavailable as exc:
             exc.record = dict(item)

@@ -44,7 +44,7 @@ def test_start_twice_status_stop_and_data_survives(tmp_path, dynalite, store_thr
         assert cli("db", "stop", home=home).returncode == 0
 
 
-def test_stale_pid_file_is_reported_and_replaced(tmp_path, dynalite, capsys):
+def test_stale_pid_file_is_reported_and_replaced(tmp_path, dynalite, caplog):
     data_dir = tmp_path / "db"
     data_dir.mkdir()
     dead = subprocess.Popen(["true"])
@@ -52,12 +52,11 @@ def test_stale_pid_file_is_reported_and_replaced(tmp_path, dynalite, capsys):
     (tmp_path / "db.server.json").write_text(json.dumps(
         {"pid": dead.pid, "port": 1, "data_dir": str(data_dir), "started_at": 0}))
     port = free_port()
-    import io
-    log = io.StringIO()
-    state, started = localdb.start(port, data_dir, log=log)
+    with caplog.at_level("INFO", logger="ocrlab"):
+        state, started = localdb.start(port, data_dir)
     try:
         assert started and state.pid != dead.pid
-        assert "stale pid file" in log.getvalue()
+        assert "stale pid file" in caplog.text
     finally:
         localdb.stop(data_dir)
 
@@ -74,14 +73,12 @@ def test_port_in_use_gives_a_clear_message(tmp_path, dynalite):
         assert len(out.stderr.strip().splitlines()) == 1
 
 
-def test_first_start_installs_the_pinned_dynalite_into_its_own_cache(tmp_path, monkeypatch, dynalite):
+def test_first_start_installs_the_pinned_dynalite_into_its_own_cache(tmp_path, monkeypatch, dynalite, caplog):
     monkeypatch.setenv("OCRLAB_CACHE", str(tmp_path / "cache"))
-    import io
-    log = io.StringIO()
     port, data_dir = free_port(), tmp_path / "db"
-    state, started = localdb.start(port, data_dir, log=log)
+    state, started = localdb.start(port, data_dir)
     try:
-        assert started and f"installing dynalite {localdb.DYNALITE_VERSION}" in log.getvalue()
+        assert started and f"installing dynalite {localdb.DYNALITE_VERSION}" in caplog.text
         cli_js = tmp_path / "cache" / "ocrlab" / f"dynalite-{localdb.DYNALITE_VERSION}" / "node_modules" / "dynalite" / "cli.js"
         assert cli_js.is_file()
         package = json.loads((cli_js.parent / "package.json").read_text())

@@ -101,3 +101,27 @@ def test_a_replay_interrupted_at_any_line_writes_each_record_once(signal_name, d
         attempts.setdefault(r["ImageKey"], []).append(int(r["AttemptNumber"]))
     assert {key: sorted(numbers) for key, numbers in attempts.items()} == {
         f"img-{i:02d}.png": [1, 2, 3] for i in range(50)}, line
+
+
+def test_spooling_is_logged_for_the_caller_to_route_not_printed(dynalite, table_name, store_through, caplog, capfd):
+    import logging
+    down = store_through(f"http://127.0.0.1:{free_port()}", table_name, attempts=1, check=False)
+    with caplog.at_level(logging.WARNING, logger="ocrlab"):
+        record = log_failed_image(down, "a.png", "OCR_ERROR", "model timed out", V1)
+    assert record["Spooled"]
+    [line] = [r for r in caplog.records if r.name == "ocrlab.store.spooling"]
+    assert "spooled to" in line.getMessage() and "ocrlab replay" not in line.getMessage()
+    assert capfd.readouterr().err == ""  # the library printed nothing itself
+
+
+def test_the_command_line_says_what_the_library_does_unless_quiet(tmp_path):
+    from helpers import run_cli
+    env = {"OCRLAB_HOME": str(tmp_path / "h"), "OCRLAB_DB_PORT": str(free_port())}
+    try:
+        told = run_cli("stats", "--table", "none-yet", **env)
+        assert "ocrlab: started local dynalite" in told.stderr, told.stderr
+        run_cli("db", "stop", **env)
+        quiet = run_cli("-q", "stats", "--table", "none-yet", **env)
+        assert quiet.returncode == 2 and "started local dynalite" not in quiet.stderr, quiet.stderr
+    finally:
+        run_cli("db", "stop", **env)
