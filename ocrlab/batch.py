@@ -38,9 +38,9 @@ from .errors import MissingDependency, OcrlabError, SpoolUnavailable, StoreUnava
 from .files import check_writable, json_safe, write_json
 from .pipeline import Draft, ImageContext, Pipeline
 from .preprocess import Preprocess
-from .records import FAILED_IMAGE, OCR_RESULT, failure_item, new_record_id, storage_key
+from .records import FAILED_IMAGE, OCR_RESULT, failure_item, storage_key
 from .sources import Listing, SourceItem, open_source
-from .store.claims import DEFAULT_LEASE_SECONDS, Moment, Ticket, end_run, new_owner
+from .store.claims import DEFAULT_LEASE_SECONDS, Moment, Refused, Ticket, end_run, holding, new_owner
 from .store.spooling import SpoolingStore, open_store
 from .version import OCRVersionInfo, load_version
 
@@ -119,39 +119,25 @@ def process_item(pipeline: Pipeline, job: Job, planned: Planned, writer: Executo
     Once `stop` is set, an image not yet started is not (a thread freed by a finished image would
     otherwise take the next one before the run loop could take it back).
     """
-    store, version, item = pipeline.store, pipeline.version.full_version, planned.item
+    item = planned.item
     if stop is not None and stop.is_set():
         return {"key": item.key, "status": "not_started"}
-    key = storage_key(item.key)
-    record_id = new_record_id()
-    try:
-        # Another run that finished the image since this one began is not repeated: one of this machine
-        # since the run was asked for (its monotonic clock), any other since the plan read the counters.
-        claim = store.claim(key, version, job.owner, record_id, job.lease_seconds, force=job.force,
-                            began=job.began, seen=planned.seen, digest=item.digest)
-        if not claim.granted:
+    # Another run that finished the image since this one began is not repeated: one of this machine
+    # since the run was asked for (its monotonic clock), any other since the plan read the counters.
+    with holding(pipeline.store, item.key, pipeline.version, job.owner, job.lease_seconds, force=job.force,
+                 began=job.began, seen=planned.seen, digest=item.digest) as claim:
+        if isinstance(claim, Refused):
             return {"key": item.key, "status": "skipped", "reason": claim.reason}
-        if claim.unconfirmed:  # a failure a killed run counted: its record, found or written as lost
-            store.account_for(key, pipeline.version, claim.unconfirmed, claim.sequence)
-        if claim.previous_record and _has_result(store, key, version, item.digest):
-            # A run that died after writing this image's result and before letting go of it (or
-            # after spooling it: a chain of killed runs may hold the image in turn).
-            store.release(key, version, job.owner, OCR_RESULT, count_failure=False, sequence=claim.sequence,
-                          digest=item.digest)
-            return {"key": item.key, "status": "skipped", "reason": "already succeeded"}
-    except StoreUnavailable:  # unclaimed, running it could run it twice: leave it for the next run
-        return {"key": item.key, "status": "skipped", "reason": "not claimed: the store was unavailable"}
-    ticket = Ticket(job.owner, record_id, claim.sequence, item.digest)
-    try:
-        (data, digest), read_error = item.fetch(), None
-    except Exception as exc:  # unreadable file or object: recorded like any other failure
-        data, digest, read_error = None, item.digest, exc
-    identity = {"ContentDigest": digest, "PreviousContentDigest": claim.previous_digest}
-    draft = pipeline.draft(item.key, data, ImageContext(item.s3_bucket, item.s3_region, extra=identity),
-                           read_error=read_error)
+        try:
+            (data, digest), read_error = item.fetch(), None
+        except Exception as exc:  # unreadable file or object: recorded like any other failure
+            data, digest, read_error = None, item.digest, exc
+        identity = {"ContentDigest": digest, "PreviousContentDigest": claim.previous_digest}
+        draft = pipeline.draft(item.key, data, ImageContext(item.s3_bucket, item.s3_region, extra=identity),
+                               read_error=read_error)
     if writer is not None:
-        return writer.submit(_record, pipeline, draft, ticket)
-    return _record(pipeline, draft, ticket)
+        return writer.submit(_record, pipeline, draft, claim.ticket)
+    return _record(pipeline, draft, claim.ticket)
 
 
 def _record(pipeline: Pipeline, draft: Draft, ticket: Ticket | None) -> Report:
@@ -162,13 +148,6 @@ def _record(pipeline: Pipeline, draft: Draft, ticket: Ticket | None) -> Report:
     return {"key": draft.image_key, "status": "succeeded" if outcome.ok else "failed",
             "failure_type": outcome.failure_type, "spooled": outcome.spooled, "rejected": outcome.rejected,
             "quota": pipeline.engine.quota_status()}
-
-
-def _has_result(store: SpoolingStore, key: str, version: str, digest: str | None) -> bool:
-    """Whether the image has a result of this content under the version: stored, or waiting in this
-    host's spool (a result that says no content counts: it was written before records did)."""
-    return (any(r.get("ContentDigest") in (None, digest) for r in store.image_records(key, OCR_RESULT, version))
-            or store.spool.holds_result(key, version))
 
 
 # A worker process (or Dask worker) builds one pipeline per job, the first time it sees the job.

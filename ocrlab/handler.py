@@ -31,15 +31,15 @@ from typing import Any
 
 from .config import settings
 from .engines import get_engine
-from .errors import FailureType, OcrlabError, StoreUnavailable
+from .errors import FailureType, OcrlabError
 from .lambda_events import Delivery, S3Object, read_event
 from .lambda_quota import Invocation
 from .metrics import image_line
 from .pipeline import ImageContext, Outcome, Pipeline
-from .records import failure_item, new_record_id, storage_key
+from .records import failure_item
 from .sources import etag_digest, s3_client
 from .store import open_store
-from .store.claims import DEFAULT_LEASE_SECONDS, Ticket, new_owner
+from .store.claims import Held, Refused, holding, new_owner
 from .taxonomy import aws_error_code
 from .version import load_version
 
@@ -124,17 +124,21 @@ def _deliver(pipeline: Pipeline, delivery: Delivery, log_stream: str, invocation
         if read is None:  # the object changed after this event: the later event carries the new content
             skipped += 1
             continue
-        claim = _claim(pipeline, obj, read[1], delivery.redelivered)
-        if claim is None:
-            skipped += 1
-        elif isinstance(claim, str):
-            waits.append((obj, claim, False))
-        else:
+        # A message that came back on purpose (an image of it failed) may run again; a first delivery
+        # only if nothing ran the image since its event.
+        since = None if delivery.redelivered else obj.event_time
+        with holding(pipeline.store, obj.key, pipeline.version, _owner, since=since, digest=read[1]) as claim:
+            if isinstance(claim, Refused):
+                if claim.later:
+                    waits.append((obj, claim.reason, False))
+                else:  # it ran since this event (a duplicate delivery), or succeeded on this content
+                    skipped += 1
+                continue
             outcome = _process(pipeline, obj, read, log_stream, claim, invocation, delivery.redelivered)
-            if isinstance(outcome, str):  # throttled until the invocation's end: back to the queue, unrecorded
-                waits.append((obj, outcome, True))
-            else:
-                outcomes.append(outcome)
+        if isinstance(outcome, str):  # throttled until the invocation's end: back to the queue, unrecorded
+            waits.append((obj, outcome, True))
+        else:
+            outcomes.append(outcome)
     return outcomes, skipped, waits
 
 
@@ -153,31 +157,10 @@ def _read(obj: S3Object) -> Read | None:
         return None, etag_digest(obj.etag), exc
 
 
-def _claim(pipeline: Pipeline, obj: S3Object, digest: str | None, redelivered: bool
-           ) -> tuple[Ticket, str | None] | str | None:
-    """A Ticket to run the object (and the content its last run read, when this is a new revision);
-    None to skip it (it ran since this event: a duplicate delivery, or it already succeeded on this
-    content); a reason to try the delivery again later."""
-    record_id = new_record_id()
-    # A message that came back on purpose (an image of it failed) may run again; a first delivery
-    # only if nothing ran the image since its event.
-    since = None if redelivered else obj.event_time
-    key, version = storage_key(obj.key), pipeline.version.full_version
-    try:
-        claim = pipeline.store.claim(key, version, _owner, record_id, DEFAULT_LEASE_SECONDS, since, digest=digest)
-        if claim.unconfirmed:
-            pipeline.store.account_for(key, pipeline.version, claim.unconfirmed, claim.sequence)
-    except StoreUnavailable as exc:
-        return f"not claimed: {exc}"
-    if claim.granted:
-        return Ticket(_owner, record_id, claim.sequence, digest), claim.previous_digest
-    return None if claim.reason != "claimed by another run" else claim.reason
-
-
-def _process(pipeline: Pipeline, obj: S3Object, read: Read, log_stream: str, claimed: tuple[Ticket, str | None],
+def _process(pipeline: Pipeline, obj: S3Object, read: Read, log_stream: str, claim: Held,
              invocation: Invocation, redelivered: bool) -> Outcome | str:
     """The image's outcome, or why it goes back to the queue unrecorded."""
-    (data, digest, read_error), (ticket, previous) = read, claimed
+    (data, digest, read_error), ticket, previous = read, claim.ticket, claim.previous_digest
     context = ImageContext(obj.bucket, obj.region, log_stream,
                            extra={"ContentDigest": digest, "PreviousContentDigest": previous})
     draft = invocation.draft(pipeline, obj.key, data, context, read_error=read_error)

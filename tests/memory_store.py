@@ -47,6 +47,10 @@ class MemoryStore:
     def confirm(self, image_key: str, version: str, record_id: str) -> None:
         pass
 
+    def let_go(self, image_key: str, version: str, owner: str) -> None:
+        if self.claims.get((image_key, version)) == owner:
+            del self.claims[(image_key, version)]
+
     def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool,
                 record_id: str = "", timestamp: str = "") -> int | None:
         self.claims.pop((image_key, version), None)

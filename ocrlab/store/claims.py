@@ -13,9 +13,17 @@ import os
 import socket
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Iterator, NamedTuple
+
+from ..errors import StoreUnavailable
+from ..records import OCR_RESULT, new_record_id, storage_key
+
+if TYPE_CHECKING:
+    from ..version import OCRVersionInfo
+    from .spooling import SpoolingStore
 
 DEFAULT_LEASE_SECONDS = 900.0  # longer than one image can take: Bedrock's read timeout times its retries
 
@@ -134,3 +142,68 @@ class Moment(NamedTuple):
 
 def lease_end(seconds: float) -> int:
     return int(time.time() + seconds)
+
+
+@dataclass(frozen=True)
+class Held:
+    """A granted claim: the Ticket the image's record is written with, and the content the image's
+    last run read when this run reads other content (a new revision)."""
+
+    ticket: Ticket
+    previous_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """No claim: why, and whether the image is worth trying again later (another run holds it, or
+    the store could not answer) rather than done already."""
+
+    reason: str
+    later: bool = False
+
+
+@contextmanager
+def holding(store: SpoolingStore, image_key: str, version: OCRVersionInfo, owner: str,
+            lease_seconds: float = DEFAULT_LEASE_SECONDS, *, force: bool = False, began: Moment | None = None,
+            seen: int | None = None, since: float | None = None,
+            digest: str | None = None) -> Iterator[Held | Refused]:
+    """The claim protocol every runner follows (the batch, its worker processes and Dask workers, the
+    Lambda handler): claim the image; account for a failure a run now gone counted but may not have
+    written; when the claim was taken from a run that died, check whether that run wrote the image's
+    result already (then there is nothing to do). Inside, the holder writes its record with the
+    Ticket (which lets go of the claim); if it raises first, the claim is let go unused so that the
+    next run need not wait for the lease. The conditions (`force`, `began`, `seen`, `since`,
+    `digest`) are Store.claim's."""
+    key, full = storage_key(image_key), version.full_version
+    record_id = new_record_id()
+    try:
+        claim = store.claim(key, full, owner, record_id, lease_seconds, since, force, began=began, seen=seen,
+                            digest=digest)
+        if not claim.granted:
+            answer: Held | Refused = Refused(claim.reason, later=claim.reason == "claimed by another run")
+        else:
+            if claim.unconfirmed:  # a failure a killed run counted: its record, found or written as lost
+                store.account_for(key, version, claim.unconfirmed, claim.sequence)
+            if claim.previous_record and has_result(store, key, full, digest):
+                # A run that died after writing this image's result and before letting go of it (or
+                # after spooling it: a chain of killed runs may hold the image in turn).
+                store.release(key, full, owner, OCR_RESULT, count_failure=False, sequence=claim.sequence,
+                              digest=digest)
+                answer = Refused("already succeeded")
+            else:
+                answer = Held(Ticket(owner, record_id, claim.sequence, digest), claim.previous_digest)
+    except StoreUnavailable:  # unclaimed, running it could run it twice: leave it for later
+        answer = Refused("not claimed: the store was unavailable", later=True)
+    try:
+        yield answer
+    except BaseException:
+        if isinstance(answer, Held):
+            store.let_go(key, full, owner)
+        raise
+
+
+def has_result(store: SpoolingStore, key: str, version: str, digest: str | None) -> bool:
+    """Whether the image has a result of this content under the version: stored, or waiting in this
+    host's spool (a result that says no content counts: it was written before records did)."""
+    return (any(r.get("ContentDigest") in (None, digest) for r in store.image_records(key, OCR_RESULT, version))
+            or store.spool.holds_result(key, version))

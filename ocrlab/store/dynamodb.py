@@ -501,6 +501,18 @@ class Store:
             return self.next_attempt(image_key) if count_failure else None
         return int(out["Attributes"]["FailureCount"]["N"]) if count_failure else None
 
+    def let_go(self, image_key: str, version: str, owner: str) -> None:
+        """Give up a claim unused (the run stopped before it had an outcome): the next run takes it at once."""
+        names = _claim_names(version)
+        try:
+            self._call("update_item", TableName=self.table, ConditionExpression="#o = :me",
+                       Key=serialize({"ImageKey": image_key, "FailureTimestamp": COUNTER_KEY}),
+                       UpdateExpression="REMOVE #o, #e, #r",
+                       ExpressionAttributeNames={k: names[k] for k in ("#o", "#e", "#r")},
+                       ExpressionAttributeValues={":me": {"S": owner}})
+        except (ClientError, StoreUnavailable):
+            pass  # taken over meanwhile, or the store is down: the lease (or the owner's exit) frees it
+
     def confirm(self, image_key: str, version: str, record_id: str) -> None:
         """The failure `record_id` is accounted for: forget it (unless a newer one replaced it)."""
         names = _failure_names(version)

@@ -44,6 +44,7 @@ class RecordStore(Protocol):
                 record_id: str = "", timestamp: str = "", *, sequence: int | None = None,
                 digest: str | None = None) -> int | None: ...
     def confirm(self, image_key: str, version: str, record_id: str) -> None: ...
+    def let_go(self, image_key: str, version: str, owner: str) -> None: ...
     def counters(self, keys: Iterable[str], version: str, lease_seconds: float
                  ) -> Iterator[tuple[str, int, Unconfirmed | None]]: ...
     def get(self, image_key: str, timestamp: str) -> Record | None: ...
@@ -192,6 +193,9 @@ class SpoolingStore:
                 digest: str | None = None) -> int | None:
         return self.store.release(image_key, version, owner, record_type, count_failure, record_id, timestamp,
                                   sequence=sequence, digest=digest)
+
+    def let_go(self, image_key: str, version: str, owner: str) -> None:
+        self.store.let_go(image_key, version, owner)
 
     def settle(self, keys: Iterable[str], version: OCRVersionInfo, lease_seconds: float) -> dict[str, int]:
         """Each image's counter as it stands now (its Sequence: what a batch plans against), after
