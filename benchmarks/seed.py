@@ -12,6 +12,8 @@ from typing import Any, Iterable
 
 from ocrlab.records import FAILED_IMAGE, fingerprint, format_timestamp
 from ocrlab.store.dynamodb import VERSION_PREFIX, VERSIONS_KEY, pages, serialize
+from ocrlab.store.layout import SHARD_ATTRIBUTE
+from ocrlab.store.shards import DEFAULT_SHARDS, shard_key
 
 VERSIONS = ("2.0.0-2025-10-25", "2.1.0-2025-11-02")
 KINDS = [  # (FailureType, ErrorCode, message template)
@@ -38,8 +40,15 @@ def failure(i: int, start: dt.datetime) -> dict[str, Any]:
             if failure_type == "VALIDATION_ERROR" else None}
 
 
+def sharded(item: dict[str, Any], count: int = DEFAULT_SHARDS) -> dict[str, Any]:
+    """A record with its TypeShard, as the store writes it (helper items have none)."""
+    if "RecordType" not in item or SHARD_ATTRIBUTE in item:
+        return item
+    return {**item, SHARD_ATTRIBUTE: shard_key(item["RecordType"], item["ImageKey"], count)}
+
+
 def _write(client: Any, table: str, chunk: list[dict[str, Any]]) -> None:
-    requests = {table: [{"PutRequest": {"Item": serialize(item)}} for item in chunk]}
+    requests = {table: [{"PutRequest": {"Item": serialize(sharded(item))}} for item in chunk]}
     while requests:  # unprocessed items are retried until written
         requests = client.batch_write_item(RequestItems=requests).get("UnprocessedItems") or {}
 

@@ -141,11 +141,15 @@ def cmd_db(args: argparse.Namespace) -> int:
         print(f"dynalite {localdb.DYNALITE_VERSION} at {localdb.install_dynalite()}")
     elif args.action == "migrate":
         from .store.dynamodb import connect
+        from .store.shards import shard_table
         say(settings().store_target().describe(args.table))
         local = settings().store_target().kind == "local"  # dynalite cannot add an index: rebuilt
-        added = connect(args.table, create=False, check=False).migrate(rebuild=local)
+        store = connect(args.table, create=False, check=False)
+        sharded = shard_table(store)  # first: in place, so a rebuild below copies sharded records
+        added = store.migrate(rebuild=local)
         print(f"made the index(es) {', '.join(added)} of {args.table!r} to this ocrlab's layout" if added
               else f"table {args.table!r} already has this ocrlab's layout")
+        print(f"{store.shards} shards; {sharded} record(s) given their shard")
     else:
         state = localdb.status(data_dir)
         if state is None:
