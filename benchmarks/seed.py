@@ -40,6 +40,21 @@ def failure(i: int, start: dt.datetime) -> dict[str, Any]:
             if failure_type == "VALIDATION_ERROR" else None}
 
 
+def unsharded_store(name: str) -> Any:
+    """The store of a table of the layout before the shards (one ByRecordType partition per record
+    type), made if missing: the raw-Query baselines of the figures measured before the shards read it
+    as they did (benchmarks/shards.py measures the sharded layout against it)."""
+    from ocrlab.store import open_store
+    from ocrlab.store.layout import UNSHARDED_LAYOUT
+    client = open_store(name, create=False, check=False).store.client
+    try:
+        client.create_table(**UNSHARDED_LAYOUT.create_table_request(name))
+    except client.exceptions.ResourceInUseException:
+        pass
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})
+    return open_store(name, create=False)
+
+
 def sharded(item: dict[str, Any], count: int = DEFAULT_SHARDS) -> dict[str, Any]:
     """A record with its TypeShard, as the store writes it (helper items have none)."""
     if "RecordType" not in item or SHARD_ATTRIBUTE in item:
