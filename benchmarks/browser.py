@@ -13,7 +13,7 @@ import statistics
 import time
 from typing import Any, Callable
 
-from .seed import seed_failures
+from .seed import seed_failures, unsharded_store
 
 
 def _median_seconds(fn: Callable[[], Any], repeats: int) -> float:
@@ -28,9 +28,8 @@ def _median_seconds(fn: Callable[[], Any], repeats: int) -> float:
 def bench_browser(failures: int = 50_000, page_size: int = 25, repeats: int = 30) -> dict[str, Any]:
     from ocrlab.records import FAILED_IMAGE
     from ocrlab.reports.browser import FailureBrowser
-    from ocrlab.store import open_store
     from ocrlab.store.queries import FailureQuery
-    store = open_store("bench-browser")
+    store = unsharded_store("bench-browser")  # today's layout, as measured before the shards (benchmarks/shards.py)
     started = time.perf_counter()
     seed_failures(store, failures)
     seed_seconds = time.perf_counter() - started

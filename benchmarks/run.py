@@ -82,6 +82,11 @@ def bench_quota(quick: bool) -> dict[str, Any]:
     return run(*((96, 40, 32, 0.2, 1) if quick else ()))
 
 
+def bench_sharded_reads(quick: bool) -> dict[str, Any]:
+    from benchmarks.shards import bench_sharded_reads as run
+    return run(12_000 if quick else 120_000)
+
+
 def bench_scale(name: str, quick: bool) -> dict[str, Any]:
     from benchmarks import scale
     divisor = 20 if quick else 1
@@ -110,6 +115,7 @@ def main() -> int:
                          ("bedrock_batch", lambda: perf.bench_bedrock_batch(*((64, 8) if q else (480, 40)))),
                          ("bedrock_quota", lambda: bench_quota(q)),
                          ("reads", lambda: perf.bench_reads(*((2000, 4000, 200) if q else (20_000, 100_000, 1000)))),
+                         ("sharded_reads", lambda: bench_sharded_reads(q)),
                          ("local_engine", lambda: perf.bench_local_engine(4 if q else 12)),
                          ("sroie_rapidocr", bench_sroie if not q else lambda: {"skipped": "--quick"}),
                          ("answers", bench_answers),

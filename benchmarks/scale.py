@@ -28,10 +28,10 @@ TABLE = "bench-scale"
 @lru_cache(maxsize=1)
 def seeded(divisor: int = 1) -> dict[str, Any]:
     """The table, seeded once per process (about 80 s at full size); what was written."""
-    from ocrlab.store import open_store
+    from benchmarks.seed import unsharded_store
     plan = Plan().scaled(divisor) if divisor > 1 else Plan()
     started = time.perf_counter()
-    counts = seed_history(open_store(TABLE), plan)
+    counts = seed_history(unsharded_store(TABLE), plan)  # today's layout, as measured before the shards
     return {"failures": counts["FAILED_IMAGE"], "results": counts["OCR_RESULT"], "changed_images": plan.changed,
             "regressed": plan.regressed, "fixed": plan.fixed, "seed_seconds": round(time.perf_counter() - started, 1)}
 
@@ -151,11 +151,11 @@ def bench_patterns(runs: int = 3, divisor: int = 1) -> dict[str, Any]:
     """`ocrlab report failure_patterns` over a raw Query of every record with the same projection; and the
     part of it that does not grow with the table (the same report on an empty table: starting the report,
     its kernel and imports, drawing empty charts, writing the HTML), and its reading cell alone."""
+    from benchmarks.seed import unsharded_store
     from ocrlab.analysis import PATTERN_COLUMNS, USAGE_COLUMNS
-    from ocrlab.store import open_store
     table = seeded(divisor)
     client, out = _client(), Path(tempfile.mkdtemp(prefix="bench-patterns-"))
-    open_store(f"{TABLE}-empty")
+    unsharded_store(f"{TABLE}-empty")
 
     def raw() -> float:
         return _timed(lambda: (_records(client, "FAILED_IMAGE", PATTERN_COLUMNS),

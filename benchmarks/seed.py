@@ -12,6 +12,8 @@ from typing import Any, Iterable
 
 from ocrlab.records import FAILED_IMAGE, fingerprint, format_timestamp
 from ocrlab.store.dynamodb import VERSION_PREFIX, VERSIONS_KEY, pages, serialize
+from ocrlab.store.layout import SHARD_ATTRIBUTE
+from ocrlab.store.shards import DEFAULT_SHARDS, shard_key
 
 VERSIONS = ("2.0.0-2025-10-25", "2.1.0-2025-11-02")
 KINDS = [  # (FailureType, ErrorCode, message template)
@@ -38,8 +40,30 @@ def failure(i: int, start: dt.datetime) -> dict[str, Any]:
             if failure_type == "VALIDATION_ERROR" else None}
 
 
+def unsharded_store(name: str) -> Any:
+    """The store of a table of the layout before the shards (one ByRecordType partition per record
+    type), made if missing: the raw-Query baselines of the figures measured before the shards read it
+    as they did (benchmarks/shards.py measures the sharded layout against it)."""
+    from ocrlab.store import open_store
+    from ocrlab.store.layout import UNSHARDED_LAYOUT
+    client = open_store(name, create=False, check=False).store.client
+    try:
+        client.create_table(**UNSHARDED_LAYOUT.create_table_request(name))
+    except client.exceptions.ResourceInUseException:
+        pass
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})
+    return open_store(name, create=False)
+
+
+def sharded(item: dict[str, Any], count: int = DEFAULT_SHARDS) -> dict[str, Any]:
+    """A record with its TypeShard, as the store writes it (helper items have none)."""
+    if "RecordType" not in item or SHARD_ATTRIBUTE in item:
+        return item
+    return {**item, SHARD_ATTRIBUTE: shard_key(item["RecordType"], item["ImageKey"], count)}
+
+
 def _write(client: Any, table: str, chunk: list[dict[str, Any]]) -> None:
-    requests = {table: [{"PutRequest": {"Item": serialize(item)}} for item in chunk]}
+    requests = {table: [{"PutRequest": {"Item": serialize(sharded(item))}} for item in chunk]}
     while requests:  # unprocessed items are retried until written
         requests = client.batch_write_item(RequestItems=requests).get("UnprocessedItems") or {}
 

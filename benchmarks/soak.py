@@ -115,9 +115,7 @@ def soak(n: int) -> dict[str, Any]:
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def done() -> int:
-        return sum(direct.store.client.get_paginator("query").paginate(
-            TableName=TABLE, IndexName="ByRecordType", KeyConditionExpression="RecordType = :r",
-            ExpressionAttributeValues={":r": {"S": OCR_RESULT}}, Select="COUNT").search("Count"))
+        return sum(1 for _ in direct.records_by_type(OCR_RESULT, attributes=[]))
 
     def replay_killed_half_way() -> str:
         """A replay killed (SIGKILL) once it has handled half of what waits, mid-write as likely as not."""

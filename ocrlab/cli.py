@@ -514,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("db", parents=[common], help="start, stop or query the local DynamoDB (dynalite)")
     p.add_argument("action", choices=["start", "stop", "status", "install", "migrate"],
-                   help="migrate: the same as `ocrlab adopt` (indexes, counters and versions of an older table)")
+                   help="migrate: the same as `ocrlab adopt` (an older table made this ocrlab's, in place)")
     p.add_argument("--port", type=_ranged(1, 65535), default=None, help=f"default {DEFAULT_PORT} (or OCRLAB_DB_PORT)")
     p.add_argument("--data-dir", default=None, help="default .ocrlab/dynamodb (under OCRLAB_HOME)")
 

@@ -5,8 +5,10 @@ Such records carry no RecordId, Sequence, FailureFingerprint or digests, and no 
 item stands for them. `adopt` walks the table once (resumably: its progress is kept in the table)
 and, image by image, adds only what ocrlab derives: those attributes (never changing one the other
 code reads), a Sequence for each record in time order, the image's failure count raised to the
-highest AttemptNumber its records hold, the version list. The mark item it leaves says the table is
-shared, so from then on the Store follows the other writers as it goes:
+highest AttemptNumber its records hold, the version list; then the indexes: a table only ocrlab wrote
+moves to the sharded layout (ocrlab.store.shards); one another writer fills keeps the one
+time-ordered index, ByRecordType, since its records carry no shard. The mark item it leaves says
+whether the table is shared; on a shared table the Store follows the other writers as it goes:
 - before it counts a failure, it raises the image's count to what the image's records hold, so
   attempt numbers stay consecutive whichever code logged the last one;
 - when a version list or a version's records are asked for (at most once a minute), it adopts the
@@ -29,6 +31,8 @@ from botocore.exceptions import ClientError
 
 from ..records import FAILED_IMAGE, OCR_RESULT, fingerprint, format_timestamp, output_digests, parse_timestamp
 from ..text import clean_text
+from . import shards
+from .layout import BY_TYPE_SHARD, UNSHARDED_LAYOUT
 
 if TYPE_CHECKING:
     from .dynamodb import Store
@@ -46,6 +50,7 @@ class AdoptionReport:
     records: int = 0
     images: int = 0
     counters: int = 0  # images whose failure count follows what their records hold
+    foreign: int = 0  # records another writer made (no RecordId): the table is shared
     versions: Counter[str] = field(default_factory=Counter)
     unversioned: int = 0  # records without an OCRFullVersion (no comparison can hold them)
     indexes: list[str] = field(default_factory=list)
@@ -53,13 +58,13 @@ class AdoptionReport:
     already: bool = False  # adopted before: this run only caught up with later records
 
     def add(self, other: AdoptionReport) -> None:
-        for name in ("records", "images", "counters", "unversioned"):
+        for name in ("records", "images", "counters", "foreign", "unversioned"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.versions.update(other.versions)
 
     def totals(self) -> dict[str, Any]:
         return {"records": self.records, "images": self.images, "counters": self.counters,
-                "unversioned": self.unversioned, "versions": dict(self.versions)}
+                "foreign": self.foreign, "unversioned": self.unversioned, "versions": dict(self.versions)}
 
     @classmethod
     def from_totals(cls, totals: dict[str, Any]) -> AdoptionReport:
@@ -93,6 +98,7 @@ def adopt_image(store: Store, image_key: str) -> AdoptionReport:
     report = AdoptionReport(images=1)
     records = [r for r in store.records_of_image(image_key) if r.get("RecordType") in (FAILED_IMAGE, OCR_RESULT)]
     report.records = len(records)
+    report.foreign = sum(not r.get("RecordId") for r in records)
     unnumbered = [r for r in records if r.get("Sequence") is None]  # in time order (records.order_key)
     top = _take_sequences(store, image_key, len(unnumbered)) if unnumbered else 0
     numbers = {id(r): top - len(unnumbered) + 1 + n for n, r in enumerate(unnumbered)}
@@ -188,21 +194,20 @@ def _number(value: Any) -> int:
 
 
 def adopt(store: Store, progress: Callable[[int], None] | None = None, page_size: int = 1000) -> AdoptionReport:
-    """Make the table a full ocrlab table in place: indexes, then every image's records and counter,
-    then the version list; resumable (the walk's position is kept in the mark) and idempotent (a table
-    adopted before is caught up with the records written since). `progress` is told the records of
-    each image adopted; the position is kept every `page_size` items walked."""
-    indexes = store.migrate()
+    """Make the table a full ocrlab table in place: every image's records and counter and the version
+    list, then the indexes; resumable (the walk's position is kept in the mark) and idempotent (a
+    table adopted before is caught up with the records written since). `progress` is told the
+    records of each image adopted; the position is kept every `page_size` items walked."""
     held = mark(store)
     if held and held.get("State") == "adopted":
         report = catch_up(store)
-        report.already, report.indexes = True, indexes
+        report.already, report.indexes = True, _indexes(store, held.get("Shared", True) is not False)
         return report
     started = held["Since"] if held else _stamp(time.time())
     report = AdoptionReport.from_totals(json.loads(held.get("Totals", "{}"))) if held else AdoptionReport()
-    report.resumed, report.indexes = held is not None, indexes
+    report.resumed = held is not None
     start_key = json.loads(held["ScanFrom"]) if held and held.get("ScanFrom") else None
-    if not held:  # from here on the Store follows the other writers (the table is shared)
+    if not held:  # from here on the Store follows the other writers (the table may be shared)
         _save_mark(store, "adopting", started, None, report)
     # The walk is kept page by page; only the last image of a page can go on into the next one.
     done: set[str] = {held["LastImage"]} if held and held.get("LastImage") else set()
@@ -222,9 +227,27 @@ def adopt(store: Store, progress: Callable[[int], None] | None = None, page_size
             _save_mark(store, "adopting", started, start_key, report, keys[-1] if keys else None)
             if not start_key:
                 break
-    _save_mark(store, "adopted", started, None, report)
+    shared = report.foreign > 0
+    _save_mark(store, "adopted", started, None, report, shared=shared)
+    report.indexes = _indexes(store, shared)
     catch_up(store)  # what other writers added while the walk went on
     return report
+
+
+def _indexes(store: Store, shared: bool) -> list[str]:
+    """Bring the indexes to the layout the table can have; the names of those made. A shared table
+    keeps the one time-ordered index (ByRecordType): another writer's records carry no shard, and it
+    is how their records written since are found. A table only ocrlab writes moves to the shards."""
+    if shared:
+        made = store.migrate(UNSHARDED_LAYOUT)
+        if shards.stored_count(store):  # made sharded, then written by another: read through ByRecordType
+            store._call("delete_item", TableName=store.table, Key=shards.meta_key())
+            store.forget_shards()
+        return made
+    sharded_before = BY_TYPE_SHARD.name in {g["IndexName"] for g in store._call(
+        "describe_table", TableName=store.table)["Table"].get("GlobalSecondaryIndexes") or []}
+    shards.shard_table(store)
+    return ([] if sharded_before else [BY_TYPE_SHARD.name]) + store.migrate()
 
 
 def _stamp(seconds: float) -> str:
@@ -236,8 +259,9 @@ def _seconds(timestamp: str) -> float:
 
 
 def _save_mark(store: Store, state: str, since: str, scan_from: dict[str, Any] | None,
-               report: AdoptionReport, last_image: str | None = None) -> None:
-    item = {**MARK, "State": {"S": state}, "Since": {"S": since}, "Totals": {"S": json.dumps(report.totals())}}
+               report: AdoptionReport, last_image: str | None = None, shared: bool = True) -> None:
+    item = {**MARK, "State": {"S": state}, "Since": {"S": since}, "Totals": {"S": json.dumps(report.totals())},
+            "Shared": {"BOOL": shared}}
     if scan_from:
         item["ScanFrom"] = {"S": json.dumps(scan_from)}
     if last_image:
@@ -250,7 +274,7 @@ def catch_up(store: Store) -> AdoptionReport:
     their clocks), then move the mark to now; nothing on a table never adopted or still being walked."""
     report = AdoptionReport()
     held = mark(store)
-    if not held or held.get("State") != "adopted":
+    if not held or held.get("State") != "adopted" or held.get("Shared", True) is False:
         return report
     now = time.time()
     since = _stamp(_seconds(held["Since"]) - OVERLAP_SECONDS)

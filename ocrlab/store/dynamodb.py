@@ -1,4 +1,5 @@
-"""The DynamoDB store: one table, two indexes (ocrlab.store.layout), every read a paginated Query.
+"""The DynamoDB store: one table, two indexes (ocrlab.store.layout), every read a paginated Query
+(on a sharded table, one per shard at once: ocrlab.store.shards, ocrlab.store.shard_reads).
 
 Records (FAILED_IMAGE and OCR_RESULT) are keyed ImageKey + FailureTimestamp (ISO-8601, so they
 sort after the helper items of the same image, whose sort keys start with '#'). The helper item
@@ -31,9 +32,11 @@ from ..records import FAILED_IMAGE, OCR_RESULT, make_storable, new_record_id, or
 from ..taxonomy import THROTTLING_CODES, aws_error_code
 from . import adoption
 from .claims import Claim, Moment, Unconfirmed, lease_end, owner_gone
-from .layout import BY_RECORD_TYPE, BY_VERSION_IMAGE, LAYOUT
+from .layout import BY_RECORD_TYPE, BY_VERSION_IMAGE, LAYOUT, SHARD_ATTRIBUTE, TableLayout
 from .queries import DEFAULT_BUDGET, MAX_CALL_ITEMS, Cursor, FailurePage, FailureQuery, cursor_after, query_plan
 from .read_ahead import read_ahead
+from .shard_reads import merged_records, sharded_page
+from .shards import DEFAULT_SHARDS, read_count, shard_key, write_count
 
 COUNTER_KEY = "#COUNTER"
 VERSIONS_KEY, VERSION_PREFIX = "#VERSIONS", "#V#"  # the list of versions seen, one item each
@@ -126,6 +129,20 @@ class Store:
         self._known_versions: set[str] = set()
         self._shared: tuple[float, bool] | None = None  # (when read, whether the table is adopted)
         self._looked_at_others = -CATCH_UP_SECONDS
+        self._shards: int | None = None
+
+    @property
+    def shards(self) -> int:
+        """The table's shard count, read once per Store; 0 for a table not yet sharded (read
+        through ByRecordType; its records are written with their shard all the same, ready for
+        `ocrlab db migrate`)."""
+        if self._shards is None:
+            self._shards = read_count(self)
+        return self._shards
+
+    def forget_shards(self) -> None:
+        """Read the shard count again at the next use (the table was just moved to the shards)."""
+        self._shards = None
 
     # -- plumbing ---------------------------------------------------------------------------
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
@@ -204,6 +221,8 @@ class Store:
             if exc.code != "ResourceInUseException":  # another process created it first
                 raise
         self.client.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        write_count(self, DEFAULT_SHARDS)
+        self._shards = DEFAULT_SHARDS
         if LAYOUT.ttl_attribute:
             try:
                 self._call("update_time_to_live", TableName=self.table, TimeToLiveSpecification={
@@ -222,15 +241,16 @@ class Store:
                                    f"of this ocrlab (the original failure logger's, or an older ocrlab's); "
                                    f"run `ocrlab adopt --table {self.table}`", "OldLayout")
 
-    def migrate(self) -> list[str]:
-        """Add the indexes this layout has and the table lacks, in place; the names of those made.
+    def migrate(self, layout: TableLayout = LAYOUT) -> list[str]:
+        """Add the indexes `layout` has and the table lacks, in place; the names of those made.
 
         DynamoDB (and the local database) add an index to a live table and backfill it; an index that
-        carries fewer attributes than this layout's is dropped and made again (a projection cannot be
-        changed in place). Records and helper items are left as they are."""
+        carries fewer attributes than the layout's is dropped and made again (a projection cannot be
+        changed in place). Records and helper items are left as they are; the move to the shards is
+        ocrlab.store.shards'."""
         described = self._call("describe_table", TableName=self.table)["Table"]
-        narrow = LAYOUT.narrow_indexes(described)
-        remake = LAYOUT.missing_indexes(described) + narrow
+        narrow = layout.narrow_indexes(described)
+        remake = layout.missing_indexes(described) + narrow
         for index in narrow:
             self._call("update_table", TableName=self.table, GlobalSecondaryIndexUpdates=[{"Delete": {
                 "IndexName": index.name}}])
@@ -260,7 +280,8 @@ class Store:
         long-lived process notices an adoption made meanwhile."""
         now = time.monotonic()
         if self._shared is None or now - self._shared[0] > CATCH_UP_SECONDS:
-            self._shared = (now, adoption.mark(self) is not None)
+            held = adoption.mark(self)
+            self._shared = (now, held is not None and held.get("Shared", True) is not False)
         return self._shared[1]
 
     def _follow_writers(self, image_key: str) -> None:
@@ -350,9 +371,10 @@ class Store:
             item.setdefault("Sequence", Decimal(sequence))
             if failed and item.get("AttemptNumber") is None:
                 item["AttemptNumber"] = Decimal(attempt or 0)
+        shard = shard_key(item["RecordType"], item["ImageKey"], self.shards or DEFAULT_SHARDS)
         while True:
             try:
-                self._call("put_item", TableName=self.table, Item=serialize(item),
+                self._call("put_item", TableName=self.table, Item=serialize({**item, SHARD_ATTRIBUTE: shard}),
                            ConditionExpression="attribute_not_exists(FailureTimestamp)")
                 return
             except ClientError:
@@ -567,9 +589,11 @@ class Store:
             cond += " AND #s < :b"
             values[":b"] = {"S": until}
         projection = _projection(attributes, names)
-        return self._query(ahead=True, IndexName=BY_RECORD_TYPE.name, KeyConditionExpression=cond,
-                           ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-                           ScanIndexForward=not newest_first, **projection)
+        arguments = dict(IndexName=BY_RECORD_TYPE.name, KeyConditionExpression=cond, ExpressionAttributeNames=names,
+                         ExpressionAttributeValues=values, ScanIndexForward=not newest_first, **projection)
+        if self.shards:
+            return merged_records(self, record_type, self.shards, arguments, newest_first)
+        return self._query(ahead=True, **arguments)
 
     def image_records(self, image_key: str, record_type: str | None = None,
                       ocr_version: str | None = None) -> Iterator[Record]:
@@ -639,6 +663,8 @@ class Store:
     def failures_page(self, query: FailureQuery, limit: int = 50, cursor: Cursor | None = None,
                       budget: int = DEFAULT_BUDGET) -> FailurePage:
         """One page of the failures `query` selects, in time order, read server-side (ocrlab.store.queries)."""
+        if self.shards:
+            return sharded_page(self, query, self.shards, limit, cursor, budget)
         _, key_attributes, arguments = query_plan(query)
         page = FailurePage([], cursor, query=query)
         arguments["TableName"] = self.table

@@ -12,6 +12,7 @@ from typing import IO, Any, Callable, Iterable, Iterator
 
 from ..files import replacing
 from ..records import DIGESTS
+from .layout import SHARD_ATTRIBUTE
 
 COLUMNS = ["ImageKey", "FailureTimestamp", "FailureType", "ErrorMessage", "ErrorCode", "OCRVersion",
            "OCRBuildDate", "OCRFullVersion", "ModelId", "ProcessingTimeSeconds", "InputTokens",
@@ -21,7 +22,7 @@ COLUMNS = ["ImageKey", "FailureTimestamp", "FailureType", "ErrorMessage", "Error
 # before the first row and the export can stream.
 EXTRA_COLUMNS = ["OCRDescription", "S3Region", "FailureFingerprint", "RecordId", "ContentDigest", "Sequence",
                  "Extras"]
-_INTERNAL = {"RecordType", *DIGESTS.values()}  # bookkeeping, not what was logged
+_INTERNAL = {"RecordType", SHARD_ATTRIBUTE, *DIGESTS.values()}  # bookkeeping, not what was logged
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -5,15 +5,20 @@ CLI through `create_table_request`, and the AWS stack through `cloudformation_pr
 (`python -m deploy.table` writes it into deploy/template.yaml; a test fails while they differ).
 
 Why each index carries what it does (docs/design.md, "Records"):
-- `ByRecordType` (RecordType, FailureTimestamp), everything: all failures (or results) in time
-  order, read in full by the export, the statistics and the analysis frames.
+- `ByTypeShard` (TypeShard, FailureTimestamp), everything: all failures (or results) in time
+  order, spread over a fixed number of index partitions (`FAILED_IMAGE#07`: the record type and a
+  shard chosen from the image key, ocrlab.store.shards) so no one partition takes every write; read
+  in full, all shards at once and merged, by the export, the statistics and the analysis frames.
+  It replaces `ByRecordType` (RecordType, FailureTimestamp), a single partition per record type:
+  a table made before the shards still has that one and is read through it until
+  `ocrlab db migrate` moves it (`RecordType` itself stays on every record either way).
 - `ByVersionImage` (OCRFullVersion, ImageKey), a few small attributes: the records of a version
   grouped by image, enough to tell each image's latest outcome and its failure count under the
   version without reading raw outputs (`Sequence` orders them, `ContentDigest` tells a new revision
   and a moved file), and (digests, tokens, time) enough for a comparison of two
   versions to count what changed and what it cost; full records are then fetched by key only where
   needed. One small index entry per record keeps a logged failure near the price of a plain put.
-Helper items (`#COUNTER`, `#VERSIONS`) carry none of the index keys, so no index holds them.
+Helper items (`#COUNTER`, `#VERSIONS`, `#TABLE`) carry none of the index keys, so no index holds them.
 """
 from __future__ import annotations
 
@@ -50,6 +55,9 @@ class TableLayout:
     # Backups are a deployment setting: the stack turns them on; dynalite has none, so ensure_table cannot.
     point_in_time_recovery: bool = True
     ttl_attribute: str | None = None
+    # An index of this layout that a table of an older one holds another in place of (and is read
+    # through until migrated): such a table is not missing it.
+    stand_ins: tuple[tuple[str, Index], ...] = ()
 
     @property
     def key_attributes(self) -> list[str]:
@@ -82,8 +90,11 @@ class TableLayout:
     def missing_indexes(self, described: dict[str, Any]) -> list[Index]:
         """The indexes a DescribeTable answer lacks (or has with other keys): a table of an older layout."""
         have = {g["IndexName"]: g for g in described.get("GlobalSecondaryIndexes") or []}
-        return [i for i in self.indexes if i.name not in have
-                or have[i.name]["KeySchema"] != _key_schema(i.hash_key, i.range_key)]
+
+        def held(index: Index) -> bool:
+            return index.name in have and have[index.name]["KeySchema"] == _key_schema(index.hash_key, index.range_key)
+        stand_in = dict(self.stand_ins)
+        return [i for i in self.indexes if not held(i) and not (i.name in stand_in and held(stand_in[i.name]))]
 
     def narrow_indexes(self, described: dict[str, Any]) -> list[Index]:
         """Indexes with the right keys that carry fewer attributes than this layout's: reads still
@@ -102,14 +113,20 @@ def _key_schema(hash_key: str, range_key: str) -> list[dict[str, str]]:
     return [{"AttributeName": hash_key, "KeyType": "HASH"}, {"AttributeName": range_key, "KeyType": "RANGE"}]
 
 
+SHARD_ATTRIBUTE = "TypeShard"
+BY_TYPE_SHARD = Index("ByTypeShard", SHARD_ATTRIBUTE, "FailureTimestamp")
+BY_RECORD_TYPE = Index("ByRecordType", "RecordType", "FailureTimestamp")  # tables not yet sharded
 LAYOUT = TableLayout(
     hash_key="ImageKey",
     range_key="FailureTimestamp",
+    stand_ins=((BY_TYPE_SHARD.name, BY_RECORD_TYPE),),
     indexes=(
-        Index("ByRecordType", "RecordType", "FailureTimestamp"),
+        BY_TYPE_SHARD,
         Index("ByVersionImage", "OCRFullVersion", "ImageKey", "INCLUDE",
               ("RecordType", "FailureType", "ErrorCode", "AttemptNumber", "RecordId", "RawDigest", "ParsedDigest",
                "InputTokens", "OutputTokens", "ProcessingTimeSeconds", "Sequence", "ContentDigest")),
     ),
 )
-BY_RECORD_TYPE, BY_VERSION_IMAGE = LAYOUT.index("ByRecordType"), LAYOUT.index("ByVersionImage")
+BY_VERSION_IMAGE = LAYOUT.index("ByVersionImage")
+# The layout before the shards: what `ocrlab db migrate` moves from (and tests and benchmarks compare with).
+UNSHARDED_LAYOUT = TableLayout(LAYOUT.hash_key, LAYOUT.range_key, (BY_RECORD_TYPE, BY_VERSION_IMAGE))

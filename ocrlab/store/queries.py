@@ -1,7 +1,7 @@
 """Paged, filtered reads of the failure log: what the failure browser asks, as DynamoDB Queries.
 
-A page is read server-side: one Query on the time-ordered index of failures (ByRecordType), the
-time range as its key condition and every other filter (a version included) as a FilterExpression. DynamoDB applies `Limit` before the filter, so a filtered page may need more
+A page is read server-side: one Query on the time-ordered index of failures (ByRecordType; on a
+sharded table, one per shard of ByTypeShard, merged by ocrlab.store.shard_reads), the time range as its key condition and every other filter (a version included) as a FilterExpression. DynamoDB applies `Limit` before the filter, so a filtered page may need more
 than one call; `budget` bounds the items examined per page (a rare fingerprint in a large table
 returns a partial page and a cursor rather than reading the whole index). An unfiltered page is
 exactly one Query of `limit` items: as fast as a raw Query of the same page.
@@ -13,7 +13,7 @@ from typing import Any
 
 from ..domain import Record
 from ..records import FAILED_IMAGE, utc_since
-from .layout import BY_RECORD_TYPE
+from .layout import BY_RECORD_TYPE, BY_TYPE_SHARD
 
 Cursor = dict[str, Any]  # a DynamoDB key in wire format, opaque to callers
 TEXT_ATTRIBUTES = ("ImageKey", "ErrorMessage", "ValidationErrors", "RawOCROutput")
@@ -56,11 +56,13 @@ class FailurePage:
     query: FailureQuery = field(default_factory=FailureQuery)
 
 
-def query_plan(query: FailureQuery) -> tuple[str, tuple[str, ...], dict[str, Any]]:
-    """(index, the index's key attributes, Query arguments) for the failures `query` selects."""
-    index, keys = BY_RECORD_TYPE.name, (BY_RECORD_TYPE.hash_key, BY_RECORD_TYPE.range_key)
-    names: dict[str, str] = {"#p": BY_RECORD_TYPE.hash_key}
-    values: dict[str, Any] = {":p": {"S": FAILED_IMAGE}}
+def query_plan(query: FailureQuery, shard: str | None = None) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """(index, the index's key attributes, Query arguments) for the failures `query` selects: all of
+    them (ByRecordType), or those of one `shard` (its TypeShard value, on ByTypeShard)."""
+    by = BY_TYPE_SHARD if shard else BY_RECORD_TYPE
+    index, keys = by.name, (by.hash_key, by.range_key)
+    names: dict[str, str] = {"#p": by.hash_key}
+    values: dict[str, Any] = {":p": {"S": shard or FAILED_IMAGE}}
     condition = "#p = :p"
     since, until = utc_since(query.since), utc_since(query.until)  # moments, in the stored form
     if since or until:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import weakref
 from typing import Iterator, TypeVar
 
 T = TypeVar("T")
@@ -15,6 +16,19 @@ def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
     """The items of `items`, produced by a background thread at most `depth` ahead of the consumer.
     An error in `items` is raised to the consumer where it occurred; a consumer that stops early
     (closes the generator, or drops it) stops the thread."""
+    yield from _consume(*_start(items, depth))
+
+
+def reading_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """As read_ahead, but the thread starts now rather than at the first item: several streams read
+    at once (the shards of one index, ocrlab.store.shard_reads) before the first of them is consumed."""
+    handoff, gone = _start(items, depth)
+    consumer = _consume(handoff, gone)
+    weakref.finalize(consumer, gone.set)  # dropped before it was ever started: stop the thread too
+    return consumer
+
+
+def _start(items: Iterator[T], depth: int) -> tuple[queue.Queue[tuple[object, BaseException | None]], threading.Event]:
     handoff: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
     gone = threading.Event()
 
@@ -37,6 +51,10 @@ def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
             give((_END, exc))
 
     threading.Thread(target=produce, name="ocrlab-read-ahead", daemon=True).start()
+    return handoff, gone
+
+
+def _consume(handoff: queue.Queue[tuple[object, BaseException | None]], gone: threading.Event) -> Iterator[T]:
     try:
         while True:
             item, error = handoff.get()

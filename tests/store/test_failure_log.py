@@ -172,27 +172,32 @@ def test_two_processes_logging_the_same_image(store):
 
 
 def test_reads_follow_pagination_over_several_megabytes(store):
-    # ~9.5 KB of raw output per record: 330 records are over 3 MB, so every Query spans several 1 MB pages.
+    # ~9.5 KB of raw output per record: 330 records are over 3 MB, so with two shards every Query of a
+    # shard spans several 1 MB pages.
     from concurrent.futures import ThreadPoolExecutor
+
+    from ocrlab.store.shards import shard_keys, write_count
+    write_count(store.store, 2)
+    store.store.forget_shards()
     n = 330
     raw = "x" * 9500
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: log_failed_image(store, f"page/{i:04d}.png", "PARSING_ERROR" if i % 3 else "OCR_ERROR",
                                                  f"failure {i}", V1, {"raw_ocr_output": raw}), range(n)))
-    first_page = store.store.client.query(TableName=store.table, IndexName="ByRecordType",
-                                    KeyConditionExpression="RecordType = :r",
-                                    ExpressionAttributeValues={":r": {"S": FAILED_IMAGE}})
-    assert "LastEvaluatedKey" in first_page and first_page["Count"] < n  # really paginated
-    # Independent count: raw boto3 COUNT queries following LastEvaluatedKey by hand.
-    independent, kwargs = 0, dict(TableName=store.table, IndexName="ByRecordType", Select="COUNT",
-                                  KeyConditionExpression="RecordType = :r",
-                                  ExpressionAttributeValues={":r": {"S": FAILED_IMAGE}})
-    while True:
-        page = store.store.client.query(**kwargs)
-        independent += page["Count"]
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    independent = 0
+    for shard in shard_keys(FAILED_IMAGE, 2):
+        query = dict(TableName=store.table, IndexName="ByTypeShard", KeyConditionExpression="TypeShard = :r",
+                     ExpressionAttributeValues={":r": {"S": shard}})
+        first_page = store.store.client.query(**query)
+        assert "LastEvaluatedKey" in first_page and first_page["Count"] < n / 2  # really paginated
+        # Independent count: raw boto3 COUNT queries following LastEvaluatedKey by hand.
+        kwargs = dict(query, Select="COUNT")
+        while True:
+            page = store.store.client.query(**kwargs)
+            independent += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     assert independent == n
     stats = get_failure_statistics(store)
     assert stats["total_failures"] == n and stats["unique_images"] == n
