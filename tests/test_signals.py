@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -60,8 +61,19 @@ def test_a_signal_to_a_bedrock_batch_finishes_what_runs_and_writes_the_summary(n
                             stderr=subprocess.PIPE, text=True)
     assert converse_server.wait_in_flight(3), "the batch never had three images at the model"
     proc.send_signal(getattr(signal, name))
+    # The answers are let through only once the batch says it heard the signal: a loaded machine may
+    # run the handler late, and a thread freed meanwhile would start a fourth image.
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    heard = []
+    for line in proc.stderr:
+        heard.append(line)
+        if "finishing the images already running" in line:
+            break
     converse_server.release()
-    out, err = proc.communicate(timeout=120)
+    out, rest = proc.communicate(timeout=120)
+    watchdog.cancel()
+    err = "".join(heard) + rest
     assert proc.returncode == 128 + getattr(signal, name) and "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith(f"ocrlab batch: stopped by {name}; every image finished so far "
                                                    "is recorded (or spooled), and the same command run again goes on")
