@@ -1,6 +1,6 @@
 """The answer-shape table through both Bedrock answer paths: the share read correctly.
 
-Each shape of tests/answer_shapes.py goes, on every path that can carry it (the tool's input
+Each shape of tests/support/answer_shapes.py goes, on every path that can carry it (the tool's input
 is always an object, so syntax shapes are text-only), through the real boto3 client to the
 local Converse server, which answers with it; the pipeline reads it and writes the record to
 dynalite. Read correctly: the record is what the table says (the true timesheet, or the
@@ -30,8 +30,8 @@ def _png() -> bytes:
 
 def bench_answers() -> dict[str, Any]:
     sys.path.insert(0, str(TESTS))  # the table and the Converse server live with the tests
-    from answer_shapes import SHAPES, carried_by, invented, judge
-    from converse_server import ConverseServer, make_client, ok
+    from support.answer_shapes import SHAPES, carried_by, invented, judge
+    from support.converse_server import ConverseServer, make_client, ok
 
     from ocrlab.engines.bedrock import BedrockEngine
     from ocrlab.pipeline import Pipeline

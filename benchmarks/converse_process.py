@@ -3,7 +3,7 @@ good timesheet after `--delay` seconds, prints its URL, and stops when its stand
 
     python -m benchmarks.converse_process --delay 0.1 [--rps 40] [--tpm 3000000]
 
-With `--rps` or `--tpm` it enforces those quotas as Bedrock does (tests/converse_server.py, Quota);
+With `--rps` or `--tpm` it enforces those quotas as Bedrock does (tests/support/converse_server.py, Quota);
 a line "counts" on its standard input makes it print the requests received and refused so far.
 
 In a separate process its threads do not compete for the batch's interpreter, as Bedrock does not.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from converse_server import ConverseServer, Quota, ok  # noqa: E402
+from support.converse_server import ConverseServer, Quota, ok  # noqa: E402
 
 
 def main() -> int:

@@ -64,7 +64,7 @@ def _batch(server: Server, images: int, concurrency: int, name: str) -> dict[str
 
 def _figures(run: dict[str, Any], images: int, per_second: float) -> dict[str, Any]:
     rate = run["succeeded"] / run["seconds"]
-    # The quota's bucket holds a second of it (tests/converse_server.py, Quota): what it could admit in
+    # The quota's bucket holds a second of it (tests/support/converse_server.py, Quota): what it could admit in
     # the batch's time is that second more than the rate says, hence a figure above 1 on a short batch.
     admissible = per_second * (run["seconds"] + 1)
     return {**run, "images_per_second": round(rate, 1), "over_quota": round(rate / per_second, 3),

@@ -36,9 +36,9 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the Converse server and the fault proxy live with the tests
 
-from converse_server import ConverseServer, Received, Reply, error, ok  # noqa: E402
-from fault_proxy import FaultProxy  # noqa: E402
-from helpers import free_port, on_another_machine  # noqa: E402
+from support.converse_server import ConverseServer, Received, Reply, error, ok  # noqa: E402
+from support.fault_proxy import FaultProxy  # noqa: E402
+from support.helpers import free_port, on_another_machine  # noqa: E402
 
 from ocrlab.records import FAILED_IMAGE, OCR_RESULT  # noqa: E402
 from ocrlab.sources import LocalKeys  # noqa: E402

@@ -389,8 +389,19 @@ class _Run:
 def _progress(reports: Iterable[dict[str, Any]], total: int, enabled: bool) -> Iterable[dict[str, Any]]:
     if not enabled or total == 0:
         return reports
-    from tqdm.auto import tqdm  # a bar in a terminal and a widget in a notebook
-    return _with_quota(tqdm(reports, total=total, unit="image", desc="OCR", file=sys.stderr))
+    return _with_quota(_bar()(reports, total=total, unit="image", desc="OCR", file=sys.stderr))
+
+
+def _bar() -> Any:
+    """A widget in a running Jupyter kernel, else a bar on standard error. (tqdm.auto chooses the widget
+    in any process that merely imported ipykernel, papermill's for instance, printing to stdout.)"""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        from tqdm.notebook import tqdm as widget
+        return widget
+    from tqdm import tqdm
+    return tqdm
 
 
 def _with_quota(bar: Any) -> Iterator[dict[str, Any]]:

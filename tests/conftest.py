@@ -6,15 +6,14 @@ the rest, which need no database.
 """
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
-from helpers import free_port
+from support.helpers import free_port
 
-pytest_plugins = ["converse_server", "fault_proxy", "chromium"]
+pytest_plugins = ["support.converse_server", "support.fault_proxy", "support.chromium"]
 
 REPO = Path(__file__).resolve().parents[1]
 SROIE = REPO.parent / "shared" / "datasets" / "sroie-sample"
@@ -27,24 +26,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def ocrlab_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def ocrlab_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's OCRLAB_HOME (and a local store): the environment is put back at the end."""
     home = tmp_path_factory.mktemp("ocrlab-home")
-    os.environ["OCRLAB_HOME"] = str(home)
-    os.environ["OCRLAB_STORE"] = "local"
-    os.environ["OCRLAB_STORE_MAX_ATTEMPTS"] = "2"
-    os.environ["OCRLAB_VERSION_FILE"] = str(REPO / "OCR_VERSION.txt")
-    return home
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OCRLAB_HOME", str(home))
+        env.setenv("OCRLAB_STORE", "local")
+        env.setenv("OCRLAB_STORE_MAX_ATTEMPTS", "2")
+        env.setenv("OCRLAB_VERSION_FILE", str(REPO / "OCR_VERSION.txt"))
+        yield home
 
 
 @pytest.fixture(scope="session")
-def dynalite(ocrlab_home: Path):
+def dynalite(ocrlab_home: Path) -> Iterator[Any]:
     """The session's local DynamoDB: started through ocrlab's own `localdb`, stopped at the end."""
     from ocrlab.store import localdb
     port = free_port()
-    os.environ["OCRLAB_DB_PORT"] = str(port)
-    state, _ = localdb.start(port)
-    yield state
-    localdb.stop()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OCRLAB_DB_PORT", str(port))
+        state, _ = localdb.start(port)
+        yield state
+        localdb.stop()
 
 
 @pytest.fixture
@@ -86,8 +88,9 @@ def s3_server():
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    os.environ["AWS_ENDPOINT_URL_S3"] = f"http://127.0.0.1:{port}"
-    yield f"http://127.0.0.1:{port}"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{port}")
+        yield f"http://127.0.0.1:{port}"
     server.stop()
 
 

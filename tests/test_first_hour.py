@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import free_port
+from support.helpers import free_port
 
 from ocrlab.compare import CATEGORY_LABELS
 from ocrlab.reports import recorded_figures

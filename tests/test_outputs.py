@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from helpers import V1, run_cli
+from support.helpers import V1, run_cli
 
 from ocrlab.store.failure_log import log_failed_image
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from helpers import V1, free_port
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from support.helpers import V1, free_port
 
 from ocrlab.project import init_project
 from ocrlab.samples import generate_samples

@@ -5,7 +5,7 @@ import csv
 import json
 
 import pytest
-from helpers import V1, V2, V2_FILE
+from support.helpers import V1, V2, V2_FILE
 
 from ocrlab.records import result_item
 from ocrlab.samples import generate_samples

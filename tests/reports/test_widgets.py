@@ -8,7 +8,7 @@ import re
 import uuid
 
 import pytest
-from helpers import free_port
+from support.helpers import free_port
 
 from ocrlab.reports.widgets import ExportPanel, export_panel
 from ocrlab.store.export import COLUMNS, EXTRA_COLUMNS

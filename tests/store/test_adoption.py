@@ -1,4 +1,4 @@
-"""Adopting the table the original failure logger writes (tests/original_logger.py, a faithful client):
+"""Adopting the table the original failure logger writes (tests/support/original_logger.py, a faithful client):
 every command right on it, attempt numbers that continue across both writers, the original code
 still working, resumable adoption, on dynalite and on moto's DynamoDB."""
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import original_logger as original
 import pytest
-from helpers import free_port, run_cli
+from support import original_logger as original
+from support.helpers import free_port, run_cli
 
 V1 = {"version": "1.4.0", "build_date": "2025-08-01", "description": "Nova Lite, first prompt"}
 V2 = {"version": "2.0.0", "build_date": "2025-10-25", "description": "Amazon Nova Lite + Real-time Coverage Tracking"}

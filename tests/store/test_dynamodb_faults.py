@@ -28,7 +28,7 @@ def test_persistent_throttling_spools_and_replay_writes(fault_proxy, store, stor
 
 
 def test_a_table_of_the_former_layout_is_named_and_migrated(store, table_name):
-    from helpers import run_cli
+    from support.helpers import run_cli
     old = f"{table_name}-old"
     client = store.store.client
     client.create_table(
@@ -83,7 +83,7 @@ def _version_index_attributes(client, name: str) -> set[str]:
 
 
 def test_a_version_index_without_the_digests_is_remade_by_migrate_on_dynalite(store, table_name):
-    from helpers import run_cli
+    from support.helpers import run_cli
 
     from ocrlab.store import open_store
     from ocrlab.store.layout import BY_VERSION_IMAGE

@@ -81,7 +81,7 @@ def test_fingerprint_filter_and_the_work_budget(seeded):
 
 
 def test_image_latest_gives_every_version(store):
-    from helpers import V1, V2
+    from support.helpers import V1, V2
 
     from ocrlab.store.failure_log import log_failed_image
     log_failed_image(store, "a.png", "OCR_ERROR", "first", V1)

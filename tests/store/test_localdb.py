@@ -6,7 +6,7 @@ import socket
 import subprocess
 
 import pytest
-from helpers import free_port, run_cli
+from support.helpers import free_port, run_cli
 
 from ocrlab.errors import LocalDatabaseError
 from ocrlab.store import localdb

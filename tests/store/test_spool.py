@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import V1, free_port
+from support.helpers import V1, free_port
 
 from ocrlab.store import localdb
 from ocrlab.store.failure_log import get_all_failed_images, log_failed_image
@@ -115,7 +115,7 @@ def test_spooling_is_logged_for_the_caller_to_route_not_printed(dynalite, table_
 
 
 def test_the_command_line_says_what_the_library_does_unless_quiet(tmp_path):
-    from helpers import run_cli
+    from support.helpers import run_cli
     env = {"OCRLAB_HOME": str(tmp_path / "h"), "OCRLAB_DB_PORT": str(free_port())}
     try:
         told = run_cli("stats", "--table", "none-yet", **env)

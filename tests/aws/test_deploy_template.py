@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from cfn import TEMPLATE, Stack, load, translate
+from support.cfn import TEMPLATE, Stack, load, translate
 
 import ocrlab.config
 from deploy import package, table
@@ -130,7 +130,7 @@ def test_environment_is_ocrlabs_own_settings(template):
     variables = template["Resources"]["OcrFunction"]["Properties"]["Environment"]["Variables"]
     documented = set(re.findall(r"\bOCRLAB_[A-Z_]+", ocrlab.config.__doc__ or ""))
     assert set(variables) <= documented
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert [name for name in variables if f"`{name}`" not in readme] == []
     assert variables["OCRLAB_TABLE"] == {"Ref": "Table"}
     stack = Stack(template)
@@ -147,7 +147,7 @@ def test_default_version_stamp_is_valid_and_the_repositorys(template, monkeypatc
     for name, value in stack.resolve(template["Resources"]["OcrFunction"]["Properties"]["Environment"][
             "Variables"]).items():
         monkeypatch.setenv(name, value)
-    assert load_version() == load_version(Path(__file__).resolve().parents[1] / "OCR_VERSION.txt")
+    assert load_version() == load_version(Path(__file__).resolve().parents[2] / "OCR_VERSION.txt")
 
 
 def test_alarms_watch_the_metrics_the_handler_writes(template):

@@ -10,7 +10,7 @@ import nbformat
 from ocrlab.notebook_kernel import kernel_metadata, sync_notebooks
 from ocrlab.project import init_project
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def test_init_and_lab_give_the_notebooks_this_machines_kernel_metadata(tmp_path):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any, Callable
 
-from aws_shapes import from_received
+from support.aws_shapes import from_received
 
 
 class EventSourceMapping:

@@ -13,8 +13,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from aws_shapes import emf_records, s3_event, sqs_event, sqs_message
-from helpers import png
+from support.aws_shapes import emf_records, s3_event, sqs_event, sqs_message
+from support.helpers import png
 
 from deploy import package
 

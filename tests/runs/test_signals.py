@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import key_of, png
+from support.helpers import key_of, png
 
 
 def children(pid: int) -> set[int]:

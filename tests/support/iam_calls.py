@@ -12,7 +12,7 @@ from fnmatch import fnmatchcase
 from typing import Any, Iterable
 from urllib.parse import urlparse
 
-from aws_shapes import ACCOUNT
+from support.aws_shapes import ACCOUNT
 
 # API operations whose IAM action has another name (the rest are `<signing name>:<operation>`).
 ACTION_NAMES = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from converse_server import TIMESHEET, error, ok
-from helpers import V1 as V
-from helpers import png
+from support.converse_server import TIMESHEET, error, ok
+from support.helpers import V1 as V
+from support.helpers import png
 
 from ocrlab.engines import get_engine
 from ocrlab.pipeline import ImageContext, Pipeline
@@ -101,7 +101,7 @@ def test_second_failure_is_attempt_two(pipeline, store, converse_server):
 
 def test_the_same_pipeline_runs_on_an_in_process_store_and_on_dynalite(converse_server, aws_credentials, store,
                                                                        tmp_path):
-    from memory_store import MemoryStore
+    from support.memory_store import MemoryStore
 
     from ocrlab.store import Spool, SpoolingStore
 

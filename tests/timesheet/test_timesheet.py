@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from helpers import TIMESHEET
+from support.helpers import TIMESHEET
 
 from ocrlab.errors import ParsingError, ValidationFailure
 from ocrlab.taxonomy import FailureType, classify

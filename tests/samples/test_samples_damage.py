@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import key_of
 from PIL import Image
+from support.helpers import key_of
 
 from ocrlab import sample_fonts
 from ocrlab.batch import run_batch
@@ -74,7 +74,7 @@ def test_a_missing_typeface_falls_back_to_dejavu_with_a_note(tmp_path, monkeypat
 
 
 def test_ci_installs_every_font_package_the_catalogue_uses():
-    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    ci = (Path(__file__).resolve().parents[2] / ".ci" / "run").read_text()
     assert all(package in ci for package in sample_fonts.DEBIAN_PACKAGES)
 
 

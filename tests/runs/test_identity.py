@@ -11,9 +11,9 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-from aws_shapes import s3_record, sqs_event, sqs_message
-from converse_server import ok
-from helpers import V1, V2, V2_FILE, key_of, on_another_machine, png, run_cli
+from support.aws_shapes import s3_record, sqs_event, sqs_message
+from support.converse_server import ok
+from support.helpers import V1, V2, V2_FILE, key_of, on_another_machine, png, run_cli
 
 from ocrlab import handler
 from ocrlab.batch import run_batch
@@ -195,5 +195,5 @@ def test_a_notebooks_since_is_a_moment_whatever_its_offset(store, tmp_path):
     tokyo = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)).astimezone(
         dt.timezone(dt.timedelta(hours=9))).isoformat()
     result = run_report("failure_patterns", {"table": store.table, "since": tokyo}, reports_dir=tmp_path,
-                        notebooks_dir=Path(__file__).resolve().parents[1] / "notebooks")
+                        notebooks_dir=Path(__file__).resolve().parents[2] / "notebooks")
     assert result.figures["total_failures"] == 8

@@ -15,7 +15,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from chromium import open_offline
+from support.chromium import open_offline
 
 from ocrlab.costs import NOVA_LITE
 from ocrlab.errors import NotebookFailed
@@ -25,7 +25,7 @@ from ocrlab.samples import generate_samples
 from ocrlab.store.failure_log import log_failed_image, store_for
 from ocrlab.version import OCRVersionInfo, load_version
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 NAMES = ["batch_run", "compare_versions", "explore_failures", "export_failures", "failure_patterns", "prompt_tuning"]
 # nbval runs the defaults in this order: prompt_tuning first, on the failures seeded below, then the rest.

@@ -8,9 +8,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from aws_shapes import emf_records, s3_event, s3_record, s3_test_event, sqs_event, sqs_message
-from converse_server import TIMESHEET, Quota, error, ok
-from helpers import free_port, png
+from support.aws_shapes import emf_records, s3_event, s3_record, s3_test_event, sqs_event, sqs_message
+from support.converse_server import TIMESHEET, Quota, error, ok
+from support.helpers import free_port, png
 
 from ocrlab import handler
 from ocrlab.lambda_quota import MARGIN

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from converse_server import Quota, ok
-from helpers import V2_FILE as VERSION_2
-from helpers import free_port, key_of, png
+from support.converse_server import Quota, ok
+from support.helpers import V2_FILE as VERSION_2
+from support.helpers import free_port, key_of, png
 
 from ocrlab.batch import run_batch
 

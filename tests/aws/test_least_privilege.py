@@ -19,14 +19,14 @@ from urllib.parse import unquote_plus
 
 import boto3
 import pytest
-from aws_shapes import ACCOUNT, REGION
-from cfn import Stack, load, translate
-from converse_server import TIMESHEET, error, ok
-from fault_proxy import FaultProxy
-from helpers import png
-from iam_calls import Call, CallRecorder, Policy
-from lambda_poller import EventSourceMapping
 from PIL import Image
+from support.aws_shapes import ACCOUNT, REGION
+from support.cfn import Stack, load, translate
+from support.converse_server import TIMESHEET, error, ok
+from support.fault_proxy import FaultProxy
+from support.helpers import png
+from support.iam_calls import Call, CallRecorder, Policy
+from support.lambda_poller import EventSourceMapping
 
 from ocrlab import handler, sources
 

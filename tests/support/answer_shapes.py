@@ -22,7 +22,7 @@ from typing import Any, Callable
 from ocrlab.repairs import Repairs
 
 try:
-    from converse_server import TIMESHEET
+    from support.converse_server import TIMESHEET
 except ImportError:  # pragma: no cover
     from tests.converse_server import TIMESHEET
 

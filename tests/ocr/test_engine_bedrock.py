@@ -13,7 +13,8 @@ from typing import Any
 
 import boto3
 import pytest
-from converse_server import (
+from PIL import Image
+from support.converse_server import (
     THINKING,
     TIMESHEET,
     ConverseServer,
@@ -25,7 +26,6 @@ from converse_server import (
     ok,
     tool_use,
 )
-from PIL import Image
 
 from ocrlab.engines import PreparedImage, get_engine
 from ocrlab.engines.bedrock import BedrockEngine, load_prompt, prompt_names

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from answer_shapes import NO_TIMESHEET, SHAPES, Shape, carried_by, invented, judge, shape
-from converse_server import TIMESHEET, ConverseServer, Received, Reply, make_client, ok
-from helpers import key_of
 from PIL import Image
+from support.answer_shapes import NO_TIMESHEET, SHAPES, Shape, carried_by, invented, judge, shape
+from support.converse_server import TIMESHEET, ConverseServer, Received, Reply, make_client, ok
+from support.helpers import key_of
 
 from ocrlab.answer_json import find_object
 from ocrlab.answers import parse_model_json, read_answer

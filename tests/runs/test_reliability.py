@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from converse_server import ok
-from helpers import free_port, key_of, png, run_cli
+from support.converse_server import ok
+from support.helpers import free_port, key_of, png, run_cli
 
 from ocrlab.batch import run_batch
 from ocrlab.records import KEY_LIMIT

@@ -25,7 +25,7 @@ from ocrlab.evaluate import (
     wer,
 )
 
-SROIE = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "sroie-sample"
+SROIE = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "sroie-sample"
 
 
 def levenshtein(a, b) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from helpers import TIMESHEET
+from support.helpers import TIMESHEET
 
 from ocrlab.errors import ValidationFailure
 from ocrlab.repairs import Repairs

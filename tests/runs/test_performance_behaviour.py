@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from converse_server import ok
-from helpers import V1, png
+from support.converse_server import ok
+from support.helpers import V1, png
 
 from ocrlab.batch import run_batch
 from ocrlab.engines.bedrock import BedrockEngine

@@ -30,7 +30,8 @@ from urllib.parse import unquote
 import boto3
 import pytest
 from botocore.config import Config
-from helpers import TIMESHEET
+
+from support.helpers import TIMESHEET
 
 # The status each Bedrock Runtime error has in the service model.
 ERROR_STATUS = {

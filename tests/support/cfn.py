@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aws_shapes import ACCOUNT, REGION
+from support.aws_shapes import ACCOUNT, REGION
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "deploy" / "template.yaml"
+TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "template.yaml"
 STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/ocrlab-test/1c2fa620-982a-11e3-aff7-50e2416294e0"
 NO_VALUE = object()
 
