@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 import re
 from datetime import date, datetime, timedelta
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 
+from .domain import Timesheet
 from .errors import ValidationFailure
 from .schema import ENTRY_FIELDS, REQUIRED_FIELDS
 from .text_reader import parse_text
@@ -110,7 +111,7 @@ def validate(ts: dict[str, Any]) -> list[str]:
     return errors
 
 
-def check(ts: dict[str, Any]) -> dict[str, Any]:
+def check(ts: dict[str, Any]) -> Timesheet:
     """ts if it breaks no rule, else ValidationFailure carrying every broken rule.
 
     A timesheet read from engine text carries each row's printed text (`row_text`): the
@@ -125,4 +126,4 @@ def check(ts: dict[str, Any]) -> dict[str, Any]:
         if quoted:
             message += " (" + "; ".join(quoted) + ")"
         raise ValidationFailure(message, code="ValidationError", validation_errors=errors)
-    return ts
+    return cast(Timesheet, ts)  # every rule holds: the fields are there, well formed
