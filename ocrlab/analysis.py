@@ -15,7 +15,7 @@ import heapq
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Mapping
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping, cast
 
 from .errors import MissingDependency
 from .frames import FLOAT_COLUMNS, INT_COLUMNS, TIME_COLUMNS, compact_frame
@@ -103,7 +103,7 @@ def failures_frame(store: SpoolingStore, ocr_version: str | None = None, since: 
 
 
 def _results(store: SpoolingStore, ocr_version: str | None, since: str | None,
-             columns: list[str] | None) -> Iterator[dict[str, Any]]:
+             columns: list[str] | None) -> Iterator[Mapping[str, Any]]:
     if ocr_version:  # grouped by image: put back in time order
         found = store.version_records(ocr_version, OCR_RESULT, columns)
         return iter(sorted((r for r in found if not since or r["FailureTimestamp"] >= since),
@@ -127,7 +127,7 @@ def records_frame(store: SpoolingStore, ocr_version: str | None = None, since: s
     if failures is not None:
         return _together(failures, results_frame(store, ocr_version, since_text, columns), columns)
     if ocr_version:
-        records: Iterable[dict[str, Any]] = sorted(
+        records: Iterable[Mapping[str, Any]] = sorted(
             (r for r in store.version_records(ocr_version, attributes=columns)
              if not since_text or r["FailureTimestamp"] >= since_text), key=lambda r: r["FailureTimestamp"])
     else:
@@ -175,7 +175,7 @@ def _categories(both: pd.DataFrame, *parts: pd.DataFrame) -> pd.DataFrame:
     return both
 
 
-def _with_outcome(record: dict[str, Any]) -> dict[str, Any]:
+def _with_outcome(record: Mapping[str, Any]) -> dict[str, Any]:
     outcome = OK if record.get("RecordType") == OCR_RESULT else record.get("FailureType", FAILED_IMAGE)
     return {**record, "Outcome": outcome}
 
@@ -234,7 +234,7 @@ def _crosstab(frame: pd.DataFrame, index: str | pd.Series, columns: str) -> pd.D
     """Counts of index x columns, zeros filled; an empty frame stays an empty (int) table."""
     rows = frame[index] if isinstance(index, str) else index
     if frame.empty:
-        return pd.DataFrame(dtype="int64").rename_axis(index=rows.name, columns=columns)
+        return pd.DataFrame(dtype="int64").rename_axis(index=cast(str, rows.name), columns=columns)  # a column's name
     table = frame.groupby([rows, frame[columns]], observed=True).size().unstack(fill_value=0)
     return _labels(table.astype("int64")).sort_index().sort_index(axis=1).rename_axis(columns=columns)
 
@@ -298,7 +298,7 @@ def _over_time(f: pd.DataFrame, freq: str) -> pd.DataFrame:
     periods = f["FailureTimestamp"].dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period(freq).rename("period")
     table = _crosstab(f, periods, "FailureType")
     table = table.reindex(pd.period_range(periods.min(), periods.max(), freq=periods.dt.freq), fill_value=0)
-    table.index = table.index.to_timestamp().tz_localize("UTC").rename("period")
+    table.index = cast(pd.PeriodIndex, table.index).to_timestamp().tz_localize("UTC").rename("period")
     return table
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, TypeGuard
 
 from json_repair import repair_json
 
@@ -203,7 +203,7 @@ def _excerpt(text: str, at: int, width: int = 24) -> str:
     return re.sub(r"\s+", " ", text[max(0, at - width // 2):at + width // 2]).strip()
 
 
-def _is_timesheet_like(value: Any) -> bool:
+def _is_timesheet_like(value: Any) -> TypeGuard[dict[str, Any]]:
     """An object that holds a timesheet field, or wraps one (the reader unwraps it)."""
     return isinstance(value, dict) and (any(k in value for k in REQUIRED_FIELDS) or any(
         isinstance(v, dict) and any(k in v for k in REQUIRED_FIELDS) for v in value.values()))

@@ -29,9 +29,9 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from typing import Any, Callable, Collection, Iterable, Iterator, cast
+from typing import Any, Callable, Collection, Iterable, Iterator, Mapping, cast
 
-from .domain import Record
+from .domain import LatestSummary, Record
 from .engines import REGISTRY, Engine, get_engine
 from .engines.quota import QuotaTally
 from .errors import MissingDependency, OcrlabError, SpoolUnavailable, StoreUnavailable, UnknownName
@@ -92,7 +92,7 @@ class BatchSummary:
     engine: str = ""
     source: str = ""
     elapsed_seconds: float = 0.0
-    unwritten_records: list[dict[str, Any]] = field(default_factory=list)
+    unwritten_records: list[Record] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(asdict(self))
@@ -172,7 +172,7 @@ def plan(listing: Listing, store: SpoolingStore, version: OCRVersionInfo, *, max
     (run, unless only failures are retried); a key never seen whose content is known under another
     key (a moved or renamed file) is that image."""
     latest = {r["ImageKey"]: r for r in store.latest_summary(version.full_version)}
-    by_content: dict[str, Record] = {}
+    by_content: dict[str, LatestSummary] = {}
     for entry in latest.values():  # a content's success wins over its failures
         digest = entry.get("ContentDigest")
         if digest and (digest not in by_content or entry["RecordType"] == OCR_RESULT):
@@ -189,7 +189,8 @@ def plan(listing: Listing, store: SpoolingStore, version: OCRVersionInfo, *, max
         elif known is None and item.digest in by_content:
             known = by_content[item.digest]
             moved = " (the same content under another name)"
-        outcome, failures = (known or {}).get("RecordType"), int((known or {}).get("Failures", 0))
+        last: Mapping[str, Any] = known or {}
+        outcome, failures = last.get("RecordType"), int(last.get("Failures", 0))
         if retry_failed and outcome != FAILED_IMAGE:
             skipped[item.key] = ("latest outcome is not a failure" if outcome else "never processed") + moved
         elif outcome == OCR_RESULT and not force:
@@ -318,7 +319,7 @@ class _Run:
     def _drain(self, executor: Executor, task: Callable[[Planned], Report | Future[Report]],
                pending: deque[Planned], lost: list[Planned]) -> Iterator[Report]:
         window = max(2, 3 * self.concurrency)  # images at the engine, and records on their way to the store
-        in_flight: dict[Future[dict[str, Any]], Planned] = {}
+        in_flight: dict[Future[Any], Planned] = {}  # a report, or a report whose record is being written
         broken = False
         while in_flight or (pending and not broken and not self.stopping):
             while pending and len(in_flight) < window and not broken and not self.stopping:
@@ -344,7 +345,7 @@ class _Run:
                 self.halted |= report["status"] == "unwritten"
                 yield report
 
-    def _cancel_waiting(self, in_flight: dict[Future[dict[str, Any]], Planned], pending: deque[Planned]) -> None:
+    def _cancel_waiting(self, in_flight: dict[Future[Any], Planned], pending: deque[Planned]) -> None:
         """Images queued at the executor but not started go back to the pending (they count as not started)."""
         for future in [f for f in in_flight if not f.running() and not f.done()]:
             if future.cancel():

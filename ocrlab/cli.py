@@ -136,18 +136,18 @@ def cmd_db(args: argparse.Namespace) -> int:
         if Store(make_client(target), args.table).ensure_table():
             print(f"created table {args.table!r}")
     elif args.action == "stop":
-        state = localdb.stop(data_dir)
-        print(f"stopped local dynalite (pid {state.pid})" if state else "local dynalite is not running")
+        stopped = localdb.stop(data_dir)
+        print(f"stopped local dynalite (pid {stopped.pid})" if stopped else "local dynalite is not running")
     elif args.action == "install":
         print(f"dynalite {localdb.DYNALITE_VERSION} at {localdb.install_dynalite()}")
     elif args.action == "migrate":
         return cmd_adopt(args)
     else:
-        state = localdb.status(data_dir)
-        if state is None:
+        running = localdb.status(data_dir)
+        if running is None:
             print("local dynalite is not running")
             return 3
-        print(f"local dynalite running: pid {state.pid}, http://127.0.0.1:{state.port}, data in {state.data_dir}")
+        print(f"local dynalite running: pid {running.pid}, http://127.0.0.1:{running.port}, data in {running.data_dir}")
     return 0
 
 
@@ -503,10 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ocrlab", description=__doc__)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="say more (the library's debug log)")
     parser.add_argument("-q", "--quiet", action="count", default=0, help="say only warnings and errors")
-    common = argparse.ArgumentParser(add_help=False)
+    # Parents are of the subparsers' class, as the type of add_parser's `parents` asks (only their arguments are used).
+    common = _Parser(add_help=False)
     common.add_argument("--table", type=_table_name, default=settings().table,
                         help="DynamoDB table (default: OCRLAB_TABLE, else %(default)s)")
-    reading = argparse.ArgumentParser(add_help=False)  # ocrlab.table_choice: what the project last wrote
+    reading = _Parser(add_help=False)  # ocrlab.table_choice: what the project last wrote
     reading.add_argument("--table", type=_table_name, default=None,
                          help="DynamoDB table (default: OCRLAB_TABLE, else the table this project's last batch "
                               "or demo wrote, else ocrlab)")

@@ -309,9 +309,10 @@ class Comparison:
         base, cand = (self.field_accuracy[s] for s in ("base", "candidate"))
         b_fields, c_fields = base.by_field(), cand.by_field()
         empty = {"correct": 0, "total": 0, "accuracy": None}
-        rows = [{"field": "all fields", "base": {"correct": base.fields_correct, "total": base.fields,
-                                                 "accuracy": base.accuracy},
-                 "candidate": {"correct": cand.fields_correct, "total": cand.fields, "accuracy": cand.accuracy}}]
+        rows: list[dict[str, Any]] = [
+            {"field": "all fields", "base": {"correct": base.fields_correct, "total": base.fields,
+                                             "accuracy": base.accuracy},
+             "candidate": {"correct": cand.fields_correct, "total": cand.fields, "accuracy": cand.accuracy}}]
         for name in dict.fromkeys([*b_fields, *c_fields]):
             rows.append({"field": name, "base": b_fields.get(name, empty), "candidate": c_fields.get(name, empty)})
         for row in rows:

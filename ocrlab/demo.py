@@ -14,6 +14,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from .batch import run_batch
 from .config import DEMO_TABLE, settings
@@ -75,7 +76,7 @@ def run(count: int = 10, table: str = DEMO_TABLE, reports_dir: str | None = None
     print(compare_versions(store, base.full_version, candidate.full_version, str(samples)).summary())
 
     from .reports.notebooks import run_report
-    reports = [
+    reports: list[tuple[str, dict[str, Any]]] = [
         ("failure_patterns", {"table": table}),
         ("compare_versions", {"table": table, "base": base.full_version, "candidate": candidate.full_version,
                               "ground_truth": str(samples)}),
@@ -89,7 +90,7 @@ def run(count: int = 10, table: str = DEMO_TABLE, reports_dir: str | None = None
     # The three that only read run side by side (a kernel spends most of its time starting); prompt
     # tuning writes records the others would show, so it runs after them.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        done = list(pool.map(lambda job: run_report(*job, reports_dir=reports_dir), reports[:-1]))
+        done = list(pool.map(lambda job: run_report(job[0], job[1], reports_dir=reports_dir), reports[:-1]))
     for result in [*done, run_report(*reports[-1], reports_dir=reports_dir)]:
         print(f"  {result.html_path}")
     print(f"demo finished in {time.perf_counter() - started:.0f} s; the local database keeps running "

@@ -76,3 +76,9 @@ class Record(TypedDict, total=False):
     Rejected: bool
     Unwritten: bool
     ImageKeyOriginal: str                    # the image's key when it is too long to be the key itself
+
+
+class LatestSummary(Record, total=False):
+    """An image's latest record under a version as the ByVersionImage index holds it (Store.latest_summary)."""
+
+    Failures: int                            # the image's failures under the version; never stored

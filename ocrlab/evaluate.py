@@ -310,7 +310,8 @@ def evaluate(images: Iterable[Path], gt_dir: Path, engine: Engine, *, fold_case:
                                              f"({path.stem}.txt or box/{path.stem}.csv)"})
             continue
         start = time.perf_counter()
-        hypothesis, failure = "", (None, None, None)
+        hypothesis = ""
+        failure: tuple[str | None, str | None, str | None] = (None, None, None)
         try:
             try:
                 data = path.read_bytes()

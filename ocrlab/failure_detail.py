@@ -73,8 +73,9 @@ def field_rows(parsed: Mapping[str, Any] | None, rules: Sequence[RuleBreak], rep
     reference: Mapping[str, Any] = truth or {}
     rows: list[tuple[str, str, Any, Any]] = [(name, name, got.get(name), reference.get(name))
                                               for name in HEADER_FIELDS]
-    entries = got.get("entries") if isinstance(got.get("entries"), list) else []
-    true_entries = reference.get("entries") if isinstance(reference.get("entries"), list) else []
+    listed, true_listed = got.get("entries"), reference.get("entries")
+    entries: list[Any] = listed if isinstance(listed, list) else []
+    true_entries: list[Any] = true_listed if isinstance(true_listed, list) else []
     for n in range(1, max(len(entries), len(true_entries)) + 1):
         mine = entries[n - 1] if n <= len(entries) and isinstance(entries[n - 1], dict) else {}
         theirs = true_entries[n - 1] if n <= len(true_entries) and isinstance(true_entries[n - 1], dict) else {}

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 
 from .errors import OcrlabError
 from .evaluate import normalise
-from .timesheet import ENTRY_FIELDS
+from .schema import ENTRY_FIELDS
 
 HEADER_FIELDS = ("employee_name", "employee_id", "week_ending", "total_hours")
 NUMBER_FIELDS = {"total_hours", "hours"}
@@ -50,7 +50,8 @@ def score_fields(truth: Mapping[str, Any], parsed: Mapping[str, Any] | None) -> 
     """(field, correct) for every ground-truth field; `parsed` None (nothing read) gets all wrong."""
     got: Mapping[str, Any] = parsed or {}
     scores = [(name, parsed is not None and same_value(name, truth.get(name), got.get(name))) for name in HEADER_FIELDS]
-    got_entries = got.get("entries") if isinstance(got.get("entries"), list) else []
+    listed = got.get("entries")
+    got_entries: list[Any] = listed if isinstance(listed, list) else []
     for i, entry in enumerate(truth.get("entries") or []):
         mine = got_entries[i] if i < len(got_entries) and isinstance(got_entries[i], dict) else None
         for name in ENTRY_FIELDS:

@@ -39,7 +39,8 @@ def replacing(path: str | os.PathLike[str], *, binary: bool = False) -> Iterator
     output folder sends a file out of it; a device or a pipe (/dev/null, /dev/stdout, even through a
     link) is written directly, since renamed over it would be replaced by a file."""
     out = Path(path)
-    mode, text = ("wb", {}) if binary else ("w", {"encoding": "utf-8", "newline": ""})
+    mode = "wb" if binary else "w"
+    text: dict[str, Any] = {} if binary else {"encoding": "utf-8", "newline": ""}
     if out.exists() and not out.is_file() and not out.is_dir():
         with open(out, mode, **text) as stream:
             yield stream

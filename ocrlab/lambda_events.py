@@ -118,7 +118,8 @@ def _from_s3_record(record: Any, fallback_id: str) -> Delivery:
 def _from_message(message: dict[str, Any], fallback_id: str) -> Delivery:
     identified = isinstance(message.get("messageId"), str) and bool(message["messageId"])
     item_id = message["messageId"] if identified else fallback_id
-    attributes = message.get("attributes") if isinstance(message.get("attributes"), dict) else {}
+    listed = message.get("attributes")
+    attributes = listed if isinstance(listed, dict) else {}
     received = str(attributes.get("ApproximateReceiveCount", "1"))
     redelivered = received.isdigit() and int(received) > 1
     try:

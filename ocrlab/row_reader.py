@@ -211,17 +211,18 @@ class RowContext:
         """The ISO date of a month/day in this week's year (the nearest year); None if impossible."""
         if not (1 <= month <= 12 and 1 <= day <= 31):
             return None
-        if self.week_ending is None:
+        week_ending = self.week_ending
+        if week_ending is None:
             return None
         options = []
-        for year in (self.week_ending.year - 1, self.week_ending.year, self.week_ending.year + 1):
+        for year in (week_ending.year - 1, week_ending.year, week_ending.year + 1):
             try:
                 options.append(date(year, month, day))
             except ValueError:
                 pass
         if not options:
             return None
-        return min(options, key=lambda d: abs((d - self.week_ending).days)).isoformat()
+        return min(options, key=lambda d: abs((d - week_ending).days)).isoformat()
 
 
 def _readings(text: str, printed: str, ctx: RowContext) -> Iterator[Reading]:

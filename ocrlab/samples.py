@@ -71,7 +71,8 @@ def _make_sheet(rng: random.Random, span_new_year: bool = False) -> _Sheet:
         week_ending = date(2024, 1, 5) + timedelta(days=rng.randint(0, 900))
         offsets = sorted(rng.sample(range(7), rng.randint(3, 7)))
     first = week_ending - timedelta(days=6)
-    entries, rows = [], []
+    entries: list[dict[str, Any]] = []
+    rows: list[list[str]] = []
     for off in offsets:
         day = first + timedelta(days=off)
         start = 6 * 60 + 15 * rng.randint(0, 16)
@@ -187,8 +188,9 @@ def _render(rng: random.Random, sheet: _Sheet, damage: str,
 
 def _encode(img: Image.Image, fmt: str) -> bytes:
     buf = io.BytesIO()
-    options: dict[str, Any] = {"PNG": {}, "JPEG": {"quality": 90}, "TIFF": {"compression": "tiff_deflate"},
-                               "BMP": {}}[fmt]
+    formats: dict[str, dict[str, Any]] = {"PNG": {}, "JPEG": {"quality": 90}, "TIFF": {"compression": "tiff_deflate"},
+                                          "BMP": {}}
+    options = formats[fmt]
     img.save(buf, fmt, **options)
     return buf.getvalue()
 

@@ -40,7 +40,7 @@ class SourceItem:
     def read(self) -> bytes:
         return self.fetch()[0]
 
-    def fetch(self) -> tuple[bytes, str]:
+    def fetch(self) -> tuple[bytes, str | None]:
         """The image's bytes and the digest of exactly those bytes (the file may have changed since listing)."""
         if self.path is None:
             answer = s3_client(self.s3_region).get_object(Bucket=self.s3_bucket, Key=self.key)

@@ -157,10 +157,11 @@ def _total(folded: str, start: int) -> tuple[list[float], str, tuple[str, ...]]:
 def _column_order(header: str, repairs: Repairs) -> tuple[str, ...]:
     """The columns after Date in the header's order ("Date Hours In Out"), standard if unclear."""
     words = header.lower().translate(_LETTERS_FROM_DIGITS)
-    spots = {"hours": re.search(r"h\S?(?:ou|o|u)r|hrs", words), "time_out": re.search(r"out", words)}
-    if not all(spots.values()):
+    hours, time_out = re.search(r"h\S?(?:ou|o|u)r|hrs", words), re.search(r"out", words)
+    if hours is None or time_out is None:
         return STANDARD_ORDER
-    taken = [spots["hours"].span(), spots["time_out"].span()]
+    spots = {"hours": hours, "time_out": time_out}
+    taken = [hours.span(), time_out.span()]
     inn = next((m for m in re.finditer(r"in", words) if not any(a <= m.start() < b for a, b in taken)), None)
     if inn is None:
         return STANDARD_ORDER
@@ -281,7 +282,7 @@ def parse_text(text: str, repairs: Repairs | None = None) -> dict[str, Any]:
     total_m = _label(_TOTAL, folded, "Total hours", "total_hours", repairs, table_start)
     table_end = total_m.start() if total_m else len(folded)
     header = _DATE_HEADER.search(folded, table_start, table_end)
-    order = STANDARD_ORDER
+    order: tuple[str, ...] = STANDARD_ORDER
     if header:
         line_end = folded.find("\n", header.end())
         line_end = table_end if line_end < 0 else min(line_end, table_end)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 import re
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard, cast
 
+from .domain import Timesheet
 from .errors import ValidationFailure
 from .schema import ENTRY_FIELDS, REQUIRED_FIELDS
 from .text_reader import parse_text
@@ -43,7 +44,7 @@ def _present(value: Any) -> bool:
     return value is not None and value != "" and value != []
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -62,7 +63,8 @@ def validate(ts: dict[str, Any]) -> list[str]:
     if _present(ts.get("week_ending")) and week_ending is None:
         errors.append(f"invalid_date: week_ending {ts.get('week_ending')!r} is not a real YYYY-MM-DD date")
 
-    entries = ts.get("entries") if isinstance(ts.get("entries"), list) else []
+    listed = ts.get("entries")
+    entries: list[Any] = listed if isinstance(listed, list) else []
     hours_sum, sum_known = 0.0, True
     for n, entry in enumerate(entries, start=1):
         entry = entry if isinstance(entry, dict) else {}
@@ -109,7 +111,7 @@ def validate(ts: dict[str, Any]) -> list[str]:
     return errors
 
 
-def check(ts: dict[str, Any]) -> dict[str, Any]:
+def check(ts: dict[str, Any]) -> Timesheet:
     """ts if it breaks no rule, else ValidationFailure carrying every broken rule.
 
     A timesheet read from engine text carries each row's printed text (`row_text`): the
@@ -124,4 +126,4 @@ def check(ts: dict[str, Any]) -> dict[str, Any]:
         if quoted:
             message += " (" + "; ".join(quoted) + ")"
         raise ValidationFailure(message, code="ValidationError", validation_errors=errors)
-    return ts
+    return cast(Timesheet, ts)  # every rule holds: the fields are there, well formed

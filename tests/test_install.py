@@ -29,7 +29,7 @@ def test_wheel_and_sdist_hold_the_package_data_and_nothing_local(dist):
     [wheel] = dist.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for needed in ["ocrlab/store/dynalite_launcher.js", "ocrlab/reports/templates/compare.html.j2",
-                   "ocrlab/prompts/timesheet_v1.txt", *(f"ocrlab/notebooks/{n}" for n in NOTEBOOKS)]:
+                   "ocrlab/prompts/timesheet_v1.txt", "ocrlab/py.typed", *(f"ocrlab/notebooks/{n}" for n in NOTEBOOKS)]:
         assert needed in names, needed
     [sdist] = dist.glob("*.tar.gz")
     members = [m.split("/", 1)[1] for m in tarfile.open(sdist).getnames() if "/" in m]

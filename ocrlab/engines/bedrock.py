@@ -249,7 +249,7 @@ class BedrockEngine(Engine):
                  for block in content if isinstance(tool := block.get("toolUse"), dict)
                  and tool.get("name") == TOOL_NAME and "input" in tool]
         usage = response.get("usage") or {}
-        tokens = {"input_tokens": usage.get("inputTokens"), "output_tokens": usage.get("outputTokens")}
+        tokens: dict[str, Any] = {"input_tokens": usage.get("inputTokens"), "output_tokens": usage.get("outputTokens")}
         stop_reason = response.get("stopReason")
         if stop_reason is None and not message:
             # botocore turns a 200 whose body is not JSON into an empty dict instead of raising:

@@ -9,7 +9,7 @@ import io
 import threading
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from PIL import Image
@@ -17,6 +17,9 @@ from PIL import Image
 from .. import config
 from ..errors import MissingDependency, OCRError
 from .base import Engine, EngineResult, ImageLimits, PreparedImage
+
+if TYPE_CHECKING:
+    from rapidocr.utils.output import RapidOCROutput
 
 OCR_VERSION, MODEL_TYPE = "PP-OCRv6", "small"
 MODEL_FILES = {"Det": "PP-OCRv6_det_small.onnx", "Rec": "PP-OCRv6_rec_small.onnx",
@@ -116,10 +119,11 @@ class RapidOCREngine(Engine):
             with Image.open(io.BytesIO(image.data)) as img:
                 pixels = np.asarray(img.convert("RGB"))[:, :, ::-1].copy()  # rapidocr wants BGR
             with self._lock:
-                out = self._ocr(pixels)
+                out = cast("RapidOCROutput", self._ocr(pixels))  # the whole pipeline (det, cls, rec) ran
         except Exception as exc:
             raise OCRError(f"rapidocr failed: {exc}", code=type(exc).__name__) from exc
-        boxes, texts, scores = out.boxes, out.txts, out.scores
+        boxes, texts = out.boxes, out.txts
+        scores = cast("tuple[float, ...]", out.scores)  # given with the texts
         if boxes is None or texts is None or len(texts) == 0:
             return EngineResult(raw_output="", model_id=self.model_id,
                                 details={"mean_confidence": None, "boxes": 0})

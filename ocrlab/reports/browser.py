@@ -18,7 +18,7 @@ import datetime as dt
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, cast
 
 from markupsafe import Markup
 
@@ -396,7 +396,8 @@ class FailureBrowser:
             raise OcrlabError("name the candidate's version file (OCR_VERSION.txt of the candidate) first")
         version_file = str(in_project(self.candidate_file.value.strip()))
         candidate = load_version(version_file)
-        base = self.query.ocr_version or Counter(r.get("OCRFullVersion") for r in chosen).most_common(1)[0][0]
+        base = self.query.ocr_version or cast(str, Counter(r.get("OCRFullVersion") for r in chosen)
+                                              .most_common(1)[0][0])  # the failures a batch wrote carry their version
         if candidate.full_version == base:
             raise OcrlabError(f"the candidate's version is the base version {base}: give it its own version")
         keys = sorted({r["ImageKey"] for r in chosen})
@@ -408,8 +409,8 @@ class FailureBrowser:
                               "failure_browser(..., source=FOLDER), the folder the batch read them from")
         preprocess = Preprocess.from_json(self.preprocess.value) if self.preprocess.value.strip() else None
         processed = succeeded = failed = 0
-        for folder, found in folders.items():  # one batch per folder the images were read from
-            summary = run_batch(folder, self.store, keys=found, engine=self.engine.value,
+        for folder, there in folders.items():  # one batch per folder the images were read from
+            summary = run_batch(folder, self.store, keys=there, engine=self.engine.value,
                                 version_file=version_file, progress=False, force=True, preprocess=preprocess)
             processed, succeeded, failed = (processed + summary.processed, succeeded + summary.succeeded,
                                             failed + summary.failed)

@@ -25,7 +25,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from botocore.exceptions import ClientError
 
@@ -68,17 +68,18 @@ class AdoptionReport:
 
     @classmethod
     def from_totals(cls, totals: dict[str, Any]) -> AdoptionReport:
-        report = cls(**{k: int(v) for k, v in totals.items() if k != "versions"})
+        counts: dict[str, Any] = {k: int(v) for k, v in totals.items() if k != "versions"}
+        report = cls(**counts)
         report.versions.update({k: int(v) for k, v in (totals.get("versions") or {}).items()})
         return report
 
 
 def mark(store: Store) -> dict[str, Any] | None:
     """The table's adoption mark, if it was (or is being) adopted."""
-    return store.get("#TABLE", "#ADOPTED")
+    return store._item("#TABLE", "#ADOPTED")
 
 
-def derived(record: dict[str, Any]) -> dict[str, Any]:
+def derived(record: Mapping[str, Any]) -> dict[str, Any]:
     """What ocrlab derives from a record and the record lacks (RecordId, FailureFingerprint, digests)."""
     found: dict[str, Any] = {}
     if not record.get("RecordId"):  # the same id on every run: adoption stays idempotent
@@ -128,7 +129,7 @@ def _take_sequences(store: Store, image_key: str, count: int) -> int:
     return int(out["Attributes"]["Sequence"]["N"])
 
 
-def _complete(store: Store, record: dict[str, Any], missing: dict[str, Any], sequence: int | None) -> None:
+def _complete(store: Store, record: Mapping[str, Any], missing: dict[str, Any], sequence: int | None) -> None:
     """Add the missing attributes (and the Sequence, unless another run numbered it first) to a record
     that still exists."""
     names = {f"#a{n}": name for n, name in enumerate(missing)}
@@ -166,7 +167,7 @@ def follow(store: Store, image_key: str) -> None:
         follow_attempts(store, image_key, brief)
 
 
-def follow_attempts(store: Store, image_key: str, records: Iterable[dict[str, Any]] | None = None) -> bool:
+def follow_attempts(store: Store, image_key: str, records: Iterable[Mapping[str, Any]] | None = None) -> bool:
     """Raise the image's failure count to what its records hold (the highest AttemptNumber, or the
     number of failures if more), so the next attempt follows the last whoever logged it; whether it
     was raised. Never lowers it (a failure counted but not yet written keeps its number)."""

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from decimal import Decimal
 from itertools import groupby, islice
-from typing import Any, Iterable, Iterator, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence, TypeVar, cast
 
 import boto3
 from boto3.dynamodb.types import DYNAMODB_CONTEXT, TypeDeserializer, TypeSerializer
@@ -26,7 +26,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config import StoreTarget, settings
-from ..domain import Record
+from ..domain import LatestSummary, Record
 from ..errors import RecordRejected, StoreUnavailable, TableMissing
 from ..records import FAILED_IMAGE, OCR_RESULT, make_storable, new_record_id, order_key, utc_timestamp
 from ..taxonomy import THROTTLING_CODES, aws_error_code
@@ -37,6 +37,9 @@ from .queries import DEFAULT_BUDGET, MAX_CALL_ITEMS, Cursor, FailurePage, Failur
 from .read_ahead import read_ahead
 from .shard_reads import merged_records, sharded_page
 from .shards import DEFAULT_SHARDS, read_count, shard_key, write_count
+
+if TYPE_CHECKING:
+    from boto3.dynamodb.types import _AttributeValueTypeDef as AttributeValue  # the stubs' name; no runtime type
 
 COUNTER_KEY = "#COUNTER"
 VERSIONS_KEY, VERSION_PREFIX = "#VERSIONS", "#V#"  # the list of versions seen, one item each
@@ -60,10 +63,15 @@ def deserialize(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v["S"] if "S" in v else _value(v) for k, v in item.items()}
 
 
-def _value(value: dict[str, Any]) -> Any:
+def _value(value: AttributeValue) -> Any:
     if "N" in value:
         return DYNAMODB_CONTEXT.create_decimal(value["N"])
     return _de.deserialize(value)
+
+
+def _records(items: Iterator[dict[str, Any]]) -> Iterator[Record]:
+    """Items read from the table as the records put_record wrote (a read is not checked against the type)."""
+    return cast(Iterator[Record], items)
 
 
 def _claim_names(version: str) -> dict[str, str]:
@@ -100,13 +108,13 @@ def _fresh_terms(names: dict[str, str], values: dict[str, Any], used: dict[str, 
     return terms
 
 
-def _other_digest(counter: dict[str, Any], version: str, digest: str | None) -> str | None:
+def _other_digest(counter: Mapping[str, Any], version: str, digest: str | None) -> str | None:
     """The content the image's last run under the version read, if it is not `digest`."""
     last = counter.get(f"LastDigest@{version}")
     return str(last) if digest and last and last != digest else None
 
 
-def _unconfirmed(item: dict[str, Any], version: str, lease_seconds: float) -> Unconfirmed | None:
+def _unconfirmed(item: Mapping[str, Any], version: str, lease_seconds: float) -> Unconfirmed | None:
     """The last run's failure, if that run is gone (its process, or its lease long past) and the
     failure was never confirmed written."""
     names = _failure_names(version)
@@ -148,7 +156,8 @@ class Store:
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         """One client call, its errors as ocrlab's own; a failed condition is re-raised for the caller."""
         try:
-            return getattr(self.client, operation)(**kwargs)
+            reply: dict[str, Any] = getattr(self.client, operation)(**kwargs)
+            return reply
         except ClientError as exc:
             code = aws_error_code(exc) or ""
             message = exc.response.get("Error", {}).get("Message", "")
@@ -191,7 +200,7 @@ class Store:
             chunk = keys[start:start + BATCH_GET]
             wanted = {"Keys": [serialize({"ImageKey": k, "FailureTimestamp": t}) for k, t in chunk],
                       "ConsistentRead": True, **projection}
-            found: dict[tuple[str, str], Record] = {}
+            found: dict[tuple[str, str], dict[str, Any]] = {}
             delay = 0.05
             while wanted:
                 out = self._call("batch_get_item", RequestItems={self.table: wanted})
@@ -202,7 +211,7 @@ class Store:
                 if wanted:  # throttled part of the batch: back off, then ask again for the rest
                     time.sleep(delay)
                     delay = min(delay * 2, 2.0)
-            yield from (found[key] for key in chunk if key in found)
+            yield from _records(found[key] for key in chunk if key in found)
 
     # -- table ------------------------------------------------------------------------------
     def ensure_table(self) -> bool:
@@ -321,7 +330,7 @@ class Store:
                              ExpressionAttributeValues=values, ReturnValues="UPDATED_NEW")["Attributes"]
             numbers = deserialize(out)
         except ClientError:  # numbered (or counted at the release) before: the same numbers again
-            counter = self.get(image_key, COUNTER_KEY) or {}
+            counter = self._item(image_key, COUNTER_KEY) or {}
             if failure and counter.get(released["#lr"]) == record_id:
                 sequence = counter.get(released["#ls"], counter.get("Sequence", 0))
                 return int(counter.get(released["#la"], 0)), int(sequence)
@@ -349,7 +358,7 @@ class Store:
         moves forward by a microsecond only if another record of the image holds that exact time.
         With `replay`, a record found already written is not numbered again. A missing table is created.
         """
-        make_storable(item)
+        make_storable(cast(dict[str, Any], item))  # in place: the caller's record is completed
         item.setdefault("RecordId", new_record_id())
         item.setdefault("FailureTimestamp", utc_timestamp())
         try:
@@ -451,7 +460,7 @@ class Store:
                        since: float | None, force: bool, began: Moment | None, seen: int | None,
                        digest: str | None) -> Claim:
         names = _claim_names(version)
-        held = self.get(image_key, COUNTER_KEY) or {}
+        held = self._item(image_key, COUNTER_KEY) or {}
         new_content = _other_digest(held, version, digest) is not None
         if not force and not new_content:
             if held.get(names["#d"]) == OCR_RESULT:
@@ -554,19 +563,23 @@ class Store:
         keys = list(keys)
         found = {r["ImageKey"]: r for r in self._get_many(((k, COUNTER_KEY) for k in keys))}
         for key in keys:
-            counter = found.get(key, {})
+            counter: Mapping[str, Any] = found.get(key, {})
             yield key, int(counter.get("Sequence", 0)), _unconfirmed(counter, version, lease_seconds)
 
     # -- reads ------------------------------------------------------------------------------
     def get(self, image_key: str, timestamp: str) -> Record | None:
+        return cast("Record | None", self._item(image_key, timestamp))
+
+    def _item(self, image_key: str, sort_key: str) -> dict[str, Any] | None:
+        """Any item by its key: a record, an image's counter, a table's mark."""
         out = self._call("get_item", TableName=self.table, ConsistentRead=True,
-                         Key=serialize({"ImageKey": image_key, "FailureTimestamp": timestamp}))
+                         Key=serialize({"ImageKey": image_key, "FailureTimestamp": sort_key}))
         return deserialize(out["Item"]) if "Item" in out else None
 
     def attempt_count(self, image_key: str) -> int:
         """Failures logged for the image so far (all versions)."""
         self._follow_writers(image_key)
-        counter = self.get(image_key, COUNTER_KEY)
+        counter = self._item(image_key, COUNTER_KEY)
         return int(counter.get("FailureCount", 0)) if counter else 0
 
     def records_by_type(self, record_type: str = FAILED_IMAGE, since: str | None = None,
@@ -593,7 +606,7 @@ class Store:
                          ExpressionAttributeValues=values, ScanIndexForward=not newest_first, **projection)
         if self.shards:
             return merged_records(self, record_type, self.shards, arguments, newest_first)
-        return self._query(ahead=True, **arguments)
+        return _records(self._query(ahead=True, **arguments))
 
     def image_records(self, image_key: str, record_type: str | None = None,
                       ocr_version: str | None = None) -> Iterator[Record]:
@@ -612,9 +625,9 @@ class Store:
         names, values, extra = _filters(record_type=record_type, OCRFullVersion=ocr_version)
         names.update({"#k": "ImageKey", "#s": "FailureTimestamp"})
         values.update({":k": {"S": image_key}, ":z": {"S": RECORDS_FROM}})
-        return sorted(self._query(KeyConditionExpression="#k = :k AND #s >= :z", ConsistentRead=True,
+        return sorted(_records(self._query(KeyConditionExpression="#k = :k AND #s >= :z", ConsistentRead=True,
                                   ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-                                  **extra, **_projection(attributes, names)), key=order_key)
+                                  **extra, **_projection(attributes, names))), key=order_key)
 
     def version_summary(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]:
         """The records of a version as the ByVersionImage index holds them (keys, RecordType,
@@ -623,8 +636,8 @@ class Store:
         self._follow_others()
         names, values, extra = _filters(record_type=record_type)
         names["#v"], values[":v"] = "OCRFullVersion", {"S": ocr_version}
-        items = self._query(IndexName=BY_VERSION_IMAGE.name, KeyConditionExpression="#v = :v",
-                            ExpressionAttributeNames=names, ExpressionAttributeValues=values, **extra)
+        items = _records(self._query(IndexName=BY_VERSION_IMAGE.name, KeyConditionExpression="#v = :v",
+                                     ExpressionAttributeNames=names, ExpressionAttributeValues=values, **extra))
         for _, group in groupby(items, key=lambda r: r["ImageKey"]):
             yield from sorted(group, key=order_key)
 
@@ -641,7 +654,7 @@ class Store:
         out), in full or just `attributes` (and the key)."""
         return self._get_many(keys, attributes)
 
-    def latest_summary(self, ocr_version: str) -> Iterator[Record]:
+    def latest_summary(self, ocr_version: str) -> Iterator[LatestSummary]:
         """Each image's latest record under the version, as the index holds it, with `Failures`:
         the image's failure count under the version. In ImageKey order."""
         for _, group in groupby(self.version_summary(ocr_version), key=lambda r: r["ImageKey"]):
@@ -676,7 +689,7 @@ class Store:
             reply = self._call("query", Limit=call_limit, **arguments)
             page.calls += 1
             page.examined += reply.get("ScannedCount", 0)
-            items = [deserialize(raw) for raw in reply.get("Items", [])]
+            items = cast(list[Record], [deserialize(raw) for raw in reply.get("Items", [])])
             page.records += items[:wanted]
             page.cursor = (cursor_after(items[wanted - 1], key_attributes) if len(items) > wanted
                            else reply.get("LastEvaluatedKey"))
@@ -724,7 +737,7 @@ def _projection(attributes: Sequence[str] | None, names: dict[str, str] | None =
 
 
 def _filters(record_type: str | None = None, **equal: str | None) -> tuple[dict[str, str], dict[str, Any],
-                                                                            dict[str, str]]:
+                                                                            dict[str, Any]]:
     """Names, values and the FilterExpression (if any) for `attribute = value` conditions."""
     wanted = {"RecordType": record_type, **equal}
     names: dict[str, str] = {}

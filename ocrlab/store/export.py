@@ -8,7 +8,7 @@ import sys
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 from ..files import replacing
 from ..records import DIGESTS
@@ -53,12 +53,12 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def row_maker(columns: list[str]) -> Callable[[dict[str, Any]], list[str]]:
+def row_maker(columns: list[str]) -> Callable[[Mapping[str, Any]], list[str]]:
     """A function from a record to its cells, with the column plan worked out once, not per row."""
     plain = [c for c in columns if c != "Extras"]
     known = frozenset(columns) | _INTERNAL
 
-    def row(record: dict[str, Any]) -> list[str]:
+    def row(record: Mapping[str, Any]) -> list[str]:
         get = record.get
         out = [cell(get(c)) for c in plain]
         if "Extras" in known:
@@ -80,7 +80,7 @@ def _open_output(output: str | Path | IO[str]) -> Iterator[IO[str]]:
             yield handle
 
 
-def write_csv(records: Iterable[dict[str, Any]], output: str | Path | IO[str],
+def write_csv(records: Iterable[Mapping[str, Any]], output: str | Path | IO[str],
               columns: list[str] | None = None) -> int:
     """Write records one row at a time; returns the row count. Memory does not grow with rows."""
     columns = columns or COLUMNS + EXTRA_COLUMNS

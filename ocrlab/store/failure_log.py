@@ -121,8 +121,8 @@ def iter_failed_images(table_name: TableLike, failure_type: str | None = None,
         attributes = [*attributes, "FailureType"]
     if ocr_version:  # a short version (2.0.0) selects every full version it names
         versions = full_versions(ocr_version, store.versions()) or [ocr_version]
-        records = (r for v in versions for r in store.version_records(v, FAILED_IMAGE, attributes)
-                   if not since or r["FailureTimestamp"] >= since)
+        records: Iterator[Record] = (r for v in versions for r in store.version_records(v, FAILED_IMAGE, attributes)
+                                     if not since or r["FailureTimestamp"] >= since)
     else:
         records = store.records_by_type(FAILED_IMAGE, since=since, attributes=attributes)
     return (r for r in records if r.get("FailureType") == failure_type) if failure_type else records

@@ -23,7 +23,7 @@ def reading_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
     """As read_ahead, but the thread starts now rather than at the first item: several streams read
     at once (the shards of one index, ocrlab.store.shard_reads) before the first of them is consumed."""
     handoff, gone = _start(items, depth)
-    consumer = _consume(handoff, gone)
+    consumer: Iterator[T] = _consume(handoff, gone)
     weakref.finalize(consumer, gone.set)  # dropped before it was ever started: stop the thread too
     return consumer
 

@@ -42,7 +42,7 @@ def merged_records(store: Store, record_type: str, count: int, arguments: dict[s
     """The records of every shard of `record_type`, merged in time order. `arguments` are a Query of
     ByRecordType (key condition on `#p` = `:p`), asked of each shard instead; every shard's pages are
     read ahead by its own thread, all starting at once."""
-    from .dynamodb import deserialize
+    from .dynamodb import _records, deserialize
     streams = []
     for shard in shard_keys(record_type, count):
         shard_arguments = {**arguments, "IndexName": BY_TYPE_SHARD.name,
@@ -52,7 +52,7 @@ def merged_records(store: Store, record_type: str, count: int, arguments: dict[s
                                                          ":p": {"S": shard}}}
         streams.append(reading_ahead(store._pages(**shard_arguments), depth=2))
     try:
-        yield from heapq.merge(*(map(deserialize, chain.from_iterable(s)) for s in streams), key=order,
+        yield from heapq.merge(*(_records(map(deserialize, chain.from_iterable(s))) for s in streams), key=order,
                                reverse=newest_first)
     finally:
         for stream in streams:
@@ -77,7 +77,7 @@ class _Shard:
 def sharded_page(store: Store, query: FailureQuery, count: int, limit: int, cursor: Cursor | None,
                  budget: int) -> FailurePage:
     """One page of the failures `query` selects, from every shard, in the order of one index."""
-    from .dynamodb import deserialize
+    from .dynamodb import _records, deserialize
     names = shard_keys("FAILED_IMAGE", count)
     positions: dict[str, Any] = cursor[SHARDS] if cursor else dict.fromkeys(names)
     shards = [_Shard(name, positions[name]) for name in names if name in positions]
@@ -90,7 +90,7 @@ def sharded_page(store: Store, query: FailureQuery, count: int, limit: int, curs
         if shard.next_start:
             arguments["ExclusiveStartKey"] = shard.next_start
         reply = store._call("query", **arguments)
-        shard.items.extend(deserialize(raw) for raw in reply.get("Items", []))
+        shard.items.extend(_records(deserialize(raw) for raw in reply.get("Items", [])))
         shard.next_start = reply.get("LastEvaluatedKey")
         shard.done = not shard.next_start
         return int(reply.get("ScannedCount", 0))

@@ -15,7 +15,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, cast
 
 from ..domain import Record
 from ..errors import RecordRejected, SpoolUnavailable, StoreUnavailable
@@ -23,7 +23,7 @@ from ..records import FAILED_IMAGE, OCR_RESULT
 from .dynamodb import deserialize, serialize
 
 if TYPE_CHECKING:
-    from .dynamodb import Store
+    from .spooling import RecordStore
 
 
 @dataclass
@@ -101,7 +101,7 @@ class Spool:
                    if item.get("ImageKey") == image_key and item.get("RecordType") == FAILED_IMAGE]
         return max([len(waiting), *(int(item.get("AttemptNumber") or 0) for item in waiting)])
 
-    def _matching(self, text: str) -> Iterator[dict]:
+    def _matching(self, text: str) -> Iterator[dict[str, Any]]:
         """The spooled items whose line holds `text` (as a JSON string); unreadable lines are passed over."""
         needle = json.dumps(text, ensure_ascii=False).encode()
         try:
@@ -118,7 +118,7 @@ class Spool:
     def rejected(self) -> int:
         return _count_lines(self.rejected_path)
 
-    def replay(self, store: Store) -> ReplayReport:
+    def replay(self, store: RecordStore) -> ReplayReport:
         """Write every spooled record into `store`; keep what still cannot be written.
 
         Exactly once, even when interrupted: every line carries its RecordId (a record found written
@@ -163,12 +163,12 @@ class Spool:
                 raise SpoolUnavailable(str(self.path), exc) from exc
         return report
 
-    def _replay_line(self, store: Store, raw: bytes, report: ReplayReport, unsure: bool) -> str | None:
+    def _replay_line(self, store: RecordStore, raw: bytes, report: ReplayReport, unsure: bool) -> str | None:
         """Write one line's record; the line when it must stay in the spool, else None."""
         try:
             line = raw.decode("utf-8")
             entry = json.loads(line)
-            item, count = deserialize(entry["item"]), bool(entry.get("count_given_attempt"))
+            item, count = cast(Record, deserialize(entry["item"])), bool(entry.get("count_given_attempt"))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             self._dead(json.dumps({"table": self.table, "reason": f"unreadable spool line: {exc}",
                                    "line": raw.decode("utf-8", "backslashreplace")}, ensure_ascii=False), report)
@@ -240,7 +240,7 @@ class ReplayProgress:
         self.path.unlink(missing_ok=True)
 
 
-def _settle_late_write(store: Store, item: Record) -> None:
+def _settle_late_write(store: RecordStore, item: Record) -> None:
     """A result written late lets go of its image (the run that spooled it kept the claim); a failure
     written late is confirmed (its run counted it as it let go of the claim)."""
     if not item.get("Run"):
@@ -257,7 +257,7 @@ def _settle_late_write(store: Store, item: Record) -> None:
         pass  # the record is written: the claim lapses with its lease, the next plan confirms the failure
 
 
-def _superseded(store: Store, item: Record) -> bool:
+def _superseded(store: RecordStore, item: Record) -> bool:
     """A spooled result of an image that got another result meanwhile (another run did it while the
     store was down for this one): writing it would give the image two results."""
     if item.get("RecordType") != OCR_RESULT:

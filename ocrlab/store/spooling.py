@@ -14,10 +14,10 @@ import time
 from collections import Counter
 from decimal import Decimal
 from functools import partial
-from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, cast
 
 from ..config import settings
-from ..domain import Record
+from ..domain import LatestSummary, Record
 from ..errors import RecordRejected, SpoolUnavailable, StoreUnavailable
 from ..records import FAILED_IMAGE, OCR_RESULT, failure_item
 from ..version import OCRVersionInfo
@@ -58,7 +58,7 @@ class RecordStore(Protocol):
                         attributes: Sequence[str] | None = None) -> Iterator[Record]: ...
     def records_by_key(self, keys: Iterable[tuple[str, str]],
                        attributes: Sequence[str] | None = None) -> Iterator[Record]: ...
-    def latest_summary(self, ocr_version: str) -> Iterator[Record]: ...
+    def latest_summary(self, ocr_version: str) -> Iterator[LatestSummary]: ...
     def latest_outcomes(self, ocr_version: str) -> Iterator[Record]: ...
     def image_latest(self, image_key: str) -> Iterator[Record]: ...
     def failures_page(self, query: FailureQuery, limit: int = 50, cursor: Cursor | None = None,
@@ -105,7 +105,8 @@ class SpoolingStore:
             if ticket.sequence is not None:
                 item["Sequence"] = Decimal(ticket.sequence)
             if failed:
-                item["AttemptNumber"] = self._release(item, ticket)  # None when the store is down
+                # an int, or None when the store is down (put_record numbers it then): not yet a stored Decimal
+                cast(dict[str, Any], item)["AttemptNumber"] = self._release(item, ticket)
         record = self._write(item, count_given_attempt)
         if ticket is not None and not record.get("Spooled") and not record.get("Rejected"):
             if failed:  # written: the failure counted as the claim was let go is accounted for
@@ -144,7 +145,7 @@ class SpoolingStore:
             item = failure_item(image_key, "OCR_ERROR", f"attempt {lost.attempt} was counted, but the run that made "
                                 "it stopped before writing its record (killed, or its host lost)", version,
                                 {"error_code": "RunLost", "attempt_number": lost.attempt})
-            item.update(RecordId=lost.record_id, FailureTimestamp=lost.timestamp or item["FailureTimestamp"])
+            item.update({"RecordId": lost.record_id, "FailureTimestamp": lost.timestamp or item["FailureTimestamp"]})
             # Where the lost run's record belongs among the image's records: its own claim's number, or
             # (a counter of an older ocrlab did not keep it) just before the claim of the run taking over,
             # else before every numbered record.
@@ -233,7 +234,7 @@ class SpoolingStore:
                        attributes: Sequence[str] | None = None) -> Iterator[Record]:
         return self.store.records_by_key(keys, attributes)
 
-    def latest_summary(self, ocr_version: str) -> Iterator[Record]:
+    def latest_summary(self, ocr_version: str) -> Iterator[LatestSummary]:
         return self.store.latest_summary(ocr_version)
 
     def latest_outcomes(self, ocr_version: str) -> Iterator[Record]:
