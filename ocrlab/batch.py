@@ -32,7 +32,7 @@ from functools import partial
 from typing import Any, Callable, Collection, Iterable, Iterator, Mapping, cast
 
 from .domain import LatestSummary, Record
-from .engines import REGISTRY, Engine, get_engine
+from .engines import REGISTRY, Engine, get_engine, takes
 from .engines.quota import QuotaTally
 from .errors import MissingDependency, OcrlabError, SpoolUnavailable, StoreUnavailable, UnknownName
 from .files import check_writable, json_safe, write_json
@@ -64,9 +64,12 @@ class Job:
     preprocess: Preprocess | None = None
     lease_seconds: float = DEFAULT_LEASE_SECONDS
 
-    def pipeline(self, store: SpoolingStore, engine: Engine | None = None) -> Pipeline:
-        engine = engine or get_engine(self.engine, **json.loads(self.engine_options))
-        return Pipeline(engine, self.version, store, self.preprocess)
+    def pipeline(self, store: SpoolingStore, engine: Engine | None = None, threads: int | None = None) -> Pipeline:
+        """The pipeline of the job; a worker builds its own engine, given its share of the cores."""
+        options = json.loads(self.engine_options)
+        if threads and takes(self.engine, "threads"):
+            options["threads"] = threads
+        return Pipeline(engine or get_engine(self.engine, **options), self.version, store, self.preprocess)
 
 
 @dataclass
@@ -158,7 +161,7 @@ _worker_lock = threading.Lock()
 def process_in_worker(job: Job, planned: Planned) -> Report:
     with _worker_lock:
         if job not in _worker_pipelines:
-            _worker_pipelines[job] = job.pipeline(open_store(job.table, create=False))
+            _worker_pipelines[job] = job.pipeline(open_store(job.table, create=False), threads=_worker_threads)
     return cast(Report, process_item(_worker_pipelines[job], job, planned))
 
 
@@ -211,11 +214,15 @@ def _identified(items: list[SourceItem]) -> list[SourceItem]:
         return list(pool.map(SourceItem.identified, items))
 
 
+_worker_threads: int | None = None  # a worker process's share of the cores (set by its initialiser)
+
+
 def _worker_init(threads: int, parent: int) -> None:
     """A worker process: its share of the cores for onnxruntime; signals are its parent's to handle
     (Ctrl-C and SIGTERM reach the whole process group: the parent finishes what runs, then stops);
     and it ends with its parent, at once where Linux can say so, else within half a second."""
-    os.environ["OCRLAB_ENGINE_THREADS"] = str(threads)
+    global _worker_threads
+    _worker_threads = threads
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
     _die_with_parent(parent)
@@ -414,6 +421,14 @@ def _with_quota(bar: Any) -> Iterator[dict[str, Any]]:
         yield report
 
 
+def engine_options_for(engine: str, options: dict[str, Any] | None, concurrency: int) -> dict[str, Any]:
+    """The options a batch builds its engine with: Bedrock's calls in flight follow the concurrency."""
+    options = dict(options or {})
+    if engine == "bedrock":
+        options.setdefault("concurrency", concurrency)
+    return options
+
+
 def check_engine(engine: str, options: dict[str, Any]) -> Engine:
     """Build the engine once before any image: a wrong option is one error, not a failure per image."""
     if engine not in REGISTRY:
@@ -429,8 +444,13 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
               progress: bool = True, keys: Collection[str] | None = None,
               preprocess: Preprocess | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS,
               follow_links: bool = False, began: Moment | None = None,
-              stop: threading.Event | None = None) -> BatchSummary:
+              stop: threading.Event | None = None, version: OCRVersionInfo | None = None,
+              built_engine: Engine | None = None) -> BatchSummary:
     """OCR every image of `source` (only those named in `keys`, if given) and account for each.
+
+    The caller that has them passes the `version` stamp and the engine it built (`built_engine`, from
+    `engine_options_for`): nothing is loaded or built twice; else they come from `version_file` and
+    `engine`/`engine_options`.
 
     `preprocess` turns on image preprocessing between preflight and the engine (off: None). `began`
     is when the run was asked for (default: now; a command passes its own start): an image another
@@ -449,11 +469,9 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
         raise OcrlabError(f"max attempts must be at least 1, got {max_attempts}")
     if summary_json:
         check_writable(summary_json)
-    version = load_version(version_file)
-    options = dict(engine_options or {})
-    if engine == "bedrock":
-        options.setdefault("concurrency", concurrency)
-    built = check_engine(engine, options)  # before listing the source or touching the store
+    version = version or load_version(version_file)
+    options = engine_options_for(engine, engine_options, concurrency)
+    built = built_engine or check_engine(engine, options)  # before listing the source or touching the store
     job = Job(engine, json.dumps(options, sort_keys=True), version, store.table, new_owner(),
               began or Moment.now(), force, preprocess, lease_seconds)
     listing = open_source(source, follow_links=follow_links)

@@ -398,25 +398,25 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 @command("batch")
 def cmd_batch(args: argparse.Namespace) -> int:
-    from .batch import StopRequest, check_engine, run_batch
+    from .batch import StopRequest, check_engine, engine_options_for, run_batch
     from .preprocess import Preprocess
     from .version import load_version
     version = load_version(args.ocr_version_file)
     preprocess = Preprocess.from_json(args.preprocess) if args.preprocess else None
     _output(args.summary_json)
-    options = _engine_options(args)
-    check_engine(args.engine, options)  # every input checked before the store or any image
+    options = engine_options_for(args.engine, _engine_options(args), args.concurrency)
+    engine = check_engine(args.engine, options)  # every input checked before the store or any image
     store = _store(args, write=True)
     say(f"engine: {args.engine}; OCR version {version.full_version}; preprocessing: "
         + (preprocess.to_json() if preprocess and preprocess.enabled else "off"))
     stop = StopRequest()
     with _stopping_on_signals(stop):
         summary = run_batch(args.source, store, engine=args.engine, engine_options=options,
-                            version_file=args.ocr_version_file, concurrency=args.concurrency,
+                            concurrency=args.concurrency,
                             max_attempts=args.max_attempts, force=args.force, retry_failed=args.retry_failed,
                             summary_json=args.summary_json, scheduler=args.scheduler, progress=not args.no_progress,
                             preprocess=preprocess, lease_seconds=args.claim_lease, follow_links=args.follow_links,
-                            began=STARTED, stop=stop)
+                            began=STARTED, stop=stop, version=version, built_engine=engine)
     types = ", ".join(f"{k} {v}" for k, v in summary.failure_types.items()) or "none"
     print(f"{summary.images} images: {summary.processed} processed ({summary.succeeded} succeeded, "
           f"{summary.failed} failed: {types}), {summary.skipped} skipped"

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+from support.helpers import png
+
 from ocrlab.store.failure_log import log_failed_image
 
 
@@ -131,3 +133,28 @@ def test_a_pipe_given_as_output_is_written_into_not_replaced(tmp_path):
     write_json({"a": 1}, pipe)  # renamed over, a pipe (or /dev/null) would become a plain file
     reader.join(timeout=10)
     assert stat.S_ISFIFO(pipe.stat().st_mode) and read and json.loads(read[0]) == {"a": 1}
+
+
+def test_a_batch_reads_its_version_and_builds_its_engine_once(store, tmp_path, monkeypatch):
+    """The command line reads the stamp and builds the engine, and hands both down."""
+    import ocrlab.batch
+    import ocrlab.version
+    from ocrlab.cli import main
+    calls = {"version": 0, "engine": 0}
+    load, build = ocrlab.version.load_version, ocrlab.batch.check_engine
+
+    def counted_load(*args, **kw):
+        calls["version"] += 1
+        return load(*args, **kw)
+
+    def counted_build(*args, **kw):
+        calls["engine"] += 1
+        return build(*args, **kw)
+    for module in (ocrlab.version, ocrlab.batch):
+        monkeypatch.setattr(module, "load_version", counted_load)
+    monkeypatch.setattr(ocrlab.batch, "check_engine", counted_build)
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(png())
+    assert main(["batch", str(folder), "--table", store.table, "--engine", "tesseract", "--no-progress"]) == 0
+    assert calls == {"version": 1, "engine": 1}

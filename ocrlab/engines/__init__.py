@@ -16,6 +16,12 @@ REGISTRY: dict[str, str] = {
 }
 
 
+def takes(name: str, option: str) -> bool:
+    """Whether the engine `name` has the constructor option `option` (worker settings go to those that do)."""
+    module, cls = REGISTRY[name].split(":")
+    return option in signature(getattr(import_module(module), cls)).parameters
+
+
 def get_engine(name: str, **options: Any) -> Engine:
     """An engine instance by registry name; unknown names list what exists."""
     try:
