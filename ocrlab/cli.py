@@ -639,15 +639,22 @@ class Terminated(KeyboardInterrupt):
         self.number = number
 
 
-def _log_to_stderr(verbosity: int) -> None:
-    """The library's log (the `ocrlab` logger) on standard error, one line a message: what it does
-    (info) unless -q, its details (debug) with -v."""
+@contextmanager
+def _log_to_stderr(verbosity: int) -> Iterator[None]:
+    """For the command's run, the library's log (the `ocrlab` logger) on standard error, one line a
+    message: what it does (info) unless -q, its details (debug) with -v. Put back after, so a command
+    run in-process (a notebook, a test) leaves logging as it found it."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("ocrlab: %(message)s"))
     logger = logging.getLogger("ocrlab")
-    logger.handlers[:] = [handler]
-    logger.propagate = False
+    level = logger.level
+    logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbosity > 0 else logging.INFO if verbosity == 0 else logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -663,9 +670,9 @@ def main(argv: list[str] | None = None) -> int:
     except OcrlabError as exc:  # a bad setting (ocrlab.config) is reported like a bad argument
         print(f"ocrlab: {exc}", file=sys.stderr)
         return 2
-    _log_to_stderr(args.verbose - args.quiet)
     try:
-        return COMMANDS[args.command](args)
+        with _log_to_stderr(args.verbose - args.quiet):
+            return COMMANDS[args.command](args)
     except OcrlabError as exc:
         print(f"ocrlab {args.command}: {exc}", file=sys.stderr)
         return 2

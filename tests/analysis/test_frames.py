@@ -40,7 +40,9 @@ def test_failure_patterns_and_usage_read_only_their_attributes_once(store):
     assert queries and all(op == "Query" and _projected(op, p) for op, p in queries)
     projected = {p["ExpressionAttributeNames"][n.strip()] for _, p in queries for n in p["ProjectionExpression"].split(",")}
     assert not projected & {"RawOCROutput", "StackTrace", "ParsedTimesheet", "ValidationErrors"}
-    assert [p["ExpressionAttributeValues"][":p"]["S"] for _, p in queries] == ["FAILED_IMAGE", "OCR_RESULT"]
+    # Each record type read once: one Query per shard of its time-ordered index (ocrlab.store.shards).
+    partitions = [p["ExpressionAttributeValues"][":p"]["S"] for _, p in queries]
+    assert sorted(partitions) == [f"{kind}#{n:02d}" for kind in ("FAILED_IMAGE", "OCR_RESULT") for n in range(16)]
 
     assert len(failures) == PLAN.failures and len(usage) == PLAN.failures + PLAN.results
     assert usage["FailureTimestamp"].is_monotonic_increasing
