@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 POLL = 0.05
-ROLES = {"kernel": "ipykernel_launcher", "worker": "ocrlab.runs.worker"}
+ROLES = {"kernel": "ipykernel_launcher", "worker": "ocrlab.worker"}
 
 
 @dataclass

@@ -28,12 +28,12 @@ from typing import Any
 from ocrlab.analysis.outcomes import parse_timesheet
 from ocrlab.errors import ParsingError
 from ocrlab.evaluation.evaluate import ErrorCounts, cer
+from ocrlab.evaluation.fields import score_fields
 from ocrlab.ocr.preprocess import Preprocess
 from ocrlab.records import OCR_RESULT
 from ocrlab.runs.batch import run_batch
 from ocrlab.samples.generate import generate_samples
 from ocrlab.store import open_store
-from ocrlab.timesheet.fields import score_fields
 from ocrlab.timesheet.model import parse_text
 from ocrlab.version import load_version
 

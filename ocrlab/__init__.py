@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from ocrlab import _moved
 from ocrlab.errors import FailureType, OcrlabError
-from ocrlab.ocr.taxonomy import classify
 from ocrlab.store import SpoolingStore, open_store
+from ocrlab.taxonomy import classify
 from ocrlab.version import OCRVersionInfo, load_version
 
 _moved.install()  # the former module names keep working

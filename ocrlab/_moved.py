@@ -20,7 +20,7 @@ MOVED = {
     'ocrlab.engines': 'ocrlab.ocr.engines',
     'ocrlab.evaluate': 'ocrlab.evaluation.evaluate',
     'ocrlab.failure_detail': 'ocrlab.analysis.failure_detail',
-    'ocrlab.fields': 'ocrlab.timesheet.fields',
+    'ocrlab.fields': 'ocrlab.evaluation.fields',
     'ocrlab.frames': 'ocrlab.analysis.frames',
     'ocrlab.handler': 'ocrlab.aws.handler',
     'ocrlab.lambda_events': 'ocrlab.aws.events',
@@ -39,24 +39,33 @@ MOVED = {
     'ocrlab.scan_damage': 'ocrlab.samples.damage',
     'ocrlab.schema': 'ocrlab.timesheet.schema',
     'ocrlab.sources': 'ocrlab.runs.sources',
-    'ocrlab.taxonomy': 'ocrlab.ocr.taxonomy',
     'ocrlab.text_reader': 'ocrlab.timesheet.text_reader',
     'ocrlab.values': 'ocrlab.timesheet.values',
-    'ocrlab.worker': 'ocrlab.runs.worker',
 }
+
+
+def new_name(name: str) -> str | None:
+    """The module's name now (a moved package's submodules moved with it); None if it did not move."""
+    parts = name.split(".")
+    for n in range(len(parts), 1, -1):
+        head = ".".join(parts[:n])
+        if head in MOVED:
+            return MOVED[head] + name[len(head):]
+    return None
 
 
 class _Former(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, name: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
-        return importlib.util.spec_from_loader(name, self) if name in MOVED else None
+        return importlib.util.spec_from_loader(name, self) if new_name(name) else None
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        return importlib.import_module(MOVED[spec.name])
+        return importlib.import_module(str(new_name(spec.name)))
 
     def exec_module(self, module: ModuleType) -> None:
         pass  # the module under its new name is loaded already
 
 
 def install() -> None:
+    # First: a stale file of a former name (an old install, another checkout) must not win.
     if not any(isinstance(f, _Former) for f in sys.meta_path):
-        sys.meta_path.append(_Former())
+        sys.meta_path.insert(0, _Former())

@@ -29,9 +29,9 @@ from typing import Any, Collection, Iterable, Iterator, NamedTuple, Sequence
 
 from ocrlab.analysis.outcomes import OK, OutcomeReader, Side
 from ocrlab.evaluation.evaluate import cer
+from ocrlab.evaluation.fields import FieldAccuracy, GroundTruth, score_fields
 from ocrlab.files import json_safe
 from ocrlab.store.spooling import SpoolingStore
-from ocrlab.timesheet.fields import FieldAccuracy, GroundTruth, score_fields
 from ocrlab.timesheet.schema import ENTRY_FIELDS
 
 __all__ = ["CATEGORIES", "CATEGORY_LABELS", "GROUPS", "OK", "STATUSES", "STATUS_LABELS", "Comparison",

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ocrlab.domain import Record
+from ocrlab.evaluation.fields import HEADER_FIELDS, same_value
 from ocrlab.image_lookup import find_ground_truth, find_image, thumbnail_data_uri
 from ocrlab.store.spooling import SpoolingStore
-from ocrlab.timesheet.fields import HEADER_FIELDS, same_value
 from ocrlab.timesheet.repairs import Repair, Repairs
 from ocrlab.timesheet.schema import ENTRY_FIELDS
 

@@ -20,12 +20,12 @@ from typing import IO, Any, Callable, Iterable, Iterator, Mapping, cast
 from ocrlab.analysis.frames import FLOAT_COLUMNS, INT_COLUMNS, TIME_COLUMNS, compact_frame
 from ocrlab.errors import MissingDependency
 from ocrlab.records import FAILED_IMAGE, OCR_RESULT, utc_since
-from ocrlab.runs.worker import Running
 from ocrlab.store.export import COLUMNS as EXPORT_COLUMNS
 from ocrlab.store.export import write_csv
 from ocrlab.store.failure_log import iter_failed_images
 from ocrlab.store.spooling import SpoolingStore
 from ocrlab.version import full_versions
+from ocrlab.worker import Running
 
 try:
     import pandas as pd
@@ -141,7 +141,7 @@ def pattern_frames(store: SpoolingStore, ocr_version: str | None = None,
                    since: str | dt.datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(failures, records) for the failure-patterns notebook: the failures with PATTERN_COLUMNS and every
     record (failures and results) with USAGE_COLUMNS. Each record is read once, with a projection, and
-    the two record types at the same time: the results by a worker process (ocrlab.runs.worker) when the
+    the two record types at the same time: the results by a worker process (ocrlab.worker) when the
     store can be opened there (`store.reopen`), else by a thread."""
     since_text = _since_text(since)
     if store.reopen is not None:

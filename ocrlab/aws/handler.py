@@ -36,11 +36,11 @@ from ocrlab.config import settings
 from ocrlab.errors import FailureType, OcrlabError
 from ocrlab.ocr.engines import get_engine
 from ocrlab.ocr.pipeline import ImageContext, Outcome, Pipeline
-from ocrlab.ocr.taxonomy import aws_error_code
 from ocrlab.records import failure_item
 from ocrlab.runs.sources import etag_digest, s3_client
 from ocrlab.store import open_store
 from ocrlab.store.claims import Held, Refused, holding, new_owner
+from ocrlab.taxonomy import aws_error_code
 from ocrlab.version import load_version
 
 _pipeline: Pipeline | None = None

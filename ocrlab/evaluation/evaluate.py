@@ -25,7 +25,7 @@ from rapidfuzz.distance import Levenshtein
 from ocrlab.errors import InputError
 from ocrlab.ocr.engines.base import Engine
 from ocrlab.ocr.preflight import prepare_image
-from ocrlab.ocr.taxonomy import classify
+from ocrlab.taxonomy import classify
 
 _WHITESPACE = re.compile(r"\s+")
 

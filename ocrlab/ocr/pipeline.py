@@ -16,10 +16,10 @@ from ocrlab.ocr.engines import Engine, EngineResult
 from ocrlab.ocr.preflight import prepare_image
 from ocrlab.ocr.preprocess import Preprocess
 from ocrlab.ocr.preprocess import apply as preprocess_image
-from ocrlab.ocr.taxonomy import classify
 from ocrlab.records import failure_item, result_item, timesheet_json
 from ocrlab.store.claims import Ticket
 from ocrlab.store.spooling import SpoolingStore
+from ocrlab.taxonomy import classify
 from ocrlab.timesheet.answers import parse_model_json
 from ocrlab.timesheet.model import check, parse_text
 from ocrlab.timesheet.repairs import Repairs

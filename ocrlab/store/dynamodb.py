@@ -28,7 +28,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ocrlab.config import StoreTarget, settings
 from ocrlab.domain import LatestSummary, Record
 from ocrlab.errors import RecordRejected, StoreUnavailable, TableMissing
-from ocrlab.ocr.taxonomy import THROTTLING_CODES, aws_error_code
 from ocrlab.records import FAILED_IMAGE, OCR_RESULT, make_storable, new_record_id, order_key, utc_timestamp
 from ocrlab.store import adoption
 from ocrlab.store.claims import Claim, Moment, Unconfirmed, lease_end, owner_gone
@@ -45,6 +44,7 @@ from ocrlab.store.queries import (
 from ocrlab.store.read_ahead import read_ahead
 from ocrlab.store.shard_reads import merged_records, sharded_page
 from ocrlab.store.shards import DEFAULT_SHARDS, read_count, shard_key, write_count
+from ocrlab.taxonomy import THROTTLING_CODES, aws_error_code
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import _AttributeValueTypeDef as AttributeValue  # the stubs' name; no runtime type

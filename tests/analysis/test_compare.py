@@ -8,11 +8,11 @@ import math
 import pytest
 
 from ocrlab.analysis.compare import compare_versions
+from ocrlab.evaluation.fields import GroundTruth, score_fields
 from ocrlab.records import result_item
 from ocrlab.reports import render
 from ocrlab.reports.comparison import render_comparison_html, write_comparison
 from ocrlab.store.failure_log import log_failed_image
-from ocrlab.timesheet.fields import GroundTruth, score_fields
 from ocrlab.version import OCRVersionInfo
 
 BASE = OCRVersionInfo("1.0.0", "2025-10-01", "base prompt")

@@ -30,7 +30,7 @@ from support.converse_server import (
 from ocrlab.errors import ImageFailure, ParsingError, ThrottlingError, UnknownName
 from ocrlab.ocr.engines import PreparedImage, get_engine
 from ocrlab.ocr.engines.bedrock import BedrockEngine, load_prompt, prompt_names
-from ocrlab.ocr.taxonomy import FailureType, classify
+from ocrlab.taxonomy import FailureType, classify
 from ocrlab.timesheet.schema import TIMESHEET_SCHEMA, TOOL_NAME, digest
 
 MODEL = "amazon.nova-lite-v1:0"

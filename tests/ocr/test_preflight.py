@@ -12,7 +12,7 @@ from PIL import Image
 from ocrlab.errors import InputError
 from ocrlab.ocr.engines.base import ImageLimits
 from ocrlab.ocr.preflight import detect_format, prepare_image
-from ocrlab.ocr.taxonomy import FailureType, classify
+from ocrlab.taxonomy import FailureType, classify
 
 # What Bedrock's Converse API takes for an image block.
 BEDROCK = ImageLimits(formats=frozenset({"png", "jpeg", "gif", "webp"}),

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ocrlab.runs.worker import Running, WorkerFailed
+from ocrlab.worker import Running, WorkerFailed
 
 
 def test_value_and_error_come_back():

@@ -7,7 +7,7 @@ import pytest
 from support.helpers import TIMESHEET
 
 from ocrlab.errors import ParsingError, ValidationFailure
-from ocrlab.ocr.taxonomy import FailureType, classify
+from ocrlab.taxonomy import FailureType, classify
 from ocrlab.timesheet.model import check, parse_text, validate
 
 REFERENCE = """WEEKLY TIMESHEET

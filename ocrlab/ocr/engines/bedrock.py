@@ -37,7 +37,7 @@ from ocrlab.ocr.engines import quota
 from ocrlab.ocr.engines.base import Engine, EngineResult, ImageLimits, PreparedImage
 from ocrlab.ocr.engines.pacing import RateController, Slot, controller_for
 from ocrlab.ocr.engines.quota import QuotaStatus
-from ocrlab.ocr.taxonomy import THROTTLING_CODES, aws_error_code
+from ocrlab.taxonomy import THROTTLING_CODES, aws_error_code
 from ocrlab.timesheet.schema import SCHEMA_DIGEST, TIMESHEET_SCHEMA, TOOL_DESCRIPTION, TOOL_NAME, digest
 
 DEFAULT_MODEL_ID = "amazon.nova-lite-v1:0"

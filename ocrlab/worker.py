@@ -6,7 +6,7 @@ call and its result travel pickled (stdin in, a file out). Unlike multiprocessin
 never re-imports the caller's main module: a script without a `__main__` guard, a notebook kernel and
 the command line are all safe callers.
 
-    python -m ocrlab.runs.worker RESULT_PATH     (the child's side; a pickled (function, args) on stdin)
+    python -m ocrlab.worker RESULT_PATH     (the child's side; a pickled (function, args) on stdin)
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class Running:
         os.close(handle)
         self._path = Path(path)
         self._errors = tempfile.TemporaryFile()  # its standard error, for the reason it failed
-        self._process = subprocess.Popen([sys.executable, "-m", "ocrlab.runs.worker", path], stdin=subprocess.PIPE,
+        self._process = subprocess.Popen([sys.executable, "-m", "ocrlab.worker", path], stdin=subprocess.PIPE,
                                          stderr=self._errors)
         try:
             self._process.stdin.write(pickle.dumps((fn, args)))  # type: ignore[union-attr]
