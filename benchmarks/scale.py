@@ -187,7 +187,7 @@ def bench_export(runs: int = 3, divisor: int = 1) -> dict[str, Any]:
 
     from ocrlab.store import open_store
     from ocrlab.store.failure_log import export_failed_images_csv
-    from ocrlab.widgets.export_panel import export_panel
+    from ocrlab.widgets.export import export_panel
     table = seeded(divisor)
     store, out = open_store(TABLE, create=False), Path(tempfile.mkdtemp(prefix="bench-export-"))
     panel = export_panel(store, out / "panel")

@@ -33,7 +33,7 @@ MOVED = {
     'ocrlab.preprocess': 'ocrlab.ocr.preprocess',
     'ocrlab.repairs': 'ocrlab.timesheet.repairs',
     'ocrlab.reports.browser': 'ocrlab.widgets.browser',
-    'ocrlab.reports.widgets': 'ocrlab.widgets.export_panel',
+    'ocrlab.reports.widgets': 'ocrlab.widgets.export',
     'ocrlab.row_reader': 'ocrlab.timesheet.row_reader',
     'ocrlab.sample_fonts': 'ocrlab.samples.fonts',
     'ocrlab.scan_damage': 'ocrlab.samples.damage',

@@ -2,6 +2,6 @@
 from __future__ import annotations
 
 from ocrlab.widgets.browser import FailureBrowser, failure_browser
-from ocrlab.widgets.export_panel import ExportPanel, export_panel
+from ocrlab.widgets.export import ExportPanel, export_panel
 
 __all__ = ["ExportPanel", "FailureBrowser", "export_panel", "failure_browser"]

@@ -12,7 +12,7 @@ from support.helpers import free_port
 
 from ocrlab.store.export import COLUMNS, EXTRA_COLUMNS
 from ocrlab.store.failure_log import log_failed_image
-from ocrlab.widgets.export_panel import ExportPanel, export_panel
+from ocrlab.widgets.export import ExportPanel, export_panel
 
 SCRIPT = "<script>alert('x')</script>"
 
@@ -99,7 +99,7 @@ def test_a_large_table_is_read_once_and_kept_out_of_widget_state(store, tmp_path
 
     from benchmarks.seed import seed_failures
     from ocrlab.reports import links
-    from ocrlab.widgets import export_panel as widgets
+    from ocrlab.widgets import export as widgets
     seed_failures(store, 3000)
     items: list[int] = []
     store.store.client.meta.events.register("after-call.dynamodb.Query",
