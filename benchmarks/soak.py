@@ -99,7 +99,9 @@ def soak(n: int) -> dict[str, Any]:
     proxy.__enter__()
     env = {**os.environ, "OCRLAB_STORE": "aws", "AWS_ENDPOINT_URL_DYNAMODB": proxy.url,
            "AWS_ACCESS_KEY_ID": "soak", "AWS_SECRET_ACCESS_KEY": "soak", "AWS_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": server.url, "OCRLAB_STORE_MAX_ATTEMPTS": "3"}
+           "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": server.url, "OCRLAB_STORE_MAX_ATTEMPTS": "3",
+           # the twin's clock is SKEW_HOURS behind: its claims must not look expired to the others
+           "OCRLAB_CLOCK_SKEW": str(SKEW_HOURS * 3600 + 120)}
     summaries = work / "summaries"
     summaries.mkdir()
     runs = 0

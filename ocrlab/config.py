@@ -10,6 +10,7 @@ variables; boto3 reads the standard AWS ones itself.
 | OCRLAB_STORE | `local` (dynalite), `aws` (DynamoDB) or `auto` | `auto`: aws when AWS is configured |
 | OCRLAB_DB_PORT | port of the local dynalite | 8000 |
 | OCRLAB_STORE_MAX_ATTEMPTS | DynamoDB calls per request, retries included | 5 |
+| OCRLAB_CLOCK_SKEW | seconds the clocks of the hosts writing one table may differ by: a claim another host made is taken over only that long after its lease ran out by this host's clock | 120 |
 | OCRLAB_TABLE (or DYNAMODB_TABLE) | the table every command uses unless `--table` | reading: the table the project last wrote (`ocrlab.table_choice`), else `ocrlab`; writing: `ocrlab` |
 | OCRLAB_VERSION_FILE | the version stamp file | `OCR_VERSION.txt` of the project folder |
 | OCRLAB_OCR_VERSION, OCRLAB_OCR_BUILD_DATE, OCRLAB_OCR_DESCRIPTION | the version stamp itself, instead of a file (the Lambda function's) | unset: from the file |
@@ -112,6 +113,7 @@ class Settings:
     store: str
     db_port: int
     store_max_attempts: int
+    clock_skew: float  # how far apart the clocks of the hosts writing one table may be, in seconds
     table: str
     table_named: bool            # OCRLAB_TABLE (or DYNAMODB_TABLE) set: every command uses it
     version_file: Path | None
@@ -142,6 +144,7 @@ class Settings:
             store=store,
             db_port=_int(env, "OCRLAB_DB_PORT", DEFAULT_PORT, 1, 65535),
             store_max_attempts=_int(env, "OCRLAB_STORE_MAX_ATTEMPTS", 5, 1, 100),
+            clock_skew=_int(env, "OCRLAB_CLOCK_SKEW", 120, 0, 86400),
             table=env.get("OCRLAB_TABLE") or env.get("DYNAMODB_TABLE") or DEFAULT_TABLE,
             table_named=bool(env.get("OCRLAB_TABLE") or env.get("DYNAMODB_TABLE")),
             version_file=path("OCRLAB_VERSION_FILE"),

@@ -138,8 +138,11 @@ def _unconfirmed(item: Mapping[str, Any], version: str, lease_seconds: float) ->
 class Store:
     """Failure and result records in one DynamoDB table, through a boto3 client (injectable)."""
 
-    def __init__(self, client: Any, table: str, description: str = "") -> None:
+    def __init__(self, client: Any, table: str, description: str = "", clock_skew: float = 120.0) -> None:
         self.client = client
+        # A lease's end is written by its claimer's clock: another host's claim counts as expired only
+        # this much later by ours, so a claimer whose clock is behind is not overtaken while it works.
+        self.clock_skew = clock_skew
         self.table = table
         self.description = description or f"table {table!r}"
         self._known_versions: set[str] = set()
@@ -432,7 +435,7 @@ class Store:
         not move), or after the moment `since` (a Lambda event's time, by the wall clock)."""
         names = {**_claim_names(version), "#q": "Sequence"}
         values = {":me": {"S": owner}, ":exp": {"N": str(lease_end(lease_seconds))},
-                  ":rid": {"S": record_id}, ":now": {"N": str(int(time.time()))}, ":one": {"N": "1"},
+                  ":rid": {"S": record_id}, ":now": {"N": str(int(time.time() - self.clock_skew))}, ":one": {"N": "1"},
                   ":zero": {"N": "0"}}
         used = {k: names[k] for k in ("#o", "#e", "#r", "#q")}
         condition = "(attribute_not_exists(#o) OR #e < :now OR #o = :me)"
@@ -781,7 +784,7 @@ def connect(table: str, *, start_local: bool = True, create: bool = True, client
             from ocrlab.store.localdb import ensure_running
             ensure_running()
         client = make_client(target, max_attempts)
-    store = Store(client, table, target.describe(table))
+    store = Store(client, table, target.describe(table), clock_skew=settings().clock_skew)
     if create:
         store.ensure_table()
     elif check:
