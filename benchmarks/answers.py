@@ -33,8 +33,8 @@ def bench_answers() -> dict[str, Any]:
     from support.answer_shapes import SHAPES, carried_by, invented, judge
     from support.converse_server import ConverseServer, make_client, ok
 
-    from ocrlab.engines.bedrock import BedrockEngine
-    from ocrlab.pipeline import Pipeline
+    from ocrlab.ocr.engines.bedrock import BedrockEngine
+    from ocrlab.ocr.pipeline import Pipeline
     from ocrlab.store import open_store
     from ocrlab.version import OCRVersionInfo
 

@@ -27,8 +27,8 @@ def _median_seconds(fn: Callable[[], Any], repeats: int) -> float:
 
 def bench_browser(failures: int = 50_000, page_size: int = 25, repeats: int = 30) -> dict[str, Any]:
     from ocrlab.records import FAILED_IMAGE
-    from ocrlab.reports.browser import FailureBrowser
     from ocrlab.store.queries import FailureQuery
+    from ocrlab.widgets.browser import FailureBrowser
     store = unsharded_store("bench-browser")  # today's layout, as measured before the shards (benchmarks/shards.py)
     started = time.perf_counter()
     seed_failures(store, failures)

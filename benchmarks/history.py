@@ -23,7 +23,7 @@ V1, V2, V3 = "2.0.0-2025-10-25", "2.1.0-2025-11-02", "2.2.0-2025-11-20"
 START = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
 WINDOW = dt.timedelta(days=60)  # each version's records fall in its own 60 days: 180 days in all
 MODEL = "amazon.nova-lite-v1:0"
-STACK = "".join(f'  File "/var/task/ocrlab/engines/bedrock.py", line {100 + n}, in _converse\n'
+STACK = "".join(f'  File "/var/task/ocrlab/ocr/engines/bedrock.py", line {100 + n}, in _converse\n'
                 f"    response = self._client.converse(**request)\n" for n in range(14)) + \
     "botocore.errorfactory.ModelErrorException: An error occurred (ModelErrorException) when calling Converse"
 

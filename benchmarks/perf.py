@@ -27,7 +27,7 @@ FAILURE_DETAILS = {  # what a Bedrock parsing failure carries: the answer, the t
     "error_code": "SchemaError", "raw_ocr_output": json.dumps({"employee_name": "Maria Gonzalez",
                                                              "entries": [{"date": "2025-10-20", "time_in": "08:00",
                                                                           "time_out": "16:30", "hours": "8"}] * 14}),
-    "stack_trace": "Traceback (most recent call last):\n" + "  File \"ocrlab/pipeline.py\", line 80, in process\n"
+    "stack_trace": "Traceback (most recent call last):\n" + "  File \"ocrlab/ocr/pipeline.py\", line 80, in process\n"
                    "    parsed = self.parse(result.raw_output, repairs)\n" * 28 + "ParsingError: the answer is not a timesheet",
     "model_id": "amazon.nova-lite-v1:0", "processing_time": 2.41, "input_tokens": 1520, "output_tokens": 412,
     "validation_errors": ["missing_field: total_hours"], "s3_bucket": "timesheets", "s3_region": "us-east-1",
@@ -129,7 +129,7 @@ def _converse(delay: float) -> tuple[subprocess.Popen[str], str]:
 
 def bench_bedrock_batch(wide: int = 480, narrow: int = 40, delay: float = 0.1) -> dict[str, Any]:
     """`ocrlab batch --engine bedrock` at concurrency 16 and 1 against a Converse server answering after 100 ms."""
-    from ocrlab.batch import run_batch
+    from ocrlab.runs.batch import run_batch
     from ocrlab.store import open_store
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # the local server checks no signature
         os.environ.setdefault(name, "benchmark")
@@ -250,10 +250,10 @@ def bench_local_engine(count: int = 12) -> dict[str, Any]:
     processes over a naive single-process loop."""
     import numpy as np
 
-    from ocrlab.batch import run_batch
-    from ocrlab.engines import get_engine
-    from ocrlab.pipeline import Pipeline
-    from ocrlab.samples import generate_samples
+    from ocrlab.ocr.engines import get_engine
+    from ocrlab.ocr.pipeline import Pipeline
+    from ocrlab.runs.batch import run_batch
+    from ocrlab.samples.generate import generate_samples
     from ocrlab.store import open_store
     from ocrlab.version import load_version
     folder = Path(tempfile.mkdtemp(prefix="ocrlab-perf-local-")) / "s"

@@ -25,16 +25,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ocrlab.batch import run_batch
+from ocrlab.analysis.outcomes import parse_timesheet
 from ocrlab.errors import ParsingError
-from ocrlab.evaluate import ErrorCounts, cer
-from ocrlab.fields import score_fields
-from ocrlab.outcomes import parse_timesheet
-from ocrlab.preprocess import Preprocess
+from ocrlab.evaluation.evaluate import ErrorCounts, cer
+from ocrlab.evaluation.fields import score_fields
+from ocrlab.ocr.preprocess import Preprocess
 from ocrlab.records import OCR_RESULT
-from ocrlab.samples import generate_samples
+from ocrlab.runs.batch import run_batch
+from ocrlab.samples.generate import generate_samples
 from ocrlab.store import open_store
-from ocrlab.timesheet import parse_text
+from ocrlab.timesheet.model import parse_text
 from ocrlab.version import load_version
 
 SEED = 2026

@@ -47,8 +47,8 @@ class Server:
 
 
 def _batch(server: Server, images: int, concurrency: int, name: str) -> dict[str, Any]:
-    from ocrlab.batch import run_batch
-    from ocrlab.engines import pacing
+    from ocrlab.ocr.engines import pacing
+    from ocrlab.runs.batch import run_batch
     from ocrlab.store import open_store
     pacing.reset()  # each round finds the quota afresh, as a new `ocrlab batch` process does
     folder = _images(Path(tempfile.mkdtemp(prefix="ocrlab-quota-")) / name, images)
@@ -78,7 +78,7 @@ def _prepared() -> Any:
 
     from PIL import Image
 
-    from ocrlab.engines import PreparedImage
+    from ocrlab.ocr.engines import PreparedImage
     buffer = io.BytesIO()
     Image.new("RGB", (40, 30), (10, 80, 200)).save(buffer, "PNG")
     data = buffer.getvalue()
@@ -87,8 +87,8 @@ def _prepared() -> Any:
 
 def _calls_through_engine(server: Server, images: int, concurrency: int) -> int:
     """Threads reading through one BedrockEngine (its pace), no store; returns the images answered."""
-    from ocrlab.engines import pacing
-    from ocrlab.engines.bedrock import BedrockEngine
+    from ocrlab.ocr.engines import pacing
+    from ocrlab.ocr.engines.bedrock import BedrockEngine
     pacing.reset()
     engine = BedrockEngine(endpoint_url=server.url, concurrency=concurrency)
     image = _prepared()
@@ -102,7 +102,7 @@ def _calls_adaptive(server: Server, images: int, concurrency: int) -> int:
     from botocore.config import Config
     from botocore.exceptions import ClientError
 
-    from ocrlab.engines.bedrock import BedrockEngine
+    from ocrlab.ocr.engines.bedrock import BedrockEngine
     request = BedrockEngine(endpoint_url=server.url)._request(_prepared())  # the engine's own request body
     client = boto3.session.Session().client(
         "bedrock-runtime", region_name="us-east-1", endpoint_url=server.url,

@@ -49,8 +49,8 @@ def bench_sroie() -> dict[str, Any]:
     """rapidocr on the 39 SROIE receipts: CER/WER, case-sensitive and case-folded, weighted by length."""
     if not SROIE.is_dir():
         return {"skipped": f"{SROIE} not found"}
-    from ocrlab.engines import get_engine
-    from ocrlab.evaluate import ErrorCounts, bag_of_words, cer, evaluate, read_reference, wer
+    from ocrlab.evaluation.evaluate import ErrorCounts, bag_of_words, cer, evaluate, read_reference, wer
+    from ocrlab.ocr.engines import get_engine
     engine = get_engine("rapidocr")
     images = sorted((SROIE / "img").glob("*.jpg"))
     seconds, report = timed(lambda: evaluate(images, SROIE, engine))

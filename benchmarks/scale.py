@@ -152,7 +152,7 @@ def bench_patterns(runs: int = 3, divisor: int = 1) -> dict[str, Any]:
     part of it that does not grow with the table (the same report on an empty table: starting the report,
     its kernel and imports, drawing empty charts, writing the HTML), and its reading cell alone."""
     from benchmarks.seed import unsharded_store
-    from ocrlab.analysis import PATTERN_COLUMNS, USAGE_COLUMNS
+    from ocrlab.analysis.patterns import PATTERN_COLUMNS, USAGE_COLUMNS
     table = seeded(divisor)
     client, out = _client(), Path(tempfile.mkdtemp(prefix="bench-patterns-"))
     unsharded_store(f"{TABLE}-empty")
@@ -185,9 +185,9 @@ def bench_export(runs: int = 3, divisor: int = 1) -> dict[str, Any]:
     same process; and how much the panel puts into widget state."""
     import json
 
-    from ocrlab.reports.widgets import export_panel
     from ocrlab.store import open_store
     from ocrlab.store.failure_log import export_failed_images_csv
+    from ocrlab.widgets.export import export_panel
     table = seeded(divisor)
     store, out = open_store(TABLE, create=False), Path(tempfile.mkdtemp(prefix="bench-export-"))
     panel = export_panel(store, out / "panel")

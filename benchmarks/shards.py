@@ -50,7 +50,7 @@ def _records(failures: int, results: int) -> Any:
 def bench_sharded_reads(records: int = 120_000, rounds: int = 3) -> dict[str, Any]:
     """Export, statistics and frames of `records` records (half failures, half results), sharded over today's."""
     from benchmarks.seed import write_items
-    from ocrlab.analysis import pattern_frames
+    from ocrlab.analysis.patterns import pattern_frames
     from ocrlab.store import open_store
     from ocrlab.store.failure_log import export_failed_images_csv, get_failure_statistics
     from ocrlab.store.layout import UNSHARDED_LAYOUT

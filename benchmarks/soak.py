@@ -41,7 +41,7 @@ from support.fault_proxy import FaultProxy  # noqa: E402
 from support.helpers import free_port, on_another_machine  # noqa: E402
 
 from ocrlab.records import FAILED_IMAGE, OCR_RESULT  # noqa: E402
-from ocrlab.sources import LocalKeys  # noqa: E402
+from ocrlab.runs.sources import LocalKeys  # noqa: E402
 
 TABLE = "soak"
 VERSION = "2.0.0-2025-10-25"

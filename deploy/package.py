@@ -78,8 +78,8 @@ class Report:
 
 def entry_points() -> list[str]:
     """The handler, and the engine it runs (engines are loaded by name, so no import names it)."""
-    from ocrlab.engines import REGISTRY
-    return ["ocrlab.handler", REGISTRY["bedrock"].split(":")[0]]
+    from ocrlab.ocr.engines import REGISTRY
+    return ["ocrlab.aws.handler", REGISTRY["bedrock"].split(":")[0]]
 
 
 def core_requirements() -> dict[str, Requirement]:

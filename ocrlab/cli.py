@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn
 
-from .config import DEFAULT_PORT, LOCAL_REGION, StoreTarget, settings
-from .errors import FailureType, OcrlabError, TableMissing
-from .store.claims import Moment
-from .version import full_versions
+from ocrlab.config import DEFAULT_PORT, LOCAL_REGION, StoreTarget, settings
+from ocrlab.errors import FailureType, OcrlabError, TableMissing
+from ocrlab.store.claims import Moment
+from ocrlab.version import full_versions
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -44,8 +44,8 @@ def _store(args: argparse.Namespace, *, write: bool = False):
 
     Without --table, reading follows the table this project last wrote, and a write is remembered
     (ocrlab.table_choice)."""
-    from .store import open_store
-    from .table_choice import missing_table_message, reading_table, remember, writing_table
+    from ocrlab.store import open_store
+    from ocrlab.table_choice import missing_table_message, reading_table, remember, writing_table
     args.table = writing_table(args.table) if write else reading_table(args.table)
     say(settings().store_target().describe(args.table))
     if write:
@@ -61,7 +61,7 @@ def _store(args: argparse.Namespace, *, write: bool = False):
 def _output(path: str | None) -> str | None:
     """An output path checked before any work: '-' is standard output."""
     if path and path != "-":
-        from .files import check_writable
+        from ocrlab.files import check_writable
         check_writable(path)
     return path
 
@@ -93,7 +93,7 @@ def _positive(text: str) -> float:
 
 
 def _timestamp(text: str) -> str:
-    from .records import format_timestamp, parse_timestamp
+    from ocrlab.records import format_timestamp, parse_timestamp
     try:
         return format_timestamp(parse_timestamp(text))
     except ValueError:
@@ -125,13 +125,13 @@ def _file(text: str) -> str:
 
 @command("db")
 def cmd_db(args: argparse.Namespace) -> int:
-    from .store import localdb
+    from ocrlab.store import localdb
     data_dir = Path(args.data_dir) if args.data_dir else None
     if args.action == "start":
         state, started = localdb.start(args.port, data_dir)
         verb = "started" if started else "already running:"
         print(f"local dynalite {verb} pid {state.pid}, http://127.0.0.1:{state.port}, data in {state.data_dir}")
-        from .store.dynamodb import Store, make_client
+        from ocrlab.store.dynamodb import Store, make_client
         target = StoreTarget("local", f"http://127.0.0.1:{state.port}", LOCAL_REGION, settings().home)
         if Store(make_client(target), args.table).ensure_table():
             print(f"created table {args.table!r}")
@@ -156,10 +156,10 @@ def cmd_adopt(args: argparse.Namespace) -> int:
     """Make a table another writer fills (the original failure logger's) a full ocrlab table, in place."""
     from tqdm.auto import tqdm
 
-    from .store.adoption import adopt
-    from .store.dynamodb import Store, connect, make_client
+    from ocrlab.store.adoption import adopt
+    from ocrlab.store.dynamodb import Store, connect, make_client
     if settings().store_target().kind == "local" and (args.port or args.data_dir):
-        from .store import localdb
+        from ocrlab.store import localdb
         state, _ = localdb.start(args.port, Path(args.data_dir) if args.data_dir else None)
         target = StoreTarget("local", f"http://127.0.0.1:{state.port}", LOCAL_REGION, settings().home)
         store = Store(make_client(target), args.table, target.describe(args.table))
@@ -169,7 +169,7 @@ def cmd_adopt(args: argparse.Namespace) -> int:
     try:
         described = store._call("describe_table", TableName=args.table)["Table"]
     except TableMissing:
-        from .table_choice import missing_table_message
+        from ocrlab.table_choice import missing_table_message
         raise OcrlabError(missing_table_message(args.table, "--table")) from None
     keys = sorted(k["AttributeName"] for k in described["KeySchema"])
     if keys != ["FailureTimestamp", "ImageKey"]:
@@ -199,7 +199,7 @@ def cmd_adopt(args: argparse.Namespace) -> int:
 
 @command("export")
 def cmd_export(args: argparse.Namespace) -> int:
-    from .store.failure_log import export_failed_images_csv
+    from ocrlab.store.failure_log import export_failed_images_csv
     _output(args.output)
     store = _store(args)
     unknown = _unknown_versions(store, args.ocr_version)
@@ -217,7 +217,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 @command("stats")
 def cmd_stats(args: argparse.Namespace) -> int:
-    from .store.failure_log import get_failure_statistics
+    from ocrlab.store.failure_log import get_failure_statistics
     stats = get_failure_statistics(_store(args))
     if args.json:
         print(json.dumps(stats, indent=2, default=str))
@@ -239,7 +239,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 @command("replay")
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .store import Spool
+    from ocrlab.store import Spool
     waiting = Spool(settings().spool_dir, args.table).pending()
     store = _store(args, write=waiting > 0)  # spooled records may be the first of a new table
     report = store.replay()
@@ -252,9 +252,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 @command("compare")
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare_versions
-    from .image_lookup import default_sources
-    from .reports.comparison import write_comparison
+    from ocrlab.analysis.compare import compare_versions
+    from ocrlab.image_lookup import default_sources
+    from ocrlab.reports.comparison import write_comparison
     _output(args.json)
     _output(args.output)
     store = _store(args)
@@ -280,7 +280,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 @command("results")
 def cmd_results(args: argparse.Namespace) -> int:
-    from .analysis import export_results_csv
+    from ocrlab.analysis.patterns import export_results_csv
     _output(args.output)
     store = _store(args)
     unknown = _unknown_versions(store, args.ocr_version)
@@ -321,7 +321,7 @@ def _one_version(store: Any, asked: str) -> str:
 
 @command("report")
 def cmd_report(args: argparse.Namespace) -> int:
-    from .reports.notebooks import find_notebook, notebook_parameters, run_report
+    from ocrlab.reports.notebooks import find_notebook, notebook_parameters, run_report
     path = find_notebook(args.notebook, args.notebooks_dir)
     params = dict(args.parameters or [])
     if "table" in notebook_parameters(path):  # not named: the notebook's own default (ocrlab.table_choice)
@@ -356,8 +356,8 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
 
 @command("samples")
 def cmd_samples(args: argparse.Namespace) -> int:
-    from .sample_fonts import missing
-    from .samples import generate_samples
+    from ocrlab.samples.fonts import missing
+    from ocrlab.samples.generate import generate_samples
     for note in missing():
         say(f"note: {note}")
     manifest = generate_samples(Path(args.outdir), count=args.count, seed=args.seed, bad=args.bad, damage=args.damage)
@@ -369,7 +369,7 @@ def cmd_samples(args: argparse.Namespace) -> int:
 
 @command("init")
 def cmd_init(args: argparse.Namespace) -> int:
-    from .project import init_project
+    from ocrlab.project import init_project
     report = init_project(args.folder)
     for name in report.created:
         print(f"created {name}")
@@ -385,22 +385,22 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 @command("demo")
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .config import DEMO_TABLE
-    from .demo import run
+    from ocrlab.config import DEMO_TABLE
+    from ocrlab.demo import run
     return run(count=args.count, table=args.table or DEMO_TABLE, reports_dir=args.reports_dir)
 
 
 @command("lab")
 def cmd_lab(args: argparse.Namespace) -> int:
-    from .lab import run
+    from ocrlab.lab import run
     return run(args.port, args.notebooks_dir)
 
 
 @command("batch")
 def cmd_batch(args: argparse.Namespace) -> int:
-    from .batch import StopRequest, check_engine, engine_options_for, run_batch
-    from .preprocess import Preprocess
-    from .version import load_version
+    from ocrlab.ocr.preprocess import Preprocess
+    from ocrlab.runs.batch import StopRequest, check_engine, engine_options_for, run_batch
+    from ocrlab.version import load_version
     version = load_version(args.ocr_version_file)
     preprocess = Preprocess.from_json(args.preprocess) if args.preprocess else None
     _output(args.summary_json)
@@ -468,9 +468,9 @@ def _stopping_on_signals(stop: Any) -> Iterator[None]:
 
 @command("eval")
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .engines import get_engine
-    from .evaluate import evaluate
-    from .sources import open_source
+    from ocrlab.evaluation.evaluate import evaluate
+    from ocrlab.ocr.engines import get_engine
+    from ocrlab.runs.sources import open_source
     _output(args.json)
     listing = open_source(args.source)
     if listing.items and listing.items[0].path is None:
@@ -481,7 +481,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                       fold_case=args.fold_case)
     data = report.to_dict()
     if args.json:
-        from .files import write_json
+        from ocrlab.files import write_json
         write_json(data, args.json)
     bag = data["bag_of_words"]
     print(f"{data['evaluated']} documents ({data['failed']} failed OCR, {len(data['skipped'])} without reference): "

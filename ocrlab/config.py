@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from .errors import OcrlabError
+from ocrlab.errors import OcrlabError
 
 DEFAULT_TABLE = "ocrlab"
 DEMO_TABLE = "ocrlab-demo"

@@ -16,14 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .batch import run_batch
-from .config import DEMO_TABLE, settings
-from .errors import VersionFileError
-from .preprocess import Preprocess
-from .samples import generate_samples
-from .store import localdb, open_store
-from .table_choice import reading_table, remember
-from .version import load_version
+from ocrlab.config import DEMO_TABLE, settings
+from ocrlab.errors import VersionFileError
+from ocrlab.ocr.preprocess import Preprocess
+from ocrlab.runs.batch import run_batch
+from ocrlab.samples.generate import generate_samples
+from ocrlab.store import localdb, open_store
+from ocrlab.table_choice import reading_table, remember
+from ocrlab.version import load_version
 
 # Without a project version file the demo runs its base under this one.
 BASE_VERSION = "version: 2.0.0\nbuild_date: 2025-10-25\ndescription: rapidocr, default settings\n"
@@ -72,10 +72,10 @@ def run(count: int = 10, table: str = DEMO_TABLE, reports_dir: str | None = None
         print(f"batch {label.full_version}: {summary.processed} processed, {summary.succeeded} succeeded, "
               f"{summary.failed} failed {summary.failure_types}, {summary.skipped} skipped")
 
-    from .compare import compare_versions
+    from ocrlab.analysis.compare import compare_versions
     print(compare_versions(store, base.full_version, candidate.full_version, str(samples)).summary())
 
-    from .reports.notebooks import run_report
+    from ocrlab.reports.notebooks import run_report
     reports: list[tuple[str, dict[str, Any]]] = [
         ("failure_patterns", {"table": table}),
         ("compare_versions", {"table": table, "base": base.full_version, "candidate": candidate.full_version,

@@ -63,7 +63,7 @@ class Record(TypedDict, total=False):
     OutputTokens: Decimal
     RawOCROutput: str
     ParsedTimesheet: str                     # JSON of a Timesheet (results, and validation failures)
-    ParseRepairs: str                        # JSON list of ocrlab.repairs.Repair
+    ParseRepairs: str                        # JSON list of ocrlab.timesheet.repairs.Repair
     ParseRepairsBase: Decimal                # what ParseRepairs counts entries from (1; absent: see repairs)
     # where the image came from
     S3Bucket: str

@@ -124,7 +124,7 @@ def unique_path(folder: str | os.PathLike[str], stem: str, suffix: str, sep: str
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
     """Fail before any work when `path` cannot be written: a folder, or a parent that cannot be made."""
-    from .errors import OcrlabError
+    from ocrlab.errors import OcrlabError
     out = Path(path)
     if out.is_dir():
         raise OcrlabError(f"{out} is a folder; give a file name")

@@ -23,7 +23,7 @@ from itertools import islice
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Mapping, Sequence
 
-from .config import in_project, project_dir
+from ocrlab.config import in_project, project_dir
 
 THUMBNAIL_SIDE = 900  # pixels on the longer side: enough to read a cell, small enough to page through
 
@@ -43,7 +43,7 @@ class Located:
 
 
 def _s3(record: Mapping[str, Any], key: str) -> bytes:
-    from .sources import s3_client
+    from ocrlab.runs.sources import s3_client
     reply = s3_client(record.get("S3Region") or None).get_object(Bucket=record["S3Bucket"], Key=key)
     return reply["Body"].read()
 
@@ -88,7 +88,7 @@ def not_found(image_key: str, sources: Sources = ()) -> str:
 def default_sources(table: str) -> list[Path]:
     """Where to look when no source is named: the demo's samples for the demo's table (its older records
     name them relative to that folder), else nowhere but the project folder."""
-    from .config import DEMO_TABLE, settings
+    from ocrlab.config import DEMO_TABLE, settings
     samples = settings().demo_dir / "samples"
     return [samples] if table == DEMO_TABLE and samples.is_dir() else []
 

@@ -14,11 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .config import settings
-from .errors import MissingDependency
-from .notebook_kernel import sync_notebooks
-from .reports.notebooks import default_reports_dir, notebook_dirs
-from .table_choice import reading_table
+from ocrlab.config import settings
+from ocrlab.errors import MissingDependency
+from ocrlab.notebook_kernel import sync_notebooks
+from ocrlab.reports.notebooks import default_reports_dir, notebook_dirs
+from ocrlab.table_choice import reading_table
 
 
 def server_root(notebooks: Path, reports: Path) -> Path:
@@ -35,7 +35,7 @@ def run(port: int | None = None, notebooks_dir: str | None = None, extra: list[s
     config = settings()
     target = config.store_target()
     if target.kind == "local":
-        from .store.localdb import ensure_running
+        from ocrlab.store.localdb import ensure_running
         ensure_running()
     folder = (Path(notebooks_dir) if notebooks_dir else notebook_dirs()[0]).resolve()
     root = server_root(folder, default_reports_dir().resolve())

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .notebook_kernel import kernel_metadata, with_kernel_metadata
-from .reports.notebooks import packaged_notebooks_dir
-from .version import VERSION_FILE
+from ocrlab.notebook_kernel import kernel_metadata, with_kernel_metadata
+from ocrlab.reports.notebooks import packaged_notebooks_dir
+from ocrlab.version import VERSION_FILE
 
 FIRST_VERSION = "version: 1.0.0\nbuild_date: {today}\ndescription: first version\n"
 GITIGNORE = ".ocrlab/\nreports/*\n!reports/.gitkeep\n.ipynb_checkpoints/\n"

@@ -11,9 +11,9 @@ import uuid
 from decimal import Decimal
 from typing import Any, Mapping, cast
 
-from .domain import Record, Timesheet
-from .text import TRUNCATION_MARK, clean_text, truncate_utf8
-from .version import OCRVersionInfo
+from ocrlab.domain import Record, Timesheet
+from ocrlab.text import TRUNCATION_MARK, clean_text, truncate_utf8
+from ocrlab.version import OCRVersionInfo
 
 FAILED_IMAGE = "FAILED_IMAGE"
 OCR_RESULT = "OCR_RESULT"

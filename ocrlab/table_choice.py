@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .config import DEFAULT_TABLE, Settings, StoreTarget, settings
+from ocrlab.config import DEFAULT_TABLE, Settings, StoreTarget, settings
 
 MEMORY_FILE = "table.json"
 SHOWN_TABLES = 12  # a message names at most this many tables
@@ -80,11 +80,11 @@ def remember(table: str) -> None:
 
 def existing_tables() -> list[str] | None:
     """The tables of the current store, sorted (None when they cannot be listed)."""
-    from .store.dynamodb import make_client
+    from ocrlab.store.dynamodb import make_client
     target = settings().store_target()
     try:
         if target.kind == "local":
-            from .store.localdb import ensure_running
+            from ocrlab.store.localdb import ensure_running
             ensure_running()
         names: list[str] = []
         for page in make_client(target, max_attempts=2).get_paginator("list_tables").paginate():

@@ -6,7 +6,7 @@ import json
 from PIL import UnidentifiedImageError
 from PIL.Image import DecompressionBombError
 
-from .errors import FailureType, ImageFailure
+from ocrlab.errors import FailureType, ImageFailure
 
 THROTTLING_CODES = frozenset({
     "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException",

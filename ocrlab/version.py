@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .config import STAMP_VARIABLES, find_upward, settings
-from .errors import VersionFileError
+from ocrlab.config import STAMP_VARIABLES, find_upward, settings
+from ocrlab.errors import VersionFileError
 
 REQUIRED = ("version", "build_date", "description")
 _LINE = re.compile(r"^([a-z_]+)\s*:\s*(.*?)\s*$")

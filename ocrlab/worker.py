@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import OcrlabError
+from ocrlab.errors import OcrlabError
 
 
 class WorkerFailed(OcrlabError):

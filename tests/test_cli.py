@@ -137,11 +137,11 @@ def test_a_pipe_given_as_output_is_written_into_not_replaced(tmp_path):
 
 def test_a_batch_reads_its_version_and_builds_its_engine_once(store, tmp_path, monkeypatch):
     """The command line reads the stamp and builds the engine, and hands both down."""
-    import ocrlab.batch
+    import ocrlab.runs.batch
     import ocrlab.version
     from ocrlab.cli import main
     calls = {"version": 0, "engine": 0}
-    load, build = ocrlab.version.load_version, ocrlab.batch.check_engine
+    load, build = ocrlab.version.load_version, ocrlab.runs.batch.check_engine
 
     def counted_load(*args, **kw):
         calls["version"] += 1
@@ -150,9 +150,9 @@ def test_a_batch_reads_its_version_and_builds_its_engine_once(store, tmp_path, m
     def counted_build(*args, **kw):
         calls["engine"] += 1
         return build(*args, **kw)
-    for module in (ocrlab.version, ocrlab.batch):
+    for module in (ocrlab.version, ocrlab.runs.batch):
         monkeypatch.setattr(module, "load_version", counted_load)
-    monkeypatch.setattr(ocrlab.batch, "check_engine", counted_build)
+    monkeypatch.setattr(ocrlab.runs.batch, "check_engine", counted_build)
     folder = tmp_path / "scans"
     folder.mkdir()
     (folder / "a.png").write_bytes(png())

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from support.helpers import free_port
 
-from ocrlab.compare import CATEGORY_LABELS
+from ocrlab.analysis.compare import CATEGORY_LABELS
 from ocrlab.reports import recorded_figures
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _counts_text(counts: dict[str, int]) -> str:
-    """The categories as every summary writes them (ocrlab.compare.Comparison.counts_text)."""
+    """The categories as every summary writes them (ocrlab.analysis.compare.Comparison.counts_text)."""
     return ", ".join(f"{counts[c]:,} {label}" for c, label in CATEGORY_LABELS.items()
                      if counts[c] or c not in ("new", "not_run"))
 

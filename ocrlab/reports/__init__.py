@@ -5,6 +5,6 @@ files they write; `ocrlab report NAME` runs a notebook with `run_report`.
 """
 from __future__ import annotations
 
-from .notebooks import ReportResult, record, recorded_figures, report_path, run_report
+from ocrlab.reports.notebooks import ReportResult, record, recorded_figures, report_path, run_report
 
 __all__ = ["ReportResult", "record", "recorded_figures", "report_path", "run_report"]

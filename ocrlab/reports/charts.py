@@ -18,10 +18,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..analysis import failure_patterns
-from ..errors import FailureType
-from ..records import OCR_RESULT
-from ..text import shorten
+from ocrlab.analysis.patterns import failure_patterns
+from ocrlab.errors import FailureType
+from ocrlab.records import OCR_RESULT
+from ocrlab.text import shorten
 
 # One colour per failure type, the same in every chart.
 TYPE_COLORS = dict(zip([t.value for t in FailureType], ["#8c564b", "#d62728", "#ff7f0e", "#9467bd", "#1f77b4"]))

@@ -16,10 +16,10 @@ from typing import Any, Iterator
 
 from markupsafe import Markup
 
-from ..compare import Comparison, ImageComparison
-from ..files import write_chunks
-from .links import FileLink
-from .render import render, side_by_side, write
+from ocrlab.analysis.compare import Comparison, ImageComparison
+from ocrlab.files import write_chunks
+from ocrlab.reports.links import FileLink
+from ocrlab.reports.render import render, side_by_side, write
 
 LIST_LINES = 1000
 INLINE_LINES = 500

@@ -2,9 +2,9 @@
 one sentence naming the parameter to change (no traceback in JupyterLab, one line from `ocrlab report`)."""
 from __future__ import annotations
 
-from ..errors import NothingSelected, TableMissing
-from ..store.spooling import SpoolingStore, open_store
-from ..table_choice import missing_table_message, reading_table, remember, writing_table
+from ocrlab.errors import NothingSelected, TableMissing
+from ocrlab.store.spooling import SpoolingStore, open_store
+from ocrlab.table_choice import missing_table_message, reading_table, remember, writing_table
 
 
 def require(condition: object, sentence: str) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from .render import environment
+from ocrlab.reports.render import environment
 
 _LINK = """<div class="ocrlab-link"><a href="{{ href }}"{% if download %} download="{{ name }}"{% endif %}>{{ text }}</a>
 <br><small>{{ where }} <code>{{ path }}</code></small></div>"""

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 
 from markupsafe import Markup, escape
 
-from .render import render
+from ocrlab.reports.render import render
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 SKIPPED_TAGS = {"record", "papermill-error-cell-tag"}

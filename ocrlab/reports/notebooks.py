@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..config import find_upward, settings
-from ..errors import MissingDependency, NotebookFailed, OcrlabError, ParameterError, ReportError, UnknownName
-from ..files import json_safe, unique_path, write_text
-from ..text import shorten
+from ocrlab.config import find_upward, settings
+from ocrlab.errors import MissingDependency, NotebookFailed, OcrlabError, ParameterError, ReportError, UnknownName
+from ocrlab.files import json_safe, unique_path, write_text
+from ocrlab.text import shorten
 
 FIGURES_MIME = "application/vnd.ocrlab.figures+json"
 KERNEL = "python3"
@@ -211,8 +211,8 @@ def write_html(executed_ipynb: str | os.PathLike[str], html_path: str | os.PathL
     """The executed notebook as a standalone page (ocrlab.reports.notebook_html); code hidden unless show_code."""
     import nbformat
 
-    from .links import relative_file_links
-    from .notebook_html import notebook_html
+    from ocrlab.reports.links import relative_file_links
+    from ocrlab.reports.notebook_html import notebook_html
     nb = nbformat.read(str(executed_ipynb), as_version=4)
     when = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S}"
     page = notebook_html(nb, title or Path(executed_ipynb).stem, parameters=parameters, failed=failed,

@@ -16,8 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..errors import MissingDependency
-from ..files import write_chunks
+from ocrlab.errors import MissingDependency
+from ocrlab.files import write_chunks
 
 try:
     import jinja2
@@ -76,7 +76,7 @@ def environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(pct=_pct, num=_num, delta=_delta, when=_when, wrap_key=_wrap_key, show=_show, outcome=_outcome)
     env.globals["now"] = lambda: dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    from ..compare import CATEGORY_LABELS, STATUS_LABELS  # a comparison's words, defined once
+    from ocrlab.analysis.compare import CATEGORY_LABELS, STATUS_LABELS  # a comparison's words, defined once
     env.globals.update(category_labels=CATEGORY_LABELS, status_labels=STATUS_LABELS)
     return env
 

@@ -4,8 +4,8 @@
 """
 from __future__ import annotations
 
-from .dynamodb import Store
-from .spool import Spool
-from .spooling import RecordStore, SpoolingStore, open_store
+from ocrlab.store.dynamodb import Store
+from ocrlab.store.spool import Spool
+from ocrlab.store.spooling import RecordStore, SpoolingStore, open_store
 
 __all__ = ["RecordStore", "Spool", "SpoolingStore", "Store", "open_store"]

@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from botocore.exceptions import ClientError
 
-from ..records import FAILED_IMAGE, OCR_RESULT, fingerprint, format_timestamp, output_digests, parse_timestamp
-from ..text import clean_text
-from . import shards
-from .layout import BY_TYPE_SHARD, UNSHARDED_LAYOUT
+from ocrlab.records import FAILED_IMAGE, OCR_RESULT, fingerprint, format_timestamp, output_digests, parse_timestamp
+from ocrlab.store import shards
+from ocrlab.store.layout import BY_TYPE_SHARD, UNSHARDED_LAYOUT
+from ocrlab.text import clean_text
 
 if TYPE_CHECKING:
-    from .dynamodb import Store
+    from ocrlab.store.dynamodb import Store
 
 MARK = {"ImageKey": {"S": "#TABLE"}, "FailureTimestamp": {"S": "#ADOPTED"}}
 COUNTER = "#COUNTER"

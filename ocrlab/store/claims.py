@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, NamedTuple
 
-from ..errors import StoreUnavailable
-from ..records import OCR_RESULT, new_record_id, storage_key
+from ocrlab.errors import StoreUnavailable
+from ocrlab.records import OCR_RESULT, new_record_id, storage_key
 
 if TYPE_CHECKING:
-    from ..version import OCRVersionInfo
-    from .spooling import SpoolingStore
+    from ocrlab.store.spooling import SpoolingStore
+    from ocrlab.version import OCRVersionInfo
 
 DEFAULT_LEASE_SECONDS = 900.0  # longer than one image can take: Bedrock's read timeout times its retries
 

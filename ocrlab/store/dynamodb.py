@@ -25,18 +25,26 @@ from boto3.dynamodb.types import DYNAMODB_CONTEXT, TypeDeserializer, TypeSeriali
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..config import StoreTarget, settings
-from ..domain import LatestSummary, Record
-from ..errors import RecordRejected, StoreUnavailable, TableMissing
-from ..records import FAILED_IMAGE, OCR_RESULT, make_storable, new_record_id, order_key, utc_timestamp
-from ..taxonomy import THROTTLING_CODES, aws_error_code
-from . import adoption
-from .claims import Claim, Moment, Unconfirmed, lease_end, owner_gone
-from .layout import BY_RECORD_TYPE, BY_VERSION_IMAGE, LAYOUT, SHARD_ATTRIBUTE, TableLayout
-from .queries import DEFAULT_BUDGET, MAX_CALL_ITEMS, Cursor, FailurePage, FailureQuery, cursor_after, query_plan
-from .read_ahead import read_ahead
-from .shard_reads import merged_records, sharded_page
-from .shards import DEFAULT_SHARDS, read_count, shard_key, write_count
+from ocrlab.config import StoreTarget, settings
+from ocrlab.domain import LatestSummary, Record
+from ocrlab.errors import RecordRejected, StoreUnavailable, TableMissing
+from ocrlab.records import FAILED_IMAGE, OCR_RESULT, make_storable, new_record_id, order_key, utc_timestamp
+from ocrlab.store import adoption
+from ocrlab.store.claims import Claim, Moment, Unconfirmed, lease_end, owner_gone
+from ocrlab.store.layout import BY_RECORD_TYPE, BY_VERSION_IMAGE, LAYOUT, SHARD_ATTRIBUTE, TableLayout
+from ocrlab.store.queries import (
+    DEFAULT_BUDGET,
+    MAX_CALL_ITEMS,
+    Cursor,
+    FailurePage,
+    FailureQuery,
+    cursor_after,
+    query_plan,
+)
+from ocrlab.store.read_ahead import read_ahead
+from ocrlab.store.shard_reads import merged_records, sharded_page
+from ocrlab.store.shards import DEFAULT_SHARDS, read_count, shard_key, write_count
+from ocrlab.taxonomy import THROTTLING_CODES, aws_error_code
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import _AttributeValueTypeDef as AttributeValue  # the stubs' name; no runtime type
@@ -773,7 +781,7 @@ def connect(table: str, *, start_local: bool = True, create: bool = True, client
     target = settings().store_target()
     if client is None:
         if target.kind == "local" and start_local:
-            from .localdb import ensure_running
+            from ocrlab.store.localdb import ensure_running
             ensure_running()
         client = make_client(target, max_attempts)
     store = Store(client, table, target.describe(table), clock_skew=settings().clock_skew)

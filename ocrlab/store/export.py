@@ -10,9 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
-from ..files import replacing
-from ..records import DIGESTS
-from .layout import SHARD_ATTRIBUTE
+from ocrlab.files import replacing
+from ocrlab.records import DIGESTS
+from ocrlab.store.layout import SHARD_ATTRIBUTE
 
 COLUMNS = ["ImageKey", "FailureTimestamp", "FailureType", "ErrorMessage", "ErrorCode", "OCRVersion",
            "OCRBuildDate", "OCRFullVersion", "ModelId", "ProcessingTimeSeconds", "InputTokens",

@@ -17,15 +17,15 @@ import threading
 from pathlib import Path
 from typing import IO, Any, Iterator, Mapping, Sequence
 
-from ..config import settings
-from ..domain import Record
-from ..errors import OcrlabError
-from ..records import FAILED_IMAGE, failure_item, utc_since
-from ..version import OCRVersionInfo, full_versions, version_from
-from .export import write_csv
-from .spool import Spool
-from .spooling import SpoolingStore, open_store
-from .stats import failure_statistics
+from ocrlab.config import settings
+from ocrlab.domain import Record
+from ocrlab.errors import OcrlabError
+from ocrlab.records import FAILED_IMAGE, failure_item, utc_since
+from ocrlab.store.export import write_csv
+from ocrlab.store.spool import Spool
+from ocrlab.store.spooling import SpoolingStore, open_store
+from ocrlab.store.stats import failure_statistics
+from ocrlab.version import OCRVersionInfo, full_versions, version_from
 
 TableLike = str | SpoolingStore
 _opened: dict[tuple[str, int], SpoolingStore] = {}

@@ -16,9 +16,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..config import settings
-from ..errors import LocalDatabaseError
-from ..files import write_text
+from ocrlab.config import settings
+from ocrlab.errors import LocalDatabaseError
+from ocrlab.files import write_text
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..domain import Record
-from ..records import FAILED_IMAGE, utc_since
-from .layout import BY_RECORD_TYPE, BY_TYPE_SHARD
+from ocrlab.domain import Record
+from ocrlab.records import FAILED_IMAGE, utc_since
+from ocrlab.store.layout import BY_RECORD_TYPE, BY_TYPE_SHARD
 
 Cursor = dict[str, Any]  # a DynamoDB key in wire format, opaque to callers
 TEXT_ATTRIBUTES = ("ImageKey", "ErrorMessage", "ValidationErrors", "RawOCROutput")

@@ -20,14 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Iterator
 
-from ..domain import Record
-from .layout import BY_TYPE_SHARD
-from .queries import MAX_CALL_ITEMS, Cursor, FailurePage, FailureQuery, cursor_after, query_plan
-from .read_ahead import reading_ahead
-from .shards import shard_keys
+from ocrlab.domain import Record
+from ocrlab.store.layout import BY_TYPE_SHARD
+from ocrlab.store.queries import MAX_CALL_ITEMS, Cursor, FailurePage, FailureQuery, cursor_after, query_plan
+from ocrlab.store.read_ahead import reading_ahead
+from ocrlab.store.shards import shard_keys
 
 if TYPE_CHECKING:
-    from .dynamodb import Store
+    from ocrlab.store.dynamodb import Store
 
 SHARDS = "shards"  # the cursor's one entry: {shard: its ExclusiveStartKey, or None for its start}
 _pool = ThreadPoolExecutor(32, thread_name_prefix="ocrlab-shard")
@@ -42,7 +42,7 @@ def merged_records(store: Store, record_type: str, count: int, arguments: dict[s
     """The records of every shard of `record_type`, merged in time order. `arguments` are a Query of
     ByRecordType (key condition on `#p` = `:p`), asked of each shard instead; every shard's pages are
     read ahead by its own thread, all starting at once."""
-    from .dynamodb import _records, deserialize
+    from ocrlab.store.dynamodb import _records, deserialize
     streams = []
     for shard in shard_keys(record_type, count):
         shard_arguments = {**arguments, "IndexName": BY_TYPE_SHARD.name,
@@ -77,7 +77,7 @@ class _Shard:
 def sharded_page(store: Store, query: FailureQuery, count: int, limit: int, cursor: Cursor | None,
                  budget: int) -> FailurePage:
     """One page of the failures `query` selects, from every shard, in the order of one index."""
-    from .dynamodb import _records, deserialize
+    from ocrlab.store.dynamodb import _records, deserialize
     names = shard_keys("FAILED_IMAGE", count)
     positions: dict[str, Any] = cursor[SHARDS] if cursor else dict.fromkeys(names)
     shards = [_Shard(name, positions[name]) for name in names if name in positions]

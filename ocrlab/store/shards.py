@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from botocore.exceptions import ClientError
 
-from ..errors import StoreUnavailable
-from .layout import BY_RECORD_TYPE, BY_TYPE_SHARD, SHARD_ATTRIBUTE
+from ocrlab.errors import StoreUnavailable
+from ocrlab.store.layout import BY_RECORD_TYPE, BY_TYPE_SHARD, SHARD_ATTRIBUTE
 
 if TYPE_CHECKING:
-    from .dynamodb import Store
+    from ocrlab.store.dynamodb import Store
 
 DEFAULT_SHARDS = 16
 META_KEY, SHARDS_KEY = "#TABLE", "#SHARDS"  # the table's own settings: ImageKey, FailureTimestamp

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, cast
 
-from ..domain import Record
-from ..errors import RecordRejected, SpoolUnavailable, StoreUnavailable
-from ..records import FAILED_IMAGE, OCR_RESULT
-from .dynamodb import deserialize, serialize
+from ocrlab.domain import Record
+from ocrlab.errors import RecordRejected, SpoolUnavailable, StoreUnavailable
+from ocrlab.records import FAILED_IMAGE, OCR_RESULT
+from ocrlab.store.dynamodb import deserialize, serialize
 
 if TYPE_CHECKING:
-    from .spooling import RecordStore
+    from ocrlab.store.spooling import RecordStore
 
 
 @dataclass

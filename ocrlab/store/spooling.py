@@ -16,14 +16,14 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, cast
 
-from ..config import settings
-from ..domain import LatestSummary, Record
-from ..errors import RecordRejected, SpoolUnavailable, StoreUnavailable
-from ..records import FAILED_IMAGE, OCR_RESULT, failure_item
-from ..version import OCRVersionInfo
-from .claims import Claim, Moment, Ticket, Unconfirmed
-from .queries import Cursor, FailurePage, FailureQuery
-from .spool import ReplayReport, Spool
+from ocrlab.config import settings
+from ocrlab.domain import LatestSummary, Record
+from ocrlab.errors import RecordRejected, SpoolUnavailable, StoreUnavailable
+from ocrlab.records import FAILED_IMAGE, OCR_RESULT, failure_item
+from ocrlab.store.claims import Claim, Moment, Ticket, Unconfirmed
+from ocrlab.store.queries import Cursor, FailurePage, FailureQuery
+from ocrlab.store.spool import ReplayReport, Spool
+from ocrlab.version import OCRVersionInfo
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +262,7 @@ def open_store(table: str | None = None, *, create: bool = True, client: Any = N
     table (`create`); read paths pass create=False, so a mistyped name is an error, not a new table
     (`check=False` skips even that look: a deployed function whose stack made the table).
     """
-    from .dynamodb import connect
+    from ocrlab.store.dynamodb import connect
     config = settings()
     name = table or config.table
     store = SpoolingStore(connect(name, create=create, client=client, max_attempts=max_attempts, check=check),

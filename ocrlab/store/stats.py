@@ -9,7 +9,7 @@ import datetime as dt
 from collections import Counter
 from typing import Any, Iterable, Mapping
 
-from ..records import format_timestamp
+from ocrlab.records import format_timestamp
 
 
 class FailureStatistics:

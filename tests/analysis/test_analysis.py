@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from ocrlab import analysis, costs
-from ocrlab.costs import DEFAULT_PRICES, ModelPrice, price_for
+from ocrlab import analysis
+from ocrlab.analysis import costs
+from ocrlab.analysis.costs import DEFAULT_PRICES, ModelPrice, price_for
 from ocrlab.records import failure_item, result_item
 from ocrlab.reports import charts, render
 from ocrlab.version import OCRVersionInfo

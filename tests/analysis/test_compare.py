@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from ocrlab.compare import compare_versions
-from ocrlab.fields import GroundTruth, score_fields
+from ocrlab.analysis.compare import compare_versions
+from ocrlab.evaluation.fields import GroundTruth, score_fields
 from ocrlab.records import result_item
 from ocrlab.reports import render
 from ocrlab.reports.comparison import render_comparison_html, write_comparison

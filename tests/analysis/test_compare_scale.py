@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.history import V2, V3, Plan, records
 from benchmarks.seed import write_items
-from ocrlab.compare import compare_versions
+from ocrlab.analysis.compare import compare_versions
 from ocrlab.records import DIGESTS
 from ocrlab.reports.comparison import comparison_files, render_comparison_html, write_comparison_json
 

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ocrlab.engines.base import Engine, EngineResult, PreparedImage
 from ocrlab.errors import MissingDependency, OCRError
-from ocrlab.evaluate import (
+from ocrlab.evaluation.evaluate import (
     Box,
     ErrorCounts,
     align_counts,
@@ -24,6 +23,7 @@ from ocrlab.evaluate import (
     read_sroie_boxes,
     wer,
 )
+from ocrlab.ocr.engines.base import Engine, EngineResult, PreparedImage
 
 SROIE = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "sroie-sample"
 
@@ -198,10 +198,10 @@ def test_rapidocr_on_sroie():
     if not (SROIE / "img").is_dir():
         pytest.skip(f"SROIE sample not found at {SROIE}")
     try:
-        from ocrlab.engines import get_engine
+        from ocrlab.ocr.engines import get_engine
         engine = get_engine("rapidocr")
     except (ImportError, MissingDependency) as exc:
-        pytest.skip(f"rapidocr engine not importable yet (ocrlab/engines/rapid.py): {exc}")
+        pytest.skip(f"rapidocr engine not importable yet (ocrlab/ocr/engines/rapid.py): {exc}")
     # The three smallest receipts: the real engine end to end at the least CPU time.
     images = [SROIE / "img" / f"{n}.jpg" for n in ("005", "007", "019")]
     report = evaluate(images, SROIE, engine, fold_case=True)

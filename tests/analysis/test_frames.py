@@ -5,8 +5,9 @@ import pandas as pd
 
 from benchmarks.history import V2, Plan, records
 from benchmarks.seed import write_items
-from ocrlab import analysis, costs
-from ocrlab.frames import compact_frame
+from ocrlab import analysis
+from ocrlab.analysis import costs
+from ocrlab.analysis.frames import compact_frame
 
 PLAN = Plan(regressed=3, fixed=6, other_ok=9, other_failed=3, unchanged=6, failures=60, results=60)
 

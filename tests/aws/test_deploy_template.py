@@ -13,8 +13,8 @@ from support.cfn import TEMPLATE, Stack, load, translate
 
 import ocrlab.config
 from deploy import package, table
+from ocrlab.aws.metrics import METRICS
 from ocrlab.config import Settings
-from ocrlab.metrics import METRICS
 from ocrlab.store import dynamodb
 from ocrlab.store.layout import LAYOUT, Index
 from ocrlab.version import load_version
@@ -47,7 +47,7 @@ def test_sam_translates_it_to_plain_cloudformation(translated):
     [function] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
     [mapping] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
     assert function["Runtime"] == package.RUNTIME and function["Architectures"] == ["x86_64"]
-    assert function["Handler"] == "ocrlab.handler.lambda_handler"
+    assert function["Handler"] == "ocrlab.aws.handler.lambda_handler"
     assert function["ReservedConcurrentExecutions"] == {"Fn::If": ["ReserveMaximum", {"Ref": "MaximumConcurrency"},
                                                                    {"Ref": "ReservedConcurrency"}]}
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["ImageQueue", "Arn"]}

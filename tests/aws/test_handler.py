@@ -12,8 +12,8 @@ from support.aws_shapes import emf_records, s3_event, s3_record, s3_test_event, 
 from support.converse_server import TIMESHEET, Quota, error, ok
 from support.helpers import free_port, png
 
-from ocrlab import handler
-from ocrlab.lambda_quota import MARGIN
+from ocrlab.aws import handler
+from ocrlab.aws.quota import MARGIN
 
 CONTEXT = SimpleNamespace(log_stream_name="2025/10/25/[$LATEST]abcdef", aws_request_id="req-1")
 BROKEN = b"\x89PNG\r\n\x1a\n truncated"
@@ -235,7 +235,7 @@ def test_malformed_records_in_an_sqs_batch_cost_only_their_own_messages(lambda_e
         assert record["FailureType"] == "INPUT_ERROR" and record["ErrorCode"] == "MalformedEventRecord"
 
 
-# --- under a Bedrock quota (ocrlab.lambda_quota) ---------------------------------------------------
+# --- under a Bedrock quota (ocrlab.aws.quota) ---------------------------------------------------
 
 def time_left(seconds: float) -> SimpleNamespace:
     """A Lambda context whose invocation has `seconds` left."""

@@ -28,7 +28,8 @@ from support.helpers import png
 from support.iam_calls import Call, CallRecorder, Policy
 from support.lambda_poller import EventSourceMapping
 
-from ocrlab import handler, sources
+from ocrlab.aws import handler
+from ocrlab.runs import sources
 
 PREFIX = "incoming/"
 # Statements used by the Lambda service itself rather than by any code that runs here.

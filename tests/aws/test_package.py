@@ -38,11 +38,11 @@ def artefact(tmp_path_factory) -> package.Report:
 
 def test_the_handler_and_its_imports_without_the_optional_parts(artefact):
     names = zipfile.ZipFile(artefact.path).namelist()
-    for needed in ["ocrlab/handler.py", "ocrlab/lambda_events.py", "ocrlab/metrics.py", "ocrlab/engines/bedrock.py",
+    for needed in ["ocrlab/aws/handler.py", "ocrlab/aws/events.py", "ocrlab/aws/metrics.py", "ocrlab/ocr/engines/bedrock.py",
                    "ocrlab/store/dynamodb.py", "ocrlab/prompts/timesheet_tool_v1.txt", "ocrlab/prompts/timesheet_v1.txt",
                    "boto3/__init__.py", "PIL/__init__.py", "numpy/__init__.py", "json_repair/__init__.py"]:
         assert needed in names, needed
-    for absent in ["ocrlab/cli.py", "ocrlab/engines/rapid.py", "ocrlab/analysis.py", "ocrlab/batch.py",
+    for absent in ["ocrlab/cli.py", "ocrlab/ocr/engines/rapid.py", "ocrlab/analysis/patterns.py", "ocrlab/runs/batch.py",
                    "ocrlab/reports/__init__.py", "ocrlab/reports/templates/compare.html.j2"]:
         assert absent not in names, absent
     tops = {name.split("/")[0] for name in names}
@@ -85,10 +85,10 @@ def test_the_artefact_alone_runs_an_sqs_event(artefact, tmp_path, dynalite, stor
     good, broken = sqs_message(s3_event(name, "in/week 43.png")), sqs_message(s3_event(name, "in/broken.png"))
 
     script = ("import importlib.util, json, sys\n"
-              "import ocrlab, ocrlab.handler\n"
+              "import ocrlab, ocrlab.aws.handler\n"
               f"assert ocrlab.__file__.startswith({str(task)!r}), ocrlab.__file__\n"
               f"print(json.dumps([m for m in {OPTIONAL!r} if importlib.util.find_spec(m)]))\n"
-              "print(json.dumps(ocrlab.handler.lambda_handler(json.loads(sys.argv[1]), None)))\n")
+              "print(json.dumps(ocrlab.aws.handler.lambda_handler(json.loads(sys.argv[1]), None)))\n")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8", "PYTHONPATH": str(task),
            "AWS_LAMBDA_FUNCTION_NAME": "ocrlab-test", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

@@ -27,7 +27,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from support.helpers import V1, free_port
 
 from ocrlab.project import init_project
-from ocrlab.samples import generate_samples
+from ocrlab.samples.generate import generate_samples
 from ocrlab.store.export import COLUMNS, EXTRA_COLUMNS
 from ocrlab.store.failure_log import log_failed_image
 

@@ -17,11 +17,11 @@ import nbformat
 import pytest
 from support.chromium import open_offline
 
-from ocrlab.costs import NOVA_LITE
+from ocrlab.analysis.costs import NOVA_LITE
 from ocrlab.errors import NotebookFailed
 from ocrlab.records import result_item
 from ocrlab.reports import ReportResult, recorded_figures, run_report
-from ocrlab.samples import generate_samples
+from ocrlab.samples.generate import generate_samples
 from ocrlab.store.failure_log import log_failed_image, store_for
 from ocrlab.version import OCRVersionInfo, load_version
 

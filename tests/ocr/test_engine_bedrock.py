@@ -27,11 +27,11 @@ from support.converse_server import (
     tool_use,
 )
 
-from ocrlab.engines import PreparedImage, get_engine
-from ocrlab.engines.bedrock import BedrockEngine, load_prompt, prompt_names
 from ocrlab.errors import ImageFailure, ParsingError, ThrottlingError, UnknownName
-from ocrlab.schema import TIMESHEET_SCHEMA, TOOL_NAME, digest
+from ocrlab.ocr.engines import PreparedImage, get_engine
+from ocrlab.ocr.engines.bedrock import BedrockEngine, load_prompt, prompt_names
 from ocrlab.taxonomy import FailureType, classify
+from ocrlab.timesheet.schema import TIMESHEET_SCHEMA, TOOL_NAME, digest
 
 MODEL = "amazon.nova-lite-v1:0"
 SESSION = boto3.session.Session()  # one botocore data load for the module: clients come cheap
@@ -214,7 +214,7 @@ def test_one_engine_shared_by_threads(converse_server: ConverseServer) -> None:
     assert converse_server.peak_in_flight == 8  # the calls overlapped instead of queueing
 
 
-# --- throttling: the engine's pace waits it out (ocrlab.engines.pacing), not botocore's retries --------
+# --- throttling: the engine's pace waits it out (ocrlab.ocr.engines.pacing), not botocore's retries --------
 
 def test_throttled_calls_go_again_without_counting_as_retries(converse_server: ConverseServer) -> None:
     converse_server.push(error("ThrottlingException"), error("ThrottlingException"))
@@ -467,7 +467,7 @@ def test_unreachable_endpoint(converse_server: ConverseServer) -> None:
 # --- the engine's raw output handed to the timesheet parser --------------------------------------
 
 def test_fenced_json_answer_parses(converse_server: ConverseServer) -> None:
-    from ocrlab.answers import parse_model_json
+    from ocrlab.timesheet.answers import parse_model_json
     fenced = "Here is the timesheet:\n```json\n" + json.dumps(TIMESHEET, indent=2) + "\n```\n"
     converse_server.default = ok(fenced)
     result = engine_for(converse_server, answer_path="text").run(png_image())
@@ -478,7 +478,7 @@ def test_fenced_json_answer_parses(converse_server: ConverseServer) -> None:
 
 @pytest.mark.parametrize("path", ["tool", "text"])
 def test_wrong_shape_answer_is_a_parsing_error(converse_server: ConverseServer, path: str) -> None:
-    from ocrlab.answers import parse_model_json
+    from ocrlab.timesheet.answers import parse_model_json
     converse_server.default = ok({"name": "Maria Gonzalez", "rows": [], "total": 16.5})
     result = engine_for(converse_server, answer_path=path).run(png_image())
     with pytest.raises(ParsingError) as info:

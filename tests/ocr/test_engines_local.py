@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ocrlab.engines import EngineResult, PreparedImage, get_engine
 from ocrlab.errors import OCRError, ParsingError, ValidationFailure
-from ocrlab.samples import generate_samples
-from ocrlab.timesheet import check, parse_text
+from ocrlab.ocr.engines import EngineResult, PreparedImage, get_engine
+from ocrlab.samples.generate import generate_samples
+from ocrlab.timesheet.model import check, parse_text
 
 CLEAN = 8
 HEADER_FIELDS = ("employee_name", "employee_id", "week_ending", "total_hours")
@@ -145,7 +145,7 @@ def test_rapidocr_engine_failure_is_an_ocr_error(rapid):
 
 
 def test_group_lines_keeps_rows_of_a_skewed_page_together():
-    from ocrlab.engines.rapid import group_lines
+    from ocrlab.ocr.engines.rapid import group_lines
 
     def box(x, y, w, slope=0.02, h=20):  # a 1.1 degree skew: 1000 px wide rows drift by 20 px
         return [[x, y + slope * x], [x + w, y + slope * (x + w)], [x + w, y + h + slope * (x + w)],
@@ -184,7 +184,7 @@ def test_tesseract_failure_is_an_ocr_error():
 
 
 def test_missing_tesseract_binary_says_how_to_install():
-    from ocrlab.engines.tesseract import TesseractEngine
     from ocrlab.errors import OcrlabError
+    from ocrlab.ocr.engines.tesseract import TesseractEngine
     with pytest.raises(OcrlabError, match="apt-get install tesseract-ocr"):
         TesseractEngine(binary="no-such-tesseract-binary")

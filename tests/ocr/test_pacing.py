@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ocrlab.engines.pacing import BETA, CALM, GROWTH, HALF, MIN_RATE, RateController, controller_for
+from ocrlab.ocr.engines.pacing import BETA, CALM, GROWTH, HALF, MIN_RATE, RateController, controller_for
 
 
 class Clock:

@@ -8,8 +8,8 @@ from support.converse_server import TIMESHEET, error, ok
 from support.helpers import V1 as V
 from support.helpers import png
 
-from ocrlab.engines import get_engine
-from ocrlab.pipeline import ImageContext, Pipeline
+from ocrlab.ocr.engines import get_engine
+from ocrlab.ocr.pipeline import ImageContext, Pipeline
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ocrlab.engines.base import ImageLimits
 from ocrlab.errors import InputError
-from ocrlab.preflight import detect_format, prepare_image
+from ocrlab.ocr.engines.base import ImageLimits
+from ocrlab.ocr.preflight import detect_format, prepare_image
 from ocrlab.taxonomy import FailureType, classify
 
 # What Bedrock's Converse API takes for an image block.

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from ocrlab import sample_fonts
-from ocrlab.batch import Job
-from ocrlab.engines import get_engine
-from ocrlab.engines.base import ImageLimits, PreparedImage
 from ocrlab.errors import PreprocessError
-from ocrlab.pipeline import Pipeline
-from ocrlab.preprocess import Preprocess, apply, skew_angle
+from ocrlab.ocr.engines import get_engine
+from ocrlab.ocr.engines.base import ImageLimits, PreparedImage
+from ocrlab.ocr.pipeline import Pipeline
+from ocrlab.ocr.preprocess import Preprocess, apply, skew_angle
+from ocrlab.runs.batch import Job
+from ocrlab.samples import fonts as sample_fonts
 from ocrlab.version import OCRVersionInfo
 
 ALL_ON = Preprocess(contrast=True, denoise=True, deskew=True, upscale_min_height=24)
@@ -119,7 +119,7 @@ def test_upscale_enlarges_small_text_within_the_engine_limits():
 # --- the stage --------------------------------------------------------------------------------
 
 def test_the_pipeline_records_which_preprocessing_ran(store, tmp_path):
-    from ocrlab.samples import generate_samples
+    from ocrlab.samples.generate import generate_samples
     generate_samples(tmp_path, count=1, seed=3, damage="heavy")
     data = (tmp_path / "timesheet-001.png").read_bytes()
     engine = get_engine("rapidocr")

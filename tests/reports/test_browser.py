@@ -8,7 +8,7 @@ import pytest
 from support.helpers import V1, V2, V2_FILE
 
 from ocrlab.records import result_item
-from ocrlab.samples import generate_samples
+from ocrlab.samples.generate import generate_samples
 from ocrlab.store.failure_log import log_failed_image
 from ocrlab.widgets import FailureBrowser, failure_browser
 

@@ -119,7 +119,7 @@ def test_reports_and_their_notebooks_hold_no_live_markup(reports, name):
 
 
 def test_comparison_page_and_its_list_pages_hold_no_live_markup(reports, hostile, tmp_path):
-    from ocrlab.compare import compare_versions
+    from ocrlab.analysis.compare import compare_versions
     results, out = reports
     written = [p for p in out.glob("comparison-*.html")]
     assert written

@@ -10,9 +10,9 @@ import uuid
 import pytest
 from support.helpers import free_port
 
-from ocrlab.reports.widgets import ExportPanel, export_panel
 from ocrlab.store.export import COLUMNS, EXTRA_COLUMNS
 from ocrlab.store.failure_log import log_failed_image
+from ocrlab.widgets.export import ExportPanel, export_panel
 
 SCRIPT = "<script>alert('x')</script>"
 
@@ -98,7 +98,8 @@ def test_a_large_table_is_read_once_and_kept_out_of_widget_state(store, tmp_path
     import json
 
     from benchmarks.seed import seed_failures
-    from ocrlab.reports import links, widgets
+    from ocrlab.reports import links
+    from ocrlab.widgets import export as widgets
     seed_failures(store, 3000)
     items: list[int] = []
     store.store.client.meta.events.register("after-call.dynamodb.Query",

@@ -15,7 +15,7 @@ from support.converse_server import Quota, ok
 from support.helpers import V2_FILE as VERSION_2
 from support.helpers import free_port, key_of, png
 
-from ocrlab.batch import run_batch
+from ocrlab.runs.batch import run_batch
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_bedrock_without_credentials_stops_before_any_image(folder, store, tmp_p
 
 def test_rapidocr_batch_gives_each_bad_sample_its_failure_type(tmp_path, store):
     """The local engine in worker processes, on `ocrlab samples --bad`: outcome per file as the manifest says."""
-    from ocrlab.samples import generate_samples
+    from ocrlab.samples.generate import generate_samples
     manifest = generate_samples(tmp_path / "s", count=2, seed=7, bad=True)
     out = subprocess.run([sys.executable, "-m", "ocrlab", "batch", str(tmp_path / "s"), "--table", store.table,
                           "--concurrency", "2", "--no-progress", "--summary-json", str(tmp_path / "sum.json")],
@@ -224,7 +224,7 @@ def test_database_dying_mid_batch_loses_no_record(tmp_path, table_name, converse
         localdb.stop(data_dir)
 
 
-# --- Bedrock's quota: the batch finds it and holds it (ocrlab.engines.pacing) ------------------------
+# --- Bedrock's quota: the batch finds it and holds it (ocrlab.ocr.engines.pacing) ------------------------
 
 def _pngs(root: Path, count: int) -> Path:
     root.mkdir()

@@ -15,8 +15,8 @@ from support.aws_shapes import s3_record, sqs_event, sqs_message
 from support.converse_server import ok
 from support.helpers import V1, V2, V2_FILE, key_of, on_another_machine, png, run_cli
 
-from ocrlab import handler
-from ocrlab.batch import run_batch
+from ocrlab.aws import handler
+from ocrlab.runs.batch import run_batch
 from ocrlab.store.failure_log import get_all_failed_images, log_failed_image
 
 VERSION = V1.full_version
@@ -88,7 +88,7 @@ def test_new_bytes_under_a_file_name_are_a_new_revision(tmp_path, store, bedrock
 
 
 def test_a_comparison_says_which_images_were_read_from_other_content(tmp_path, store, bedrock):
-    from ocrlab.compare import compare_versions
+    from ocrlab.analysis.compare import compare_versions
     folder = scans(tmp_path / "week")
     batch(folder, store, bedrock)
     (folder / "scan_0002.png").write_bytes(png())  # rescanned before the candidate ran

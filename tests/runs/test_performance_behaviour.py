@@ -7,8 +7,8 @@ from collections import Counter
 from support.converse_server import ok
 from support.helpers import V1, png
 
-from ocrlab.batch import run_batch
-from ocrlab.engines.bedrock import BedrockEngine
+from ocrlab.ocr.engines.bedrock import BedrockEngine
+from ocrlab.runs.batch import run_batch
 from ocrlab.store.failure_log import get_attempt_count, log_failed_image
 
 

@@ -17,9 +17,9 @@ import pytest
 from support.converse_server import ok
 from support.helpers import free_port, key_of, png, run_cli
 
-from ocrlab.batch import run_batch
 from ocrlab.records import KEY_LIMIT
-from ocrlab.sources import SourceItem
+from ocrlab.runs.batch import run_batch
+from ocrlab.runs.sources import SourceItem
 from ocrlab.store.dynamodb import serialize
 from ocrlab.store.failure_log import get_all_failed_images, get_attempt_count, log_failed_image
 
@@ -118,7 +118,7 @@ def _workers() -> list[int]:
 
 
 def test_a_worker_killed_mid_batch_costs_only_its_images(tmp_path, store):
-    from ocrlab.samples import generate_samples
+    from ocrlab.samples.generate import generate_samples
     generate_samples(tmp_path / "s", count=10, seed=3)  # enough work that a worker is busy when it is killed
     killed: list[int] = []
 
@@ -138,7 +138,7 @@ def test_a_worker_killed_mid_batch_costs_only_its_images(tmp_path, store):
 
 
 def test_an_image_that_kills_its_worker_twice_is_recorded_as_worker_lost(tmp_path, store, monkeypatch):
-    import ocrlab.batch as batch
+    import ocrlab.runs.batch as batch
     real = batch.open_source
 
     def with_poison(source, s3=None, follow_links=False):
@@ -146,7 +146,7 @@ def test_an_image_that_kills_its_worker_twice_is_recorded_as_worker_lost(tmp_pat
         listing.items.append(KillsItsWorker("poison.png", str(tmp_path / "poison.png")))
         return listing
     monkeypatch.setattr(batch, "open_source", with_poison)
-    from ocrlab.samples import generate_samples
+    from ocrlab.samples.generate import generate_samples
     generate_samples(tmp_path / "s", count=3, seed=5)
     summary = run_batch(str(tmp_path / "s"), store, concurrency=2, progress=False)
     assert summary.images == 4 and summary.processed == 4 and summary.succeeded == 3
@@ -156,10 +156,10 @@ def test_an_image_that_kills_its_worker_twice_is_recorded_as_worker_lost(tmp_pat
 
 def test_a_script_without_a_main_guard_is_told_why_its_workers_die(tmp_path, store):
     # Spawned workers import the script again; without the guard each would run the whole batch anew.
-    from ocrlab.samples import generate_samples
+    from ocrlab.samples.generate import generate_samples
     generate_samples(tmp_path / "s", count=2, seed=5)
     script = tmp_path / "unguarded.py"
-    script.write_text("from ocrlab.batch import run_batch\nfrom ocrlab.store import open_store\n"
+    script.write_text("from ocrlab.runs.batch import run_batch\nfrom ocrlab.store import open_store\n"
                       f"s = run_batch({str(tmp_path / 's')!r}, open_store({store.table!r}), concurrency=2, "
                       "progress=False)\nprint('succeeded', s.succeeded, 'processed', s.processed)\n")
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
@@ -193,7 +193,7 @@ def test_two_identical_batches_at_once_run_every_image_once(tmp_path, store, con
 def test_a_duplicate_s3_event_runs_once(store, converse_server, bucket, monkeypatch):
     from types import SimpleNamespace
 
-    from ocrlab import handler
+    from ocrlab.aws import handler
     client, name = bucket
     client.put_object(Bucket=name, Key="a.png", Body=png())
     monkeypatch.setenv("OCRLAB_TABLE", store.table)

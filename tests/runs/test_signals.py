@@ -89,7 +89,7 @@ def test_a_signal_to_a_bedrock_batch_finishes_what_runs_and_writes_the_summary(n
 
 
 def test_sigterm_to_a_local_engine_batch_leaves_no_process_behind(tmp_path, store):
-    from ocrlab.samples import generate_samples
+    from ocrlab.samples.generate import generate_samples
     generate_samples(tmp_path / "s", count=8, seed=11)
     proc = subprocess.Popen([sys.executable, "-m", "ocrlab", "batch", str(tmp_path / "s"), "--table", store.table,
                              "--concurrency", "2", "--no-progress", "--summary-json", str(tmp_path / "s.json")],
@@ -110,7 +110,7 @@ def test_sigterm_to_a_local_engine_batch_leaves_no_process_behind(tmp_path, stor
 
 
 def test_workers_end_with_a_parent_killed_outright(tmp_path, store):
-    from ocrlab.samples import generate_samples
+    from ocrlab.samples.generate import generate_samples
     generate_samples(tmp_path / "s", count=6, seed=12)
     proc = subprocess.Popen([sys.executable, "-m", "ocrlab", "batch", str(tmp_path / "s"), "--table", store.table,
                              "--concurrency", "2", "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ocrlab.samples import generate_samples
-from ocrlab.timesheet import parse_text, validate
+from ocrlab.samples.generate import generate_samples
+from ocrlab.timesheet.model import parse_text, validate
 
 COMPANIONS = {".json", ".txt"}
 

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 from support.helpers import key_of
 
-from ocrlab import sample_fonts
-from ocrlab.batch import run_batch
-from ocrlab.samples import generate_samples
-from ocrlab.timesheet import parse_text, validate
+from ocrlab.runs.batch import run_batch
+from ocrlab.samples import fonts as sample_fonts
+from ocrlab.samples.generate import generate_samples
+from ocrlab.timesheet.model import parse_text, validate
 from ocrlab.version import load_version
 
 

@@ -153,9 +153,9 @@ def test_adopt_makes_every_command_right_and_the_original_code_keeps_its_answers
     assert comparison["images_total"] == len(under[0] | under[1])
     assert sum(n for name, n in comparison["outcomes"].items()) == len(under[0] | under[1]), comparison["outcomes"]
 
-    from ocrlab.analysis import failure_patterns, pattern_frames
-    from ocrlab.reports.browser import FailureBrowser
+    from ocrlab.analysis.patterns import failure_patterns, pattern_frames
     from ocrlab.store import open_store
+    from ocrlab.widgets.browser import FailureBrowser
     store = open_store(table, create=False)
     patterns = failure_patterns(pattern_frames(store)[0])
     assert len(patterns["by_fingerprint"]) == len(groups)
@@ -196,7 +196,7 @@ def test_attempt_numbers_continue_whichever_code_logged_the_last_failure(origina
 
 
 def test_versions_the_original_code_adds_later_are_seen(original_table, tmp_path):
-    from ocrlab.analysis import latest_records
+    from ocrlab.analysis.patterns import latest_records
     from ocrlab.store import open_store
     from ocrlab.store.adoption import adopt
     table, written = original_table

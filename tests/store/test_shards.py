@@ -120,8 +120,8 @@ def test_a_budget_bounded_page_goes_on_to_the_same_failures(pair):
 
 
 def test_export_statistics_frames_and_comparison_are_the_same(pair):
-    from ocrlab.analysis import pattern_frames, records_frame
-    from ocrlab.compare import compare_versions
+    from ocrlab.analysis.compare import compare_versions
+    from ocrlab.analysis.patterns import pattern_frames, records_frame
     from ocrlab.store.failure_log import export_failed_images_csv, get_failure_statistics
     sharded, unsharded = pair
     csvs = []

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ocrlab.repairs import Repairs
+from ocrlab.timesheet.repairs import Repairs
 
 try:
     from support.converse_server import TIMESHEET

@@ -49,11 +49,11 @@ def run_cli(*args: str, timeout: float = 120, **env: str) -> subprocess.Complete
 
 
 def key_of(path) -> str:
-    """The ImageKey a batch gives a local file (ocrlab.sources.LocalKeys): relative to the project folder,
+    """The ImageKey a batch gives a local file (ocrlab.runs.sources.LocalKeys): relative to the project folder,
     else absolute, as the tests' images in temporary folders are."""
     from pathlib import Path
 
-    from ocrlab.sources import LocalKeys
+    from ocrlab.runs.sources import LocalKeys
     return LocalKeys().key(Path(path))
 
 

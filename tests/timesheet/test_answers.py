@@ -16,17 +16,17 @@ from support.answer_shapes import NO_TIMESHEET, SHAPES, Shape, carried_by, inven
 from support.converse_server import TIMESHEET, ConverseServer, Received, Reply, make_client, ok
 from support.helpers import key_of
 
-from ocrlab.answer_json import find_object
-from ocrlab.answers import parse_model_json, read_answer
-from ocrlab.batch import run_batch
-from ocrlab.engines.bedrock import BedrockEngine
 from ocrlab.errors import InputError, ParsingError
-from ocrlab.pipeline import Pipeline
-from ocrlab.preflight import prepare_image
-from ocrlab.repairs import Repairs
-from ocrlab.samples import generate_samples
-from ocrlab.schema import ENTRY_SCHEMA, TIMESHEET_SCHEMA
-from ocrlab.timesheet import validate
+from ocrlab.ocr.engines.bedrock import BedrockEngine
+from ocrlab.ocr.pipeline import Pipeline
+from ocrlab.ocr.preflight import prepare_image
+from ocrlab.runs.batch import run_batch
+from ocrlab.samples.generate import generate_samples
+from ocrlab.timesheet.answer_json import find_object
+from ocrlab.timesheet.answers import parse_model_json, read_answer
+from ocrlab.timesheet.model import validate
+from ocrlab.timesheet.repairs import Repairs
+from ocrlab.timesheet.schema import ENTRY_SCHEMA, TIMESHEET_SCHEMA
 from ocrlab.version import OCRVersionInfo
 
 V = OCRVersionInfo("2.0.0", "2025-10-25", "answers")

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ocrlab.errors import ParsingError, ValidationFailure
-from ocrlab.timesheet import check, parse_text
+from ocrlab.timesheet.model import check, parse_text
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 LOOKALIKES = {"0": "O", "1": "l", "5": "S", "8": "B", "2": "Z", "6": "G", "9": "g"}

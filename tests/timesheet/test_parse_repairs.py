@@ -12,8 +12,8 @@ import pytest
 from support.helpers import TIMESHEET
 
 from ocrlab.errors import ValidationFailure
-from ocrlab.repairs import Repairs
-from ocrlab.timesheet import check, parse_text, validate
+from ocrlab.timesheet.model import check, parse_text, validate
+from ocrlab.timesheet.repairs import Repairs
 
 HEADER = "WEEKLY TIMESHEET\nEmployee: Maria Gonzalez    ID: E-10472\nWeek ending: 2025-10-24\n"
 TABLE = "Date In Out Hours\n"

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ocrlab.repairs import Repair, Repairs
+from ocrlab.timesheet.repairs import Repair, Repairs
 
 
 def test_repairs_round_trip_through_the_stored_form():

@@ -8,7 +8,7 @@ from support.helpers import TIMESHEET
 
 from ocrlab.errors import ParsingError, ValidationFailure
 from ocrlab.taxonomy import FailureType, classify
-from ocrlab.timesheet import check, parse_text, validate
+from ocrlab.timesheet.model import check, parse_text, validate
 
 REFERENCE = """WEEKLY TIMESHEET
 Employee: Maria Gonzalez    ID: E-10472

@@ -1,0 +1,1 @@
+"""CER/WER and field accuracy against ground truth, and the evaluation loop."""

@@ -1,0 +1,1 @@
+"""Running many images: batches, their sources and their worker processes."""
