@@ -32,6 +32,7 @@ from ocrlab.evaluation.fields import score_fields
 from ocrlab.ocr.preprocess import Preprocess
 from ocrlab.records import OCR_RESULT
 from ocrlab.runs.batch import run_batch
+from ocrlab.runs.sources import LocalKeys
 from ocrlab.samples.generate import generate_samples
 from ocrlab.store import open_store
 from ocrlab.timesheet.model import parse_text
@@ -67,10 +68,11 @@ def _in_raw_text(truth: dict[str, Any], raw: str) -> list[bool]:
 
 def _figures(folder: Path, manifest: list[dict[str, Any]], table: str, version: str) -> dict[str, Any]:
     latest = {r["ImageKey"]: r for r in open_store(table).latest_outcomes(version)}
+    keys = LocalKeys()  # a batch keys a local file by its path (ocrlab.runs.sources), not its bare name
     good = read = right = accepted = fields = false_ok = present = lost = 0
     raw_cer = ErrorCounts()
     for entry in manifest:
-        record = latest[entry["file"]]
+        record = latest[keys.key(folder / entry["file"])]
         ok = record["RecordType"] == OCR_RESULT
         if entry["expected"] != "OK":
             false_ok += ok
