@@ -101,3 +101,15 @@ def bucket(s3_server, aws_credentials):
     client = boto3.client("s3", region_name="us-east-1", endpoint_url=s3_server)
     client.create_bucket(Bucket=name)
     return client, name
+
+
+@pytest.fixture
+def lambda_env(monkeypatch, converse_server, store, bucket):
+    """The Lambda function's environment over the test's table, the local Converse server and a bucket."""
+    from ocrlab.aws import handler
+    monkeypatch.setenv("OCRLAB_TABLE", store.table)
+    monkeypatch.setenv("OCRLAB_ENGINE", "bedrock")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", converse_server.url)
+    handler.reset()
+    yield bucket
+    handler.reset()

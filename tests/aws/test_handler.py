@@ -19,16 +19,6 @@ CONTEXT = SimpleNamespace(log_stream_name="2025/10/25/[$LATEST]abcdef", aws_requ
 BROKEN = b"\x89PNG\r\n\x1a\n truncated"
 
 
-@pytest.fixture
-def lambda_env(monkeypatch, converse_server, store, bucket):
-    monkeypatch.setenv("OCRLAB_TABLE", store.table)
-    monkeypatch.setenv("OCRLAB_ENGINE", "bedrock")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", converse_server.url)
-    handler.reset()
-    yield bucket
-    handler.reset()
-
-
 def test_mixed_good_and_bad_objects(lambda_env, store, converse_server):
     client, name = lambda_env
     client.put_object(Bucket=name, Key="2025/week 43.png", Body=png())

@@ -99,16 +99,6 @@ def test_a_comparison_says_which_images_were_read_from_other_content(tmp_path, s
     assert repr(key_of(folder / "scan_0002.png")) in warning
 
 
-@pytest.fixture
-def lambda_env(monkeypatch, converse_server, store, bucket):
-    monkeypatch.setenv("OCRLAB_TABLE", store.table)
-    monkeypatch.setenv("OCRLAB_ENGINE", "bedrock")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", converse_server.url)
-    handler.reset()
-    yield bucket
-    handler.reset()
-
-
 def test_new_bytes_under_an_s3_key_with_a_later_event_run_again(lambda_env, store, converse_server):
     client, name = lambda_env
     context = SimpleNamespace(log_stream_name="s", aws_request_id="r")
