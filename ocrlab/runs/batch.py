@@ -24,11 +24,12 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from functools import partial
+from queue import Empty, SimpleQueue
 from typing import Any, Callable, Collection, Iterable, Iterator, Mapping, cast
 
 from ocrlab.domain import LatestSummary, Record
@@ -327,16 +328,25 @@ class _Run:
                pending: deque[Planned], lost: list[Planned]) -> Iterator[Report]:
         window = max(2, 3 * self.concurrency)  # images at the engine, and records on their way to the store
         in_flight: dict[Future[Any], Planned] = {}  # a report, or a report whose record is being written
+        # Futures report here as they finish: one wait() over the whole window would cost a lock and a
+        # waiter per future in flight, for every image.
+        finished: SimpleQueue[Future[Any]] = SimpleQueue()
+
+        def follow(future: Future[Any], planned: Planned) -> None:
+            in_flight[future] = planned
+            future.add_done_callback(finished.put)
         broken = False
         while in_flight or (pending and not broken and not self.stopping):
             while pending and len(in_flight) < window and not broken and not self.stopping:
                 planned = pending.popleft()
-                in_flight[executor.submit(task, planned)] = planned
+                follow(executor.submit(task, planned), planned)
             # A short wait, so a stop asked from a signal handler is seen while images run.
-            done, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
+            done = _finished(finished, timeout=0.2)
             if self.stopping:
                 self._cancel_waiting(in_flight, pending)
             for future in done:
+                if future not in in_flight:
+                    continue  # cancelled before it started: back among the pending
                 planned = in_flight.pop(future)
                 try:
                     report = future.result()
@@ -347,7 +357,7 @@ class _Run:
                 except Exception as exc:  # a worker lost by Dask, or a defect: the image is recorded, the batch goes on
                     report = self._lost(planned.item, f"{type(exc).__name__}: {exc}")
                 if isinstance(report, Future):  # its record is being written: wait for that instead
-                    in_flight[report] = planned
+                    follow(report, planned)
                     continue
                 self.halted |= report["status"] == "unwritten"
                 yield report
@@ -392,6 +402,17 @@ class _Run:
             return {"key": item.key, "status": "unwritten", "error": str(exc), "record": exc.record}
         return {"key": item.key, "status": "failed", "failure_type": "OCR_ERROR",
                 "spooled": bool(written.get("Spooled")), "rejected": bool(written.get("Rejected"))}
+
+
+def _finished(queue: SimpleQueue[Future[Any]], timeout: float) -> list[Future[Any]]:
+    """The futures finished since the last look, waiting up to `timeout` for the first."""
+    try:
+        done = [queue.get(timeout=timeout)]
+    except Empty:
+        return []
+    while not queue.empty():
+        done.append(queue.get_nowait())
+    return done
 
 
 def _progress(reports: Iterable[dict[str, Any]], total: int, enabled: bool) -> Iterable[dict[str, Any]]:

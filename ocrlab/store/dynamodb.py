@@ -328,13 +328,15 @@ class Store:
         names = {"#q": "Sequence", "#nr": "NumberedRecord", "#nq": "NumberedSequence"}
         values = {":rid": {"S": record_id}, ":one": {"N": "1"}, ":zero": {"N": "0"}}
         update = "SET #q = if_not_exists(#q, :zero) + :one, #nq = if_not_exists(#q, :zero) + :one, #nr = :rid"
-        condition = "(attribute_not_exists(#nr) OR #nr <> :rid)"
+        # Flat on purpose: `NOT a = :v` holds where `a` is missing, as `attribute_not_exists(a) OR a <>
+        # :v` does, and the local database parses a nested condition many times slower.
+        condition = "NOT #nr = :rid"
         released = _failure_names(version)
         if failure:
             self._follow_writers(image_key)
             names.update({"#c": "FailureCount", "#na": "NumberedAttempt", "#lr": released["#lr"]})
             update += ", #c = if_not_exists(#c, :zero) + :one, #na = if_not_exists(#c, :zero) + :one"
-            condition += " AND (attribute_not_exists(#lr) OR #lr <> :rid)"
+            condition += " AND NOT #lr = :rid"
         try:
             out = self._call("update_item", TableName=self.table, Key=key, UpdateExpression=update,
                              ConditionExpression=condition, ExpressionAttributeNames=names,
