@@ -107,3 +107,25 @@ def missing_table_message(table: str, how: str) -> str:
     use = f"set {how} to one of them, or " if tables else ""
     return (f"table {table!r} does not exist ({where}){there}. To see records, {use}write some first: "
             "`ocrlab demo` (sample timesheets) or `ocrlab batch SCANS/` (your own images)")
+
+
+def other_tables_note(table: str, how: str) -> str:
+    """For a reader that found too little in `table`: the other tables of this store that hold records
+    and their versions, and how to read one (`how`, as in missing_table_message); "" if none."""
+    from ocrlab.store.dynamodb import Store, make_client
+    names = [n for n in existing_tables() or [] if n != table][:SHOWN_TABLES]
+    if not names:
+        return ""
+    client = make_client(settings().store_target(), max_attempts=2)
+    held = []
+    for name in names:
+        try:
+            versions = Store(client, name).versions()
+        except Exception:  # not readable, or not a table of records: left out of the hint
+            continue
+        if versions:
+            held.append(f"{name!r} ({', '.join(versions)})")
+    if not held:
+        return ""
+    return f" Other tables here: {'; '.join(held)}. To read one, set {how} to its name."
+

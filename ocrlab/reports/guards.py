@@ -2,15 +2,24 @@
 one sentence naming the parameter to change (no traceback in JupyterLab, one line from `ocrlab report`)."""
 from __future__ import annotations
 
+from typing import Callable
+
 from ocrlab.errors import NothingSelected, TableMissing
 from ocrlab.store.spooling import SpoolingStore, open_store
-from ocrlab.table_choice import missing_table_message, reading_table, remember, writing_table
+from ocrlab.table_choice import missing_table_message, other_tables_note, reading_table, remember, writing_table
 
 
-def require(condition: object, sentence: str) -> None:
-    """Stop the notebook with `sentence` unless `condition` holds."""
+def require(condition: object, sentence: str | Callable[[], str]) -> None:
+    """Stop the notebook with `sentence` unless `condition` holds (a callable: a sentence that costs a
+    look at the store, made only when it is said)."""
     if not condition:
-        raise NothingSelected(sentence)
+        raise NothingSelected(sentence if isinstance(sentence, str) else sentence())
+
+
+def elsewhere(store: SpoolingStore) -> str:
+    """The other tables of the store and their versions, for a sentence about a table that holds too
+    little (the one a notebook reads by default is the one last written, which may be a small batch's)."""
+    return other_tables_note(store.table, "`table`")
 
 
 def existing_store(table: str | None = None) -> SpoolingStore:
