@@ -89,10 +89,10 @@ def bench_log(n: int) -> dict[str, Any]:
     """log_failed_image over a raw put_item of the same record (one thread), its requests and write units."""
     from ocrlab.records import FAILED_IMAGE, failure_item
     from ocrlab.store import open_store
-    from ocrlab.store.dynamodb import serialize
     from ocrlab.store.failure_log import log_failed_image
     from ocrlab.store.layout import SHARD_ATTRIBUTE
     from ocrlab.store.shards import shard_key
+    from ocrlab.store.table import serialize
     from ocrlab.version import OCRVersionInfo
     version = OCRVersionInfo("2.0.0", "2025-10-25", "benchmark")
     store, raw = open_store("perf-log"), open_store("perf-raw")
@@ -170,7 +170,7 @@ def _seed_results(store: Any, count: int, offset: int) -> None:
     import datetime as dt
 
     from benchmarks.seed import _write, failure
-    from ocrlab.store.dynamodb import pages
+    from ocrlab.store.table import pages
     start = dt.datetime(2025, 9, 1, tzinfo=dt.timezone.utc)
     items = []
     for i in range(offset, offset + count):

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable
 
 from ocrlab.records import FAILED_IMAGE, fingerprint, format_timestamp
-from ocrlab.store.dynamodb import VERSION_PREFIX, VERSIONS_KEY, pages, serialize
 from ocrlab.store.layout import SHARD_ATTRIBUTE
 from ocrlab.store.shards import DEFAULT_SHARDS, shard_key
+from ocrlab.store.table import VERSION_PREFIX, VERSIONS_KEY, pages, serialize
 
 VERSIONS = ("2.0.0-2025-10-25", "2.1.0-2025-11-02")
 KINDS = [  # (FailureType, ErrorCode, message template)

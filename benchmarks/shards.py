@@ -62,7 +62,7 @@ def bench_sharded_reads(records: int = 120_000, rounds: int = 3) -> dict[str, An
     failures = records // 2
     for store in (sharded, unsharded):
         write_items(store, _records(failures, records - failures), threads=8)
-    assert (sharded.store.shards, unsharded.store.shards) == (16, 0)
+    assert (sharded.db.shards, unsharded.db.shards) == (16, 0)
 
     def export(store: Any) -> int:
         with open(os.devnull, "w", encoding="utf-8", newline="") as sink:
@@ -72,7 +72,7 @@ def bench_sharded_reads(records: int = 120_000, rounds: int = 3) -> dict[str, An
         failed, everything = pattern_frames(store)
         return len(failed) + len(everything)
     steps = {"export": export, "statistics": lambda s: get_failure_statistics(s)["total_failures"], "frames": frames}
-    figures: dict[str, Any] = {"records": records, "failures": failures, "shards": sharded.store.shards,
+    figures: dict[str, Any] = {"records": records, "failures": failures, "shards": sharded.db.shards,
                                "rounds": rounds}
     met = True
     for name, step in steps.items():

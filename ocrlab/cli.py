@@ -167,7 +167,7 @@ def cmd_adopt(args: argparse.Namespace) -> int:
         store = connect(args.table, create=False, check=False)
     say(store.description)
     try:
-        described = store._call("describe_table", TableName=args.table)["Table"]
+        described = store.db.call("describe_table", TableName=args.table)["Table"]
     except TableMissing:
         from ocrlab.table_choice import missing_table_message
         raise OcrlabError(missing_table_message(args.table, "--table")) from None

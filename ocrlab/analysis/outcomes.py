@@ -16,8 +16,8 @@ from decimal import Decimal
 from typing import Any, Collection, Iterable, Iterator, Mapping
 
 from ocrlab.records import DIGESTS, OCR_RESULT, output_digests
-from ocrlab.store.dynamodb import pages
 from ocrlab.store.spooling import SpoolingStore
+from ocrlab.store.table import pages
 
 OK = "OK"
 TEXTS = ("RawOCROutput", "ParsedTimesheet", "ErrorMessage")

@@ -174,4 +174,5 @@ def _log_malformed(pipeline: Pipeline, delivery: Delivery, log_stream: str) -> O
     failure_type = FailureType.INPUT_ERROR.value
     item = failure_item(delivery.item_id, failure_type, delivery.problem or "", pipeline.version,
                         {"error_code": "MalformedEventRecord", "cloudwatch_log_stream": log_stream})
-    return Outcome(delivery.item_id, False, pipeline.store.write(item), failure_type, delivery.problem)
+    written = pipeline.store.write(item)
+    return Outcome(delivery.item_id, False, written.record, failure_type, delivery.problem, written=written)

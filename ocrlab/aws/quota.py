@@ -61,7 +61,7 @@ class Invocation:
     def give_back(pipeline: Pipeline, image_key: str, ticket: Ticket) -> None:
         """Let go of the image's claim without counting a failure (its message will come back)."""
         try:
-            pipeline.store.release(storage_key(image_key), pipeline.version.full_version, ticket.owner,
-                                   GIVEN_BACK, count_failure=False)
+            pipeline.store.writer.release(storage_key(image_key), pipeline.version.full_version, ticket.owner,
+                                          GIVEN_BACK, count_failure=False)
         except StoreUnavailable:
             pass  # the claim lapses with its lease

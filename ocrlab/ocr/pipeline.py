@@ -18,7 +18,7 @@ from ocrlab.ocr.preprocess import Preprocess
 from ocrlab.ocr.preprocess import apply as preprocess_image
 from ocrlab.records import failure_item, result_item, timesheet_json
 from ocrlab.store.claims import Ticket
-from ocrlab.store.spooling import SpoolingStore
+from ocrlab.store.spooling import SpoolingStore, Written
 from ocrlab.taxonomy import classify
 from ocrlab.timesheet.answers import parse_model_json
 from ocrlab.timesheet.model import check, parse_text
@@ -37,21 +37,23 @@ class Draft:
     error: str | None = None
     timesheet: Timesheet | None = None
 
-    def outcome(self, written: Record) -> Outcome:
-        return Outcome(**{**vars(self), "record": written})
+    def outcome(self, written: Written) -> Outcome:
+        return Outcome(**{**vars(self), "record": written.record, "written": written})
 
 
 @dataclass
 class Outcome(Draft):
-    """What happened to one image; `record` is what was written (or spooled)."""
+    """What happened to one image; `record` is what was written (or spooled), `written` how it went."""
+
+    written: Written | None = None
 
     @property
     def spooled(self) -> bool:
-        return bool(self.record.get("Spooled"))
+        return self.written is not None and self.written.spooled
 
     @property
     def rejected(self) -> bool:
-        return bool(self.record.get("Rejected"))
+        return self.written is not None and self.written.rejected
 
 
 @dataclass

@@ -401,7 +401,7 @@ class _Run:
         except SpoolUnavailable as exc:
             return {"key": item.key, "status": "unwritten", "error": str(exc), "record": exc.record}
         return {"key": item.key, "status": "failed", "failure_type": "OCR_ERROR",
-                "spooled": bool(written.get("Spooled")), "rejected": bool(written.get("Rejected"))}
+                "spooled": written.spooled, "rejected": written.rejected}
 
 
 def _finished(queue: SimpleQueue[Future[Any]], timeout: float) -> list[Future[Any]]:
@@ -560,7 +560,7 @@ def _write_held(store: SpoolingStore, summary: BatchSummary) -> None:
             continue
         summary.unwritten -= 1
         summary.processed += 1
-        summary.spooled += bool(written.get("Spooled"))
+        summary.spooled += written.spooled
         if record.get("RecordType") == OCR_RESULT:
             summary.succeeded += 1
         else:

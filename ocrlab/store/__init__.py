@@ -6,6 +6,6 @@ from __future__ import annotations
 
 from ocrlab.store.dynamodb import Store
 from ocrlab.store.spool import Spool
-from ocrlab.store.spooling import RecordStore, SpoolingStore, open_store
+from ocrlab.store.spooling import SpoolingStore, Written, open_store
 
-__all__ = ["RecordStore", "Spool", "SpoolingStore", "Store", "open_store"]
+__all__ = ["Spool", "SpoolingStore", "Store", "Written", "open_store"]

@@ -30,12 +30,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from botocore.exceptions import ClientError
 
 from ocrlab.records import FAILED_IMAGE, OCR_RESULT, fingerprint, format_timestamp, output_digests, parse_timestamp
-from ocrlab.store import shards
+from ocrlab.store import admin, shards
 from ocrlab.store.layout import BY_TYPE_SHARD, UNSHARDED_LAYOUT
+from ocrlab.store.table import ADOPTED_KEY
 from ocrlab.text import clean_text
 
 if TYPE_CHECKING:
-    from ocrlab.store.dynamodb import Store
+    from ocrlab.store.reads import Queries
+    from ocrlab.store.table import Table
 
 MARK = {"ImageKey": {"S": "#TABLE"}, "FailureTimestamp": {"S": "#ADOPTED"}}
 COUNTER = "#COUNTER"
@@ -74,9 +76,9 @@ class AdoptionReport:
         return report
 
 
-def mark(store: Store) -> dict[str, Any] | None:
+def mark(db: Table) -> dict[str, Any] | None:
     """The table's adoption mark, if it was (or is being) adopted."""
-    return store._item("#TABLE", "#ADOPTED")
+    return db.item(*ADOPTED_KEY)
 
 
 def derived(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -94,7 +96,7 @@ def derived(record: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
-def adopt_image(store: Store, image_key: str) -> AdoptionReport:
+def adopt_image(store: Queries, image_key: str) -> AdoptionReport:
     """Complete one image's records and counter (idempotent); what it did."""
     report = AdoptionReport(images=1)
     records = [r for r in store.records_of_image(image_key) if r.get("RecordType") in (FAILED_IMAGE, OCR_RESULT)]
@@ -110,7 +112,7 @@ def adopt_image(store: Store, image_key: str) -> AdoptionReport:
             _complete(store, record, missing, sequence)
         version = record.get("OCRFullVersion")
         if version:
-            store._register_version(str(version))
+            store.db.register_version(str(version))
             report.versions[str(version)] += 1
         else:
             report.unversioned += 1
@@ -119,9 +121,9 @@ def adopt_image(store: Store, image_key: str) -> AdoptionReport:
     return report
 
 
-def _take_sequences(store: Store, image_key: str, count: int) -> int:
+def _take_sequences(store: Queries, image_key: str, count: int) -> int:
     """Reserve `count` sequence numbers on the image's counter; the highest of them."""
-    out = store._call("update_item", TableName=store.table,
+    out = store.db.call("update_item", TableName=store.table,
                       Key={"ImageKey": {"S": image_key}, "FailureTimestamp": {"S": COUNTER}},
                       UpdateExpression="SET #q = if_not_exists(#q, :zero) + :n", ExpressionAttributeNames={"#q": "Sequence"},
                       ExpressionAttributeValues={":zero": {"N": "0"}, ":n": {"N": str(count)}},
@@ -129,7 +131,7 @@ def _take_sequences(store: Store, image_key: str, count: int) -> int:
     return int(out["Attributes"]["Sequence"]["N"])
 
 
-def _complete(store: Store, record: Mapping[str, Any], missing: dict[str, Any], sequence: int | None) -> None:
+def _complete(store: Queries, record: Mapping[str, Any], missing: dict[str, Any], sequence: int | None) -> None:
     """Add the missing attributes (and the Sequence, unless another run numbered it first) to a record
     that still exists."""
     names = {f"#a{n}": name for n, name in enumerate(missing)}
@@ -140,7 +142,7 @@ def _complete(store: Store, record: Mapping[str, Any], missing: dict[str, Any], 
     names["#k"] = "FailureTimestamp"
     if sequence is not None:
         try:
-            store._call("update_item", TableName=store.table, Key=key,
+            store.db.call("update_item", TableName=store.table, Key=key,
                         UpdateExpression="SET " + ", ".join([*sets, "#q = :q"]),
                         ConditionExpression=condition + " AND attribute_not_exists(#q)",
                         ExpressionAttributeNames={**names, "#q": "Sequence"},
@@ -150,14 +152,14 @@ def _complete(store: Store, record: Mapping[str, Any], missing: dict[str, Any], 
             pass  # numbered by another run meanwhile, or gone
     if sets:
         try:
-            store._call("update_item", TableName=store.table, Key=key, UpdateExpression="SET " + ", ".join(sets),
+            store.db.call("update_item", TableName=store.table, Key=key, UpdateExpression="SET " + ", ".join(sets),
                         ConditionExpression=condition, ExpressionAttributeNames=names,
                         ExpressionAttributeValues=values)
         except ClientError:
             pass  # the record is gone
 
 
-def follow(store: Store, image_key: str) -> None:
+def follow(store: Queries, image_key: str) -> None:
     """Before a failure of the image is counted on a shared table: adopt the records others wrote
     (read in full only when there are some) and raise the count to what the records hold."""
     brief = store.records_of_image(image_key, attributes=["RecordType", "AttemptNumber", "RecordId", "Sequence"])
@@ -167,7 +169,7 @@ def follow(store: Store, image_key: str) -> None:
         follow_attempts(store, image_key, brief)
 
 
-def follow_attempts(store: Store, image_key: str, records: Iterable[Mapping[str, Any]] | None = None) -> bool:
+def follow_attempts(store: Queries, image_key: str, records: Iterable[Mapping[str, Any]] | None = None) -> bool:
     """Raise the image's failure count to what its records hold (the highest AttemptNumber, or the
     number of failures if more), so the next attempt follows the last whoever logged it; whether it
     was raised. Never lowers it (a failure counted but not yet written keeps its number)."""
@@ -178,7 +180,7 @@ def follow_attempts(store: Store, image_key: str, records: Iterable[Mapping[str,
     if not held:
         return False
     try:
-        store._call("update_item", TableName=store.table,
+        store.db.call("update_item", TableName=store.table,
                     Key={"ImageKey": {"S": image_key}, "FailureTimestamp": {"S": COUNTER}},
                     UpdateExpression="SET #c = :n", ConditionExpression="attribute_not_exists(#c) OR #c < :n",
                     ExpressionAttributeNames={"#c": "FailureCount"}, ExpressionAttributeValues={":n": {"N": str(held)}})
@@ -194,12 +196,12 @@ def _number(value: Any) -> int:
         return 0
 
 
-def adopt(store: Store, progress: Callable[[int], None] | None = None, page_size: int = 1000) -> AdoptionReport:
+def adopt(store: Queries, progress: Callable[[int], None] | None = None, page_size: int = 1000) -> AdoptionReport:
     """Make the table a full ocrlab table in place: every image's records and counter and the version
     list, then the indexes; resumable (the walk's position is kept in the mark) and idempotent (a
     table adopted before is caught up with the records written since). `progress` is told the
     records of each image adopted; the position is kept every `page_size` items walked."""
-    held = mark(store)
+    held = mark(store.db)
     if held and held.get("State") == "adopted":
         report = catch_up(store)
         report.already, report.indexes = True, _indexes(store, held.get("Shared", True) is not False)
@@ -214,7 +216,7 @@ def adopt(store: Store, progress: Callable[[int], None] | None = None, page_size
     done: set[str] = {held["LastImage"]} if held and held.get("LastImage") else set()
     with ThreadPoolExecutor(WORKERS) as pool:
         while True:
-            page = store._call("scan", TableName=store.table, ProjectionExpression="#k, #t", Limit=page_size,
+            page = store.db.call("scan", TableName=store.table, ProjectionExpression="#k, #t", Limit=page_size,
                                FilterExpression="attribute_exists(#r)", ConsistentRead=True,
                                ExpressionAttributeNames={"#k": "ImageKey", "#t": "FailureTimestamp", "#r": "RecordType"},
                                **({"ExclusiveStartKey": start_key} if start_key else {}))
@@ -235,20 +237,20 @@ def adopt(store: Store, progress: Callable[[int], None] | None = None, page_size
     return report
 
 
-def _indexes(store: Store, shared: bool) -> list[str]:
+def _indexes(store: Queries, shared: bool) -> list[str]:
     """Bring the indexes to the layout the table can have; the names of those made. A shared table
     keeps the one time-ordered index (ByRecordType): another writer's records carry no shard, and it
     is how their records written since are found. A table only ocrlab writes moves to the shards."""
     if shared:
-        made = store.migrate(UNSHARDED_LAYOUT)
-        if shards.stored_count(store):  # made sharded, then written by another: read through ByRecordType
-            store._call("delete_item", TableName=store.table, Key=shards.meta_key())
-            store.forget_shards()
+        made = admin.migrate(store.db, UNSHARDED_LAYOUT)
+        if shards.stored_count(store.db):  # made sharded, then written by another: read through ByRecordType
+            store.db.call("delete_item", TableName=store.table, Key=shards.meta_key())
+            store.db.forget_shards()
         return made
-    sharded_before = BY_TYPE_SHARD.name in {g["IndexName"] for g in store._call(
+    sharded_before = BY_TYPE_SHARD.name in {g["IndexName"] for g in store.db.call(
         "describe_table", TableName=store.table)["Table"].get("GlobalSecondaryIndexes") or []}
-    shards.shard_table(store)
-    return ([] if sharded_before else [BY_TYPE_SHARD.name]) + store.migrate()
+    shards.shard_table(store.db)
+    return ([] if sharded_before else [BY_TYPE_SHARD.name]) + admin.migrate(store.db)
 
 
 def _stamp(seconds: float) -> str:
@@ -259,7 +261,7 @@ def _seconds(timestamp: str) -> float:
     return parse_timestamp(timestamp).replace(tzinfo=dt.timezone.utc).timestamp()
 
 
-def _save_mark(store: Store, state: str, since: str, scan_from: dict[str, Any] | None,
+def _save_mark(store: Queries, state: str, since: str, scan_from: dict[str, Any] | None,
                report: AdoptionReport, last_image: str | None = None, shared: bool = True) -> None:
     item = {**MARK, "State": {"S": state}, "Since": {"S": since}, "Totals": {"S": json.dumps(report.totals())},
             "Shared": {"BOOL": shared}}
@@ -267,14 +269,14 @@ def _save_mark(store: Store, state: str, since: str, scan_from: dict[str, Any] |
         item["ScanFrom"] = {"S": json.dumps(scan_from)}
     if last_image:
         item["LastImage"] = {"S": last_image}
-    store._call("put_item", TableName=store.table, Item=item)
+    store.db.call("put_item", TableName=store.table, Item=item)
 
 
-def catch_up(store: Store) -> AdoptionReport:
+def catch_up(store: Queries) -> AdoptionReport:
     """Adopt the images of records other writers added since the mark's `Since` (less an overlap for
     their clocks), then move the mark to now; nothing on a table never adopted or still being walked."""
     report = AdoptionReport()
-    held = mark(store)
+    held = mark(store.db)
     if not held or held.get("State") != "adopted" or held.get("Shared", True) is False:
         return report
     now = time.time()
@@ -288,7 +290,7 @@ def catch_up(store: Store) -> AdoptionReport:
         for image in pool.map(lambda k: adopt_image(store, k), images):
             report.add(image)
     try:  # forward only: a slower catch-up that began earlier never moves it back
-        store._call("update_item", TableName=store.table, Key=MARK, UpdateExpression="SET #s = :s",
+        store.db.call("update_item", TableName=store.table, Key=MARK, UpdateExpression="SET #s = :s",
                     ConditionExpression="#s < :s", ExpressionAttributeNames={"#s": "Since"},
                     ExpressionAttributeValues={":s": {"S": _stamp(now)}})
     except ClientError:

@@ -173,12 +173,12 @@ def holding(store: SpoolingStore, image_key: str, version: OCRVersionInfo, owner
     result already (then there is nothing to do). Inside, the holder writes its record with the
     Ticket (which lets go of the claim); if it raises first, the claim is let go unused so that the
     next run need not wait for the lease. The conditions (`force`, `began`, `seen`, `since`,
-    `digest`) are Store.claim's."""
+    `digest`) are Writer.claim's."""
     key, full = storage_key(image_key), version.full_version
     record_id = new_record_id()
     try:
-        claim = store.claim(key, full, owner, record_id, lease_seconds, since, force, began=began, seen=seen,
-                            digest=digest)
+        claim = store.writer.claim(key, full, owner, record_id, lease_seconds, since, force, began=began,
+                                   seen=seen, digest=digest)
         if not claim.granted:
             answer: Held | Refused = Refused(claim.reason, later=claim.reason == "claimed by another run")
         else:
@@ -187,8 +187,8 @@ def holding(store: SpoolingStore, image_key: str, version: OCRVersionInfo, owner
             if claim.previous_record and has_result(store, key, full, digest):
                 # A run that died after writing this image's result and before letting go of it (or
                 # after spooling it: a chain of killed runs may hold the image in turn).
-                store.release(key, full, owner, OCR_RESULT, count_failure=False, sequence=claim.sequence,
-                              digest=digest)
+                store.writer.release(key, full, owner, OCR_RESULT, count_failure=False, sequence=claim.sequence,
+                                     digest=digest)
                 answer = Refused("already succeeded")
             else:
                 answer = Held(Ticket(owner, record_id, claim.sequence, digest), claim.previous_digest)
@@ -198,7 +198,7 @@ def holding(store: SpoolingStore, image_key: str, version: OCRVersionInfo, owner
         yield answer
     except BaseException:
         if isinstance(answer, Held):
-            store.let_go(key, full, owner)
+            store.writer.let_go(key, full, owner)
         raise
 
 

@@ -65,7 +65,9 @@ def _version(ocr_version: OCRVersionInfo | str | os.PathLike[str] | None) -> OCR
 def log_failed_image(table_name: TableLike, image_key: str, failure_type: str, error_message: str,
                      ocr_version: OCRVersionInfo | str | None = None,
                      error_details: Mapping[str, Any] | None = None) -> Record:
-    """Log one failure with every detail known; returns the record as written (or spooled).
+    """Log one failure with every detail known; returns the record as written, marked `Spooled: True`
+    when it waits in the spool and `Rejected: True` when the store refused it (the original logger's
+    callers get a record back; ocrlab's own code reads SpoolingStore.write's Written instead).
 
     `error_details` takes the original keys (error_code, processing_time, stack_trace, s3_bucket,
     s3_region, attempt_number, cloudwatch_log_stream, raw_ocr_output, model_id, input_tokens,
@@ -78,7 +80,12 @@ def log_failed_image(table_name: TableLike, image_key: str, failure_type: str, e
     item = failure_item(image_key, failure_type, error_message, _version(ocr_version), error_details)
     counted = bool(error_details and error_details.get("attempt_number") is not None)
     try:
-        return store_for(table_name, write=True).write(item, count_given_attempt=counted)
+        written = store_for(table_name, write=True).write(item, count_given_attempt=counted)
+        if written.spooled:
+            return {**written.record, "Spooled": True}
+        if written.rejected:
+            return {**written.record, "Rejected": True}
+        return written.record
     except OcrlabError as exc:  # no store could be opened, or neither it nor the spool took the record
         table = table_name.table if isinstance(table_name, SpoolingStore) else str(table_name)
         try:

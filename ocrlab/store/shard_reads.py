@@ -27,7 +27,7 @@ from ocrlab.store.read_ahead import reading_ahead
 from ocrlab.store.shards import shard_keys
 
 if TYPE_CHECKING:
-    from ocrlab.store.dynamodb import Store
+    from ocrlab.store.table import Table
 
 SHARDS = "shards"  # the cursor's one entry: {shard: its ExclusiveStartKey, or None for its start}
 _pool = ThreadPoolExecutor(32, thread_name_prefix="ocrlab-shard")
@@ -37,12 +37,12 @@ def order(record: Record) -> str:
     return record["FailureTimestamp"]
 
 
-def merged_records(store: Store, record_type: str, count: int, arguments: dict[str, Any],
+def merged_records(db: Table, record_type: str, count: int, arguments: dict[str, Any],
                    newest_first: bool) -> Iterator[Record]:
     """The records of every shard of `record_type`, merged in time order. `arguments` are a Query of
     ByRecordType (key condition on `#p` = `:p`), asked of each shard instead; every shard's pages are
     read ahead by its own thread, all starting at once."""
-    from ocrlab.store.dynamodb import _records, deserialize
+    from ocrlab.store.table import as_records, deserialize
     streams = []
     for shard in shard_keys(record_type, count):
         shard_arguments = {**arguments, "IndexName": BY_TYPE_SHARD.name,
@@ -50,9 +50,9 @@ def merged_records(store: Store, record_type: str, count: int, arguments: dict[s
                                                         "#p": BY_TYPE_SHARD.hash_key},
                            "ExpressionAttributeValues": {**arguments["ExpressionAttributeValues"],
                                                          ":p": {"S": shard}}}
-        streams.append(reading_ahead(store._pages(**shard_arguments), depth=2))
+        streams.append(reading_ahead(db.query_pages(**shard_arguments), depth=2))
     try:
-        yield from heapq.merge(*(_records(map(deserialize, chain.from_iterable(s))) for s in streams), key=order,
+        yield from heapq.merge(*(as_records(map(deserialize, chain.from_iterable(s))) for s in streams), key=order,
                                reverse=newest_first)
     finally:
         for stream in streams:
@@ -74,10 +74,10 @@ class _Shard:
         return self.resume if self.items else self.next_start
 
 
-def sharded_page(store: Store, query: FailureQuery, count: int, limit: int, cursor: Cursor | None,
+def sharded_page(db: Table, query: FailureQuery, count: int, limit: int, cursor: Cursor | None,
                  budget: int) -> FailurePage:
     """One page of the failures `query` selects, from every shard, in the order of one index."""
-    from ocrlab.store.dynamodb import _records, deserialize
+    from ocrlab.store.table import as_records, deserialize
     names = shard_keys("FAILED_IMAGE", count)
     positions: dict[str, Any] = cursor[SHARDS] if cursor else dict.fromkeys(names)
     shards = [_Shard(name, positions[name]) for name in names if name in positions]
@@ -86,11 +86,11 @@ def sharded_page(store: Store, query: FailureQuery, count: int, limit: int, curs
     key_attributes = plans[shards[0].name][1] if shards else ()
 
     def fetch(shard: _Shard, limit: int) -> int:
-        arguments = {**plans[shard.name][2], "TableName": store.table, "Limit": limit}
+        arguments = {**plans[shard.name][2], "TableName": db.table, "Limit": limit}
         if shard.next_start:
             arguments["ExclusiveStartKey"] = shard.next_start
-        reply = store._call("query", **arguments)
-        shard.items.extend(_records(deserialize(raw) for raw in reply.get("Items", [])))
+        reply = db.call("query", **arguments)
+        shard.items.extend(as_records(deserialize(raw) for raw in reply.get("Items", [])))
         shard.next_start = reply.get("LastEvaluatedKey")
         shard.done = not shard.next_start
         return int(reply.get("ScannedCount", 0))

@@ -24,7 +24,7 @@ from ocrlab.errors import StoreUnavailable
 from ocrlab.store.layout import BY_RECORD_TYPE, BY_TYPE_SHARD, SHARD_ATTRIBUTE
 
 if TYPE_CHECKING:
-    from ocrlab.store.dynamodb import Store
+    from ocrlab.store.table import Table
 
 DEFAULT_SHARDS = 16
 META_KEY, SHARDS_KEY = "#TABLE", "#SHARDS"  # the table's own settings: ImageKey, FailureTimestamp
@@ -47,27 +47,27 @@ def meta_key() -> dict[str, Any]:
     return {"ImageKey": {"S": META_KEY}, "FailureTimestamp": {"S": SHARDS_KEY}}
 
 
-def stored_count(store: Store) -> int | None:
+def stored_count(db: Table) -> int | None:
     """The shard count the table's helper item holds (None: none written yet)."""
-    item = store._call("get_item", TableName=store.table, Key=meta_key(), ConsistentRead=True).get("Item")
+    item = db.call("get_item", TableName=db.table, Key=meta_key(), ConsistentRead=True).get("Item")
     return int(item["Shards"]["N"]) if item else None
 
 
-def read_count(store: Store) -> int:
+def read_count(db: Table) -> int:
     """The table's shard count; 0 for a table not (yet completely) sharded, read through ByRecordType."""
-    count = stored_count(store)
+    count = stored_count(db)
     if count is not None:
         return count
-    indexes = _indexes(store)
+    indexes = _indexes(db)
     sharded = indexes.get(BY_TYPE_SHARD.name) == "ACTIVE" and BY_RECORD_TYPE.name not in indexes
     return DEFAULT_SHARDS if sharded else 0
 
 
-def write_count(store: Store, count: int) -> None:
-    store._call("put_item", TableName=store.table, Item={**meta_key(), "Shards": {"N": str(count)}})
+def write_count(db: Table, count: int) -> None:
+    db.call("put_item", TableName=db.table, Item={**meta_key(), "Shards": {"N": str(count)}})
 
 
-def shard_table(store: Store, progress: Callable[[int], None] | None = None, count: int | None = None,
+def shard_table(db: Table, progress: Callable[[int], None] | None = None, count: int | None = None,
                 drop_unsharded: bool = True) -> int:
     """Move the table to the sharded layout in place; the number of records given their TypeShard.
 
@@ -79,43 +79,43 @@ def shard_table(store: Store, progress: Callable[[int], None] | None = None, cou
     Each step can be run again: an interrupted move, run again, ends as one run to the end (the
     count stays the one stored first). `progress` is told the records updated so far.
     """
-    count = stored_count(store) or count or DEFAULT_SHARDS
-    updated = backfill(store, count, progress)
-    if BY_TYPE_SHARD.name not in _indexes(store):
-        _change_indexes(store, {"Create": BY_TYPE_SHARD.request()},
+    count = stored_count(db) or count or DEFAULT_SHARDS
+    updated = backfill(db, count, progress)
+    if BY_TYPE_SHARD.name not in _indexes(db):
+        _change_indexes(db, {"Create": BY_TYPE_SHARD.request()},
                         [{"AttributeName": a, "AttributeType": "S"} for a in (SHARD_ATTRIBUTE, "FailureTimestamp")])
-    _settle(store)
-    updated += backfill(store, count, progress, updated)  # records an older writer logged meanwhile
-    write_count(store, count)
-    if drop_unsharded and BY_RECORD_TYPE.name in _indexes(store):
-        _change_indexes(store, {"Delete": {"IndexName": BY_RECORD_TYPE.name}})
-        _settle(store, gone=BY_RECORD_TYPE.name)
-    store.forget_shards()
+    _settle(db)
+    updated += backfill(db, count, progress, updated)  # records an older writer logged meanwhile
+    write_count(db, count)
+    if drop_unsharded and BY_RECORD_TYPE.name in _indexes(db):
+        _change_indexes(db, {"Delete": {"IndexName": BY_RECORD_TYPE.name}})
+        _settle(db, gone=BY_RECORD_TYPE.name)
+    db.forget_shards()
     return updated
 
 
-def backfill(store: Store, count: int, progress: Callable[[int], None] | None = None, done: int = 0) -> int:
+def backfill(db: Table, count: int, progress: Callable[[int], None] | None = None, done: int = 0) -> int:
     """Give every record whose TypeShard is missing or not its own the right one (a Scan in pages:
     the one full read a move may make); the number updated."""
     updated = 0
     with ThreadPoolExecutor(UPDATE_THREADS) as pool:
-        for page in _record_keys(store):
+        for page in _record_keys(db):
             wrong = [(k, t, want) for k, t, kind, held in page
                      if held != (want := shard_key(kind, k, count))]
-            updated += sum(pool.map(lambda entry: _set_shard(store, *entry), wrong))
+            updated += sum(pool.map(lambda entry: _set_shard(db, *entry), wrong))
             if progress and wrong:
                 progress(done + updated)
     return updated
 
 
-def _record_keys(store: Store) -> Iterator[list[tuple[str, str, str, str | None]]]:
+def _record_keys(db: Table) -> Iterator[list[tuple[str, str, str, str | None]]]:
     """(ImageKey, FailureTimestamp, RecordType, TypeShard) of every record (helper items have no RecordType)."""
-    kwargs: dict[str, Any] = {"TableName": store.table, "FilterExpression": "attribute_exists(#r)",
+    kwargs: dict[str, Any] = {"TableName": db.table, "FilterExpression": "attribute_exists(#r)",
                               "ProjectionExpression": "#k, #t, #r, #s",
                               "ExpressionAttributeNames": {"#k": "ImageKey", "#t": "FailureTimestamp",
                                                            "#r": "RecordType", "#s": SHARD_ATTRIBUTE}}
     while True:
-        page = store._call("scan", **kwargs)
+        page = db.call("scan", **kwargs)
         yield [(i["ImageKey"]["S"], i["FailureTimestamp"]["S"], i["RecordType"]["S"],
                 i.get(SHARD_ATTRIBUTE, {}).get("S")) for i in page.get("Items", [])]
         if not page.get("LastEvaluatedKey"):
@@ -123,9 +123,9 @@ def _record_keys(store: Store) -> Iterator[list[tuple[str, str, str, str | None]
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _set_shard(store: Store, image_key: str, timestamp: str, shard: str) -> bool:
+def _set_shard(db: Table, image_key: str, timestamp: str, shard: str) -> bool:
     try:
-        store._call("update_item", TableName=store.table,
+        db.call("update_item", TableName=db.table,
                     Key={"ImageKey": {"S": image_key}, "FailureTimestamp": {"S": timestamp}},
                     UpdateExpression="SET #s = :s", ConditionExpression="attribute_exists(#k)",
                     ExpressionAttributeNames={"#s": SHARD_ATTRIBUTE, "#k": "ImageKey"},
@@ -135,33 +135,33 @@ def _set_shard(store: Store, image_key: str, timestamp: str, shard: str) -> bool
         return False
 
 
-def _indexes(store: Store) -> dict[str, str]:
+def _indexes(db: Table) -> dict[str, str]:
     """Each index of the table and its status."""
-    table = store._call("describe_table", TableName=store.table)["Table"]
+    table = db.call("describe_table", TableName=db.table)["Table"]
     return {g["IndexName"]: g.get("IndexStatus", "ACTIVE") for g in table.get("GlobalSecondaryIndexes") or []}
 
 
-def _change_indexes(store: Store, update: dict[str, Any], definitions: list[dict[str, str]] | None = None) -> None:
+def _change_indexes(db: Table, update: dict[str, Any], definitions: list[dict[str, str]] | None = None) -> None:
     """One index change (DynamoDB takes one at a time): after any change under way has settled."""
-    _settle(store)
-    table = store._call("describe_table", TableName=store.table)["Table"]
+    _settle(db)
+    table = db.call("describe_table", TableName=db.table)["Table"]
     if "Create" in update and (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED") == "PROVISIONED" \
             and table.get("ProvisionedThroughput", {}).get("WriteCapacityUnits"):
         throughput = table["ProvisionedThroughput"]
         update["Create"]["ProvisionedThroughput"] = {k: throughput[k] for k in ("ReadCapacityUnits",
                                                                                 "WriteCapacityUnits")}
-    store._call("update_table", TableName=store.table, GlobalSecondaryIndexUpdates=[update],
+    db.call("update_table", TableName=db.table, GlobalSecondaryIndexUpdates=[update],
                 **({"AttributeDefinitions": definitions} if definitions else {}))
 
 
-def _settle(store: Store, gone: str | None = None, seconds: float = 3600) -> None:
+def _settle(db: Table, gone: str | None = None, seconds: float = 3600) -> None:
     """Until every index is ACTIVE (and `gone` is no more); polled often at first (the local
     database backfills a small table at once), then every few seconds."""
     deadline, pause = time.monotonic() + seconds, 0.05
     while time.monotonic() < deadline:
-        indexes = _indexes(store)
+        indexes = _indexes(db)
         if all(status == "ACTIVE" for status in indexes.values()) and gone not in indexes:
             return
         time.sleep(pause)
         pause = min(pause * 2, 5.0)
-    raise StoreUnavailable(f"the indexes of {store.table!r} did not settle within {seconds:.0f} s", "Timeout")
+    raise StoreUnavailable(f"the indexes of {db.table!r} did not settle within {seconds:.0f} s", "Timeout")

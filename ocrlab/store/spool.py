@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, cast
 from ocrlab.domain import Record
 from ocrlab.errors import RecordRejected, SpoolUnavailable, StoreUnavailable
 from ocrlab.records import FAILED_IMAGE, OCR_RESULT
-from ocrlab.store.dynamodb import deserialize, serialize
+from ocrlab.store.table import deserialize, serialize
 
 if TYPE_CHECKING:
-    from ocrlab.store.spooling import RecordStore
+    from ocrlab.store.writes import Writer
 
 
 @dataclass
@@ -118,8 +118,8 @@ class Spool:
     def rejected(self) -> int:
         return _count_lines(self.rejected_path)
 
-    def replay(self, store: RecordStore) -> ReplayReport:
-        """Write every spooled record into `store`; keep what still cannot be written.
+    def replay(self, writer: Writer) -> ReplayReport:
+        """Write every spooled record through `writer`; keep what still cannot be written.
 
         Exactly once, even when interrupted: every line carries its RecordId (a record found written
         is not written or numbered again), the lines handled so far are noted durably as they go
@@ -146,7 +146,7 @@ class Spool:
                         continue
                     # The first line after an interrupted replay may have been written; without notes, any may.
                     unsure = (number == done and done > 0) or not noted
-                    line = self._replay_line(store, raw, report, unsure)
+                    line = self._replay_line(writer, raw, report, unsure)
                     if line is not None:
                         keep.append(line)
                     noted = note(number + 1)
@@ -163,7 +163,7 @@ class Spool:
                 raise SpoolUnavailable(str(self.path), exc) from exc
         return report
 
-    def _replay_line(self, store: RecordStore, raw: bytes, report: ReplayReport, unsure: bool) -> str | None:
+    def _replay_line(self, writer: Writer, raw: bytes, report: ReplayReport, unsure: bool) -> str | None:
         """Write one line's record; the line when it must stay in the spool, else None."""
         try:
             line = raw.decode("utf-8")
@@ -174,15 +174,15 @@ class Spool:
                                    "line": raw.decode("utf-8", "backslashreplace")}, ensure_ascii=False), report)
             return None
         try:
-            if _superseded(store, item):
+            if _superseded(writer, item):
                 self._dead(json.dumps({**entry, "reason": "superseded: the image already has a result under this "
                                        "version"}, ensure_ascii=False), report)
                 return None
             # A line of an older ocrlab may lack its id: one derived from the line is as stable as the line.
             item.setdefault("RecordId", hashlib.blake2b(raw, digest_size=16).hexdigest())
-            store.put_record(item, count_given_attempt=count, replay=unsure)
+            writer.put_record(item, count_given_attempt=count, replay=unsure)
             report.written += 1
-            _settle_late_write(store, item)
+            _settle_late_write(writer, item)
         except RecordRejected as exc:
             self._dead(json.dumps({**entry, "reason": str(exc)}, ensure_ascii=False), report)
         except StoreUnavailable as exc:
@@ -240,7 +240,7 @@ class ReplayProgress:
         self.path.unlink(missing_ok=True)
 
 
-def _settle_late_write(store: RecordStore, item: Record) -> None:
+def _settle_late_write(writer: Writer, item: Record) -> None:
     """A result written late lets go of its image (the run that spooled it kept the claim); a failure
     written late is confirmed (its run counted it as it let go of the claim)."""
     if not item.get("Run"):
@@ -248,22 +248,22 @@ def _settle_late_write(store: RecordStore, item: Record) -> None:
     sequence = item.get("Sequence")
     try:
         if item.get("RecordType") == OCR_RESULT:
-            store.release(item["ImageKey"], str(item["OCRFullVersion"]), str(item["Run"]), OCR_RESULT,
+            writer.release(item["ImageKey"], str(item["OCRFullVersion"]), str(item["Run"]), OCR_RESULT,
                           count_failure=False, sequence=int(sequence) if sequence is not None else None,
                           digest=item.get("ContentDigest"))
         else:
-            store.confirm(item["ImageKey"], str(item["OCRFullVersion"]), item["RecordId"])
+            writer.confirm(item["ImageKey"], str(item["OCRFullVersion"]), item["RecordId"])
     except StoreUnavailable:
         pass  # the record is written: the claim lapses with its lease, the next plan confirms the failure
 
 
-def _superseded(store: RecordStore, item: Record) -> bool:
+def _superseded(writer: Writer, item: Record) -> bool:
     """A spooled result of an image that got another result meanwhile (another run did it while the
     store was down for this one): writing it would give the image two results."""
     if item.get("RecordType") != OCR_RESULT:
         return False
     return any(r.get("RecordId") != item.get("RecordId")
-               for r in store.image_records(item["ImageKey"], OCR_RESULT, item.get("OCRFullVersion")))
+               for r in writer.reads.image_records(item["ImageKey"], OCR_RESULT, item.get("OCRFullVersion")))
 
 
 def _count_lines(path: Path) -> int:

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
-from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, cast
+from typing import Any, Callable, Iterable, Literal, cast
 
 from ocrlab.config import settings
-from ocrlab.domain import LatestSummary, Record
+from ocrlab.domain import Record
 from ocrlab.errors import RecordRejected, SpoolUnavailable, StoreUnavailable
 from ocrlab.records import FAILED_IMAGE, OCR_RESULT, failure_item
-from ocrlab.store.claims import Claim, Moment, Ticket, Unconfirmed
-from ocrlab.store.queries import Cursor, FailurePage, FailureQuery
+from ocrlab.store.claims import Ticket, Unconfirmed
+from ocrlab.store.dynamodb import Store, connect
+from ocrlab.store.reads import Queries
 from ocrlab.store.spool import ReplayReport, Spool
 from ocrlab.version import OCRVersionInfo
 
@@ -30,49 +31,33 @@ log = logging.getLogger(__name__)
 OUTAGE_SECONDS = 10.0
 
 
-class RecordStore(Protocol):
-    """What the toolkit asks of a store (ocrlab.store.dynamodb.Store is the real one)."""
+@dataclass(frozen=True)
+class Written:
+    """What became of a record given to SpoolingStore.write: `record` as completed (timestamp, id,
+    numbers), and whether the table holds it, it waits in the spool for `ocrlab replay`, or the table
+    refused it for its content (it is in the dead-letter file)."""
 
-    table: str
-    description: str
+    record: Record
+    outcome: Literal["stored", "spooled", "rejected"] = "stored"
 
-    def put_record(self, item: Record, *, count_given_attempt: bool = False, replay: bool = False) -> Record: ...
-    def claim(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
-              since: float | None = None, force: bool = False, *, began: Moment | None = None,
-              seen: int | None = None, digest: str | None = None) -> Claim: ...
-    def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool,
-                record_id: str = "", timestamp: str = "", *, sequence: int | None = None,
-                digest: str | None = None) -> int | None: ...
-    def confirm(self, image_key: str, version: str, record_id: str) -> None: ...
-    def let_go(self, image_key: str, version: str, owner: str) -> None: ...
-    def counters(self, keys: Iterable[str], version: str, lease_seconds: float
-                 ) -> Iterator[tuple[str, int, Unconfirmed | None]]: ...
-    def get(self, image_key: str, timestamp: str) -> Record | None: ...
-    def attempt_count(self, image_key: str) -> int: ...
-    def records_by_type(self, record_type: str = FAILED_IMAGE, since: str | None = None,
-                        until: str | None = None, newest_first: bool = False,
-                        attributes: Sequence[str] | None = None) -> Iterator[Record]: ...
-    def image_records(self, image_key: str, record_type: str | None = None,
-                      ocr_version: str | None = None) -> Iterator[Record]: ...
-    def version_records(self, ocr_version: str, record_type: str | None = None,
-                        attributes: Sequence[str] | None = None) -> Iterator[Record]: ...
-    def records_by_key(self, keys: Iterable[tuple[str, str]],
-                       attributes: Sequence[str] | None = None) -> Iterator[Record]: ...
-    def latest_summary(self, ocr_version: str) -> Iterator[LatestSummary]: ...
-    def latest_outcomes(self, ocr_version: str) -> Iterator[Record]: ...
-    def image_latest(self, image_key: str) -> Iterator[Record]: ...
-    def failures_page(self, query: FailureQuery, limit: int = 50, cursor: Cursor | None = None,
-                      budget: int = ...) -> FailurePage: ...
-    def failure_counts(self, ocr_version: str) -> Counter[str]: ...
-    def versions(self) -> list[str]: ...
+    @property
+    def spooled(self) -> bool:
+        return self.outcome == "spooled"
+
+    @property
+    def rejected(self) -> bool:
+        return self.outcome == "rejected"
 
 
-class SpoolingStore:
-    """A RecordStore plus its spool and its outage state. Reads go straight to the store."""
+class SpoolingStore(Queries):
+    """A table's reads (inherited: straight to the table) and its writes, through the spool when the
+    table does not answer; `writer` holds the claims (ocrlab.store.claims.holding)."""
 
-    def __init__(self, store: RecordStore, spool: Spool, *, outage_seconds: float = OUTAGE_SECONDS,
+    def __init__(self, store: Store, spool: Spool, *, outage_seconds: float = OUTAGE_SECONDS,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.store = store
+        super().__init__(store.db)
+        self.store = store  # the table's own Store: administration
+        self.writer = store.writer
         self.spool = spool
         self.outage_seconds = outage_seconds
         self._clock = clock
@@ -81,23 +66,14 @@ class SpoolingStore:
         # whose client it made itself; None for one built around a given client.
         self.reopen: Callable[[], SpoolingStore] | None = None
 
-    @property
-    def table(self) -> str:
-        return self.store.table
-
-    @property
-    def description(self) -> str:
-        return self.store.description
-
-    def write(self, item: Record, *, ticket: Ticket | None = None, count_given_attempt: bool = False) -> Record:
+    def write(self, item: Record, *, ticket: Ticket | None = None, count_given_attempt: bool = False) -> Written:
         """Write a record (completed in place with its timestamp, id and attempt number) or keep it.
 
         With a `ticket` the image's claim is released too: a failure is counted as the claim is
         released (the count is its AttemptNumber) and written after; a result is written first and
         released after, so a run that dies in between leaves a claim whose record the next run finds.
-        Returns the record; `Spooled: True` marks one that waits in the spool for `ocrlab replay`,
-        `Rejected: True` one the store refused for its content (now in the dead-letter file).
-        Raises SpoolUnavailable, carrying the record, when it could be neither stored nor spooled.
+        Says what became of it (Written). Raises SpoolUnavailable, carrying the record, when it could
+        be neither stored nor spooled.
         """
         failed = item["RecordType"] == FAILED_IMAGE
         if ticket is not None:
@@ -107,27 +83,27 @@ class SpoolingStore:
             if failed:
                 # an int, or None when the store is down (put_record numbers it then): not yet a stored Decimal
                 cast(dict[str, Any], item)["AttemptNumber"] = self._release(item, ticket)
-        record = self._write(item, count_given_attempt)
-        if ticket is not None and not record.get("Spooled") and not record.get("Rejected"):
+        written = self._write(item, count_given_attempt)
+        if ticket is not None and written.outcome == "stored":
             if failed:  # written: the failure counted as the claim was let go is accounted for
-                self._confirm(record)
+                self._confirm(written.record)
             else:
-                self._release(record, ticket)
-        return record
+                self._release(written.record, ticket)
+        return written
 
     def _confirm(self, record: Record) -> None:
         try:
-            self.store.confirm(record["ImageKey"], record["OCRFullVersion"], record["RecordId"])
+            self.writer.confirm(record["ImageKey"], record["OCRFullVersion"], record["RecordId"])
         except StoreUnavailable:
             pass  # the next plan finds the record written and confirms it then
 
     def _release(self, item: Record, ticket: Ticket) -> int | None:
         failed = item["RecordType"] == FAILED_IMAGE
         try:
-            return self.store.release(item["ImageKey"], item["OCRFullVersion"], ticket.owner,
-                                      FAILED_IMAGE if failed else OCR_RESULT, count_failure=failed,
-                                      record_id=item["RecordId"], timestamp=item["FailureTimestamp"],
-                                      sequence=ticket.sequence, digest=item.get("ContentDigest") or ticket.digest)
+            return self.writer.release(item["ImageKey"], item["OCRFullVersion"], ticket.owner,
+                                       FAILED_IMAGE if failed else OCR_RESULT, count_failure=failed,
+                                       record_id=item["RecordId"], timestamp=item["FailureTimestamp"],
+                                       sequence=ticket.sequence, digest=item.get("ContentDigest") or ticket.digest)
         except StoreUnavailable:  # the claim lapses with its lease; the record is spooled or written
             return None
 
@@ -140,7 +116,7 @@ class SpoolingStore:
         if self.spool.holds(lost.record_id):
             return False  # waiting in this host's spool: its replay writes it with this number and confirms it
         written = any(r.get("RecordId") == lost.record_id
-                      for r in self.store.image_records(image_key, FAILED_IMAGE, version.full_version))
+                      for r in self.image_records(image_key, FAILED_IMAGE, version.full_version))
         if not written:
             item = failure_item(image_key, "OCR_ERROR", f"attempt {lost.attempt} was counted, but the run that made "
                                 "it stopped before writing its record (killed, or its host lost)", version,
@@ -152,106 +128,45 @@ class SpoolingStore:
             sequence = lost.sequence if lost.sequence is not None else (before - 1 if before else 0)
             item["Sequence"] = Decimal(sequence)
             self._write(item, count_given_attempt=False)
-        self.store.confirm(image_key, version.full_version, lost.record_id)
+        self.writer.confirm(image_key, version.full_version, lost.record_id)
         return not written
 
-    def _write(self, item: Record, count_given_attempt: bool) -> Record:
+    def _write(self, item: Record, count_given_attempt: bool) -> Written:
         try:
             if self._clock() < self._down_until:
                 self.spool.append(item, "store unavailable moments ago", count_given_attempt=count_given_attempt)
-                return {**item, "Spooled": True}
+                return Written(item, "spooled")
             try:
-                return self.store.put_record(item, count_given_attempt=count_given_attempt)
+                return Written(self.writer.put_record(item, count_given_attempt=count_given_attempt))
             except RecordRejected as exc:
                 path = self.spool.reject(item, str(exc))
                 log.warning("DynamoDB refused the record of %r; kept in %s: %s", item.get("ImageKey"), path, exc)
-                return {**item, "Rejected": True}
+                return Written(item, "rejected")
             except StoreUnavailable as exc:
                 self._down_until = self._clock() + self.outage_seconds
                 path = self.spool.append(item, str(exc), count_given_attempt=count_given_attempt)
                 log.warning("store unavailable, record of %r spooled to %s: %s", item.get("ImageKey"), path, exc)
-                return {**item, "Spooled": True}
+                return Written(item, "spooled")
         except SpoolUnavailable as exc:
             exc.record = dict(item)
             raise
 
     def replay(self) -> ReplayReport:
         """Write what the spool holds; the outage is over if anything was written."""
-        report = self.spool.replay(self.store)
+        report = self.spool.replay(self.writer)
         if report.written:
             self._down_until = 0.0
         return report
-
-    # -- claims and reads: straight to the store -----------------------------------------------
-    def claim(self, image_key: str, version: str, owner: str, record_id: str, lease_seconds: float,
-              since: float | None = None, force: bool = False, *, began: Moment | None = None,
-              seen: int | None = None, digest: str | None = None) -> Claim:
-        return self.store.claim(image_key, version, owner, record_id, lease_seconds, since, force, began=began,
-                                seen=seen, digest=digest)
-
-    def release(self, image_key: str, version: str, owner: str, record_type: str, count_failure: bool,
-                record_id: str = "", timestamp: str = "", *, sequence: int | None = None,
-                digest: str | None = None) -> int | None:
-        return self.store.release(image_key, version, owner, record_type, count_failure, record_id, timestamp,
-                                  sequence=sequence, digest=digest)
-
-    def let_go(self, image_key: str, version: str, owner: str) -> None:
-        self.store.let_go(image_key, version, owner)
 
     def settle(self, keys: Iterable[str], version: OCRVersionInfo, lease_seconds: float) -> dict[str, int]:
         """Each image's counter as it stands now (its Sequence: what a batch plans against), after
         accounting for every failure a run now gone counted under the version but never wrote."""
         seen = {}
-        for key, sequence, lost in self.store.counters(keys, version.full_version, lease_seconds):
+        for key, sequence, lost in self.writer.counters(keys, version.full_version, lease_seconds):
             if lost is not None:
                 self.account_for(key, version, lost)
             seen[key] = sequence
         return seen
-
-    def confirm(self, image_key: str, version: str, record_id: str) -> None:
-        self.store.confirm(image_key, version, record_id)
-
-    def get(self, image_key: str, timestamp: str) -> Record | None:
-        return self.store.get(image_key, timestamp)
-
-    def attempt_count(self, image_key: str) -> int:
-        return self.store.attempt_count(image_key)
-
-    def records_by_type(self, record_type: str = FAILED_IMAGE, since: str | None = None,
-                        until: str | None = None, newest_first: bool = False,
-                        attributes: Sequence[str] | None = None) -> Iterator[Record]:
-        return self.store.records_by_type(record_type, since, until, newest_first, attributes)
-
-    def image_records(self, image_key: str, record_type: str | None = None,
-                      ocr_version: str | None = None) -> Iterator[Record]:
-        return self.store.image_records(image_key, record_type, ocr_version)
-
-    def version_records(self, ocr_version: str, record_type: str | None = None,
-                        attributes: Sequence[str] | None = None) -> Iterator[Record]:
-        return self.store.version_records(ocr_version, record_type, attributes)
-
-    def records_by_key(self, keys: Iterable[tuple[str, str]],
-                       attributes: Sequence[str] | None = None) -> Iterator[Record]:
-        return self.store.records_by_key(keys, attributes)
-
-    def latest_summary(self, ocr_version: str) -> Iterator[LatestSummary]:
-        return self.store.latest_summary(ocr_version)
-
-    def latest_outcomes(self, ocr_version: str) -> Iterator[Record]:
-        return self.store.latest_outcomes(ocr_version)
-
-    def image_latest(self, image_key: str) -> Iterator[Record]:
-        return self.store.image_latest(image_key)
-
-    def failures_page(self, query: FailureQuery, limit: int = 50, cursor: Cursor | None = None,
-                      budget: int | None = None) -> FailurePage:
-        return self.store.failures_page(query, limit, cursor, *([budget] if budget else []))
-
-    def failure_counts(self, ocr_version: str) -> Counter[str]:
-        return self.store.failure_counts(ocr_version)
-
-    def versions(self) -> list[str]:
-        return self.store.versions()
 
 
 def open_store(table: str | None = None, *, create: bool = True, client: Any = None,
@@ -262,7 +177,6 @@ def open_store(table: str | None = None, *, create: bool = True, client: Any = N
     table (`create`); read paths pass create=False, so a mistyped name is an error, not a new table
     (`check=False` skips even that look: a deployed function whose stack made the table).
     """
-    from ocrlab.store.dynamodb import connect
     config = settings()
     name = table or config.table
     store = SpoolingStore(connect(name, create=create, client=client, max_attempts=max_attempts, check=check),

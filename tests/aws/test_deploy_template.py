@@ -15,7 +15,7 @@ import ocrlab.config
 from deploy import package, table
 from ocrlab.aws.metrics import METRICS
 from ocrlab.config import Settings
-from ocrlab.store import dynamodb
+from ocrlab.store import admin
 from ocrlab.store.layout import LAYOUT, Index
 from ocrlab.version import load_version
 
@@ -107,7 +107,7 @@ def test_a_layout_change_reaches_both(tmp_path, monkeypatch, dynalite, table_nam
     rendered = load(copy)["Resources"]["Table"]["Properties"]
     assert rendered["TimeToLiveSpecification"] == {"AttributeName": "ExpiresAt", "Enabled": True}
 
-    monkeypatch.setattr(dynamodb, "LAYOUT", changed)
+    monkeypatch.setattr(admin, "LAYOUT", changed)
     from ocrlab.store import open_store
     created = open_store(table_name)  # dynalite has no expiry: ensure_table asks, is told so, goes on
     described = created.store.client.describe_table(TableName=table_name)["Table"]

@@ -97,26 +97,3 @@ def test_second_failure_is_attempt_two(pipeline, store, converse_server):
     pipeline.process("s/again.png", png())
     assert [r["AttemptNumber"] for r in store.image_records("s/again.png")] == [1, 2]
     assert {r["FailureType"] for r in store.image_records("s/again.png")} == {"OCR_ERROR"}
-
-
-def test_the_same_pipeline_runs_on_an_in_process_store_and_on_dynalite(converse_server, aws_credentials, store,
-                                                                       tmp_path):
-    from support.memory_store import MemoryStore
-
-    from ocrlab.store import Spool, SpoolingStore
-
-    def scenario(target) -> list[tuple]:
-        engine = get_engine("bedrock", endpoint_url=converse_server.url, max_attempts=1, model_retries=0)
-        pipeline = Pipeline(engine, V, target)
-        converse_server.push(ok(), ok("no json here"), error("ModelErrorException"),
-                             error("ModelErrorException"))
-        for key, data in (("a.png", png()), ("b.png", png()), ("c.png", b""), ("d.png", png()), ("d.png", png())):
-            pipeline.process(key, data)
-        latest = {r["ImageKey"]: (r["RecordType"], r.get("FailureType")) for r in target.latest_outcomes(V.full_version)}
-        attempts = [r.get("AttemptNumber") for r in target.image_records("d.png")]
-        return [latest, attempts, target.attempt_count("d.png"), target.versions()]
-
-    memory = SpoolingStore(MemoryStore(), Spool(tmp_path, "memory"))
-    in_process = scenario(memory)
-    assert in_process == scenario(store)
-    assert in_process[0]["b.png"] == ("FAILED_IMAGE", "PARSING_ERROR") and in_process[1] == [1, 2]

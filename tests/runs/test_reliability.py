@@ -20,8 +20,8 @@ from support.helpers import free_port, key_of, png, run_cli
 from ocrlab.records import KEY_LIMIT
 from ocrlab.runs.batch import run_batch
 from ocrlab.runs.sources import SourceItem
-from ocrlab.store.dynamodb import serialize
 from ocrlab.store.failure_log import get_all_failed_images, get_attempt_count, log_failed_image
+from ocrlab.store.table import serialize
 
 VERSION = "2.0.0-2025-10-25"
 
@@ -215,9 +215,9 @@ def test_a_failure_counted_by_a_killed_run_but_never_written_keeps_attempts_cons
     source = images(tmp_path / "imgs", 1)
     dead = f"{socket.gethostname()}:{2**22 + 7}:1:dead"   # a process of this host that no longer runs
     key = key_of(source / "img-000.png")
-    assert store.claim(key, VERSION, dead, "lost-record", 900).granted
-    assert store.release(key, VERSION, dead, "FAILED_IMAGE", count_failure=True, record_id="lost-record",
-                         timestamp="2025-10-25T10:00:00.000000Z") == 1   # ...and it died before the put
+    assert store.writer.claim(key, VERSION, dead, "lost-record", 900).granted
+    assert store.writer.release(key, VERSION, dead, "FAILED_IMAGE", count_failure=True, record_id="lost-record",
+                                timestamp="2025-10-25T10:00:00.000000Z") == 1   # ...and it died before the put
     converse_server.default = ok()
     engine = {"endpoint_url": converse_server.url, "max_attempts": 1}
     summary = run_batch(str(source), store, engine="bedrock", engine_options=engine, progress=False)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from ocrlab.store.dynamodb import Store, serialize
+from ocrlab.store.dynamodb import Store
+from ocrlab.store.table import serialize
 
 VERSION = "2.0.0-2025-10-25"
 
@@ -13,7 +14,7 @@ def _held_by_a_host_an_hour_behind(store: Store, key: str) -> None:
     """A claim written by a live run on another host whose clock is an hour behind: by ours, its
     lease (15 minutes from its now) ran out three quarters of an hour ago."""
     store.ensure_table()
-    store._call("put_item", TableName=store.table, Item=serialize({
+    store.db.call("put_item", TableName=store.table, Item=serialize({
         "ImageKey": key, "FailureTimestamp": "#COUNTER", "Sequence": 1,
         f"ClaimOwner@{VERSION}": "other-host:other-boot:4026531836:4242:99:run",
         f"ClaimExpires@{VERSION}": int(time.time() - 3600 + 900), f"ClaimRecord@{VERSION}": "r1"}))
@@ -23,9 +24,9 @@ def test_a_claim_by_a_host_whose_clock_is_behind_is_not_taken_over_within_the_al
     client = store.store.client
     patient, hasty = Store(client, table_name, clock_skew=3600), Store(client, table_name, clock_skew=0)
     _held_by_a_host_an_hour_behind(patient, "a.png")
-    refused = patient.claim("a.png", VERSION, "me", "r2", 900)
+    refused = patient.writer.claim("a.png", VERSION, "me", "r2", 900)
     assert not refused.granted and refused.reason == "claimed by another run"
-    taken = hasty.claim("a.png", VERSION, "me", "r2", 900)  # clocks assumed to agree: the lease looks long gone
+    taken = hasty.writer.claim("a.png", VERSION, "me", "r2", 900)  # clocks assumed to agree: the lease looks long gone
     assert taken.granted and taken.previous_record == "r1"
 
 

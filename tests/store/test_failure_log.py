@@ -177,8 +177,8 @@ def test_reads_follow_pagination_over_several_megabytes(store):
     from concurrent.futures import ThreadPoolExecutor
 
     from ocrlab.store.shards import shard_keys, write_count
-    write_count(store.store, 2)
-    store.store.forget_shards()
+    write_count(store.db, 2)
+    store.db.forget_shards()
     n = 330
     raw = "x" * 9500
     with ThreadPoolExecutor(8) as pool:

@@ -27,7 +27,7 @@ def test_first_page_is_one_query_of_each_shard(seeded):
     page = store.failures_page(FailureQuery(), limit=50)
     assert _keys(page.records) == _keys(items[::-1][:50])  # newest first
     # One Query of each shard, all at once, each of about twice its share of the page.
-    shards = store.store.shards
+    shards = store.db.shards
     assert (page.calls, page.examined) == (shards, shards * 7) and page.cursor is not None
 
 

@@ -12,9 +12,9 @@ from pandas.testing import assert_frame_equal
 
 from benchmarks.seed import KINDS, VERSIONS, failure, write_items
 from ocrlab.records import FAILED_IMAGE, OCR_RESULT
-from ocrlab.store.dynamodb import deserialize, serialize
 from ocrlab.store.layout import BY_RECORD_TYPE, LAYOUT, SHARD_ATTRIBUTE, UNSHARDED_LAYOUT
 from ocrlab.store.queries import FailureQuery
+from ocrlab.store.table import deserialize, serialize
 
 N_FAILURES, N_RESULTS = 240, 120
 START = dt.datetime(2025, 10, 1, tzinfo=dt.timezone.utc)
@@ -57,7 +57,7 @@ def pair(dynalite):
     records = _records()
     for store in (sharded, unsharded):
         write_items(store, records)
-    assert (sharded.store.shards, unsharded.store.shards) == (16, 0)
+    assert (sharded.db.shards, unsharded.db.shards) == (16, 0)
     return sharded, unsharded
 
 
@@ -167,12 +167,12 @@ def test_a_migrated_table_equals_one_made_sharded(store, table_name):
     from ocrlab.store.shards import shard_table
     records = _records()[::5]
     fresh, old = _fresh_and_old(store, table_name, records)
-    assert old.store.shards == 0 and list(old.records_by_type()) != []  # read through ByRecordType meanwhile
-    assert shard_table(old.store) == len(records)
+    assert old.db.shards == 0 and list(old.records_by_type()) != []  # read through ByRecordType meanwhile
+    assert shard_table(old.db) == len(records)
     assert _table_state(old) == _table_state(fresh)
     assert _table_state(fresh)[1] == sorted(i.name for i in LAYOUT.indexes)
-    assert old.store.shards == 16 and list(old.records_by_type()) == list(fresh.records_by_type())
-    assert shard_table(old.store) == 0 and _table_state(old) == _table_state(fresh)  # again: nothing to do
+    assert old.db.shards == 16 and list(old.records_by_type()) == list(fresh.records_by_type())
+    assert shard_table(old.db) == 0 and _table_state(old) == _table_state(fresh)  # again: nothing to do
 
 
 def test_an_interrupted_migration_run_again_ends_the_same(store, table_name):
@@ -187,17 +187,17 @@ def test_an_interrupted_migration_run_again_ends_the_same(store, table_name):
     records = _records()[::5]
     fresh, old = _fresh_and_old(store, table_name, records)
     with pytest.raises(Killed):  # stopped after the first page of updates
-        shard_table(old.store, progress=killed)
+        shard_table(old.db, progress=killed)
     # Stopped after the index was made, before the count was written: still read through ByRecordType, all of it.
-    backfill(old.store, 16)
-    _change_indexes(old.store, {"Create": LAYOUT.index("ByTypeShard").request()},
+    backfill(old.db, 16)
+    _change_indexes(old.db, {"Create": LAYOUT.index("ByTypeShard").request()},
                     [{"AttributeName": SHARD_ATTRIBUTE, "AttributeType": "S"}])
-    _settle(old.store)
+    _settle(old.db)
     again = open_store(old.table, create=False)
-    assert again.store.shards == 0 and _keys(again.records_by_type()) == _keys(fresh.records_by_type())
-    shard_table(again.store)
+    assert again.db.shards == 0 and _keys(again.records_by_type()) == _keys(fresh.records_by_type())
+    shard_table(again.db)
     assert _table_state(again) == _table_state(fresh)
-    assert open_store(old.table, create=False).store.shards == 16
+    assert open_store(old.table, create=False).db.shards == 16
     tables = store.store.client.list_tables()["TableNames"]
     assert not [t for t in tables if t.startswith(table_name) and t not in (table_name, fresh.table, old.table)]  # no stray tables
 
@@ -233,4 +233,4 @@ def test_a_table_not_yet_sharded_is_written_and_read_as_before(store, table_name
     assert BY_RECORD_TYPE.name in indexes and "ByTypeShard" not in indexes
     # Written with their shard all the same: ready for the move, which then updates none of them.
     from ocrlab.store.shards import shard_table
-    assert all(SHARD_ATTRIBUTE in r for r in get_all_failed_images(old)) and shard_table(old.store) == 0
+    assert all(SHARD_ATTRIBUTE in r for r in get_all_failed_images(old)) and shard_table(old.db) == 0
