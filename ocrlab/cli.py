@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -335,8 +336,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
-    """--engine-option NAME=VALUE pairs (VALUE read as JSON when it parses) plus the Bedrock shortcuts."""
-    options: dict[str, Any] = {}
+    """--engine-option NAME=VALUE pairs (VALUE read as JSON when it parses) plus the Bedrock shortcuts,
+    over the environment's defaults for the engine (OCRLAB_BEDROCK_*, OCRLAB_ENGINE_THREADS)."""
+    options: dict[str, Any] = settings().engine_defaults(args.engine)
     for pair in args.engine_option or []:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
@@ -387,6 +389,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ocrlab.config import DEMO_TABLE
     from ocrlab.demo import run
+    # The demo always runs on the embedded defaults: this process's settings, and its notebook
+    # kernels', which inherit the environment.
+    os.environ["OCRLAB_STORE"] = "local"
     return run(count=args.count, table=args.table or DEMO_TABLE, reports_dir=args.reports_dir)
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from ocrlab.errors import OcrlabError
 
@@ -176,6 +176,17 @@ class Settings:
     def demo_dir(self) -> Path:
         """`ocrlab demo`'s files: its samples and version stamps."""
         return self.home / "demo"
+
+    def engine_defaults(self, engine: str) -> dict[str, Any]:
+        """The options this environment gives `engine` (OCRLAB_BEDROCK_*, OCRLAB_ENGINE_THREADS): an
+        edge adds them under the options it was given, so no engine reads the environment itself."""
+        if engine == "bedrock":
+            wanted = {"model_id": self.bedrock_model_id, "answer_path": self.bedrock_answer_path,
+                      "prompt_name": self.bedrock_prompt}
+            return {k: v for k, v in wanted.items() if v is not None}
+        if engine == "rapidocr" and self.engine_threads > 0:
+            return {"threads": self.engine_threads}
+        return {}
 
     def store_target(self) -> StoreTarget:
         if self.store == "aws" or (self.store == "auto" and self.aws_configured):

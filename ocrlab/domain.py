@@ -79,6 +79,6 @@ class Record(TypedDict, total=False):
 
 
 class LatestSummary(Record, total=False):
-    """An image's latest record under a version as the ByVersionImage index holds it (Store.latest_summary)."""
+    """An image's latest record under a version as the ByVersionImage index holds it (Queries.latest_summary)."""
 
     Failures: int                            # the image's failures under the version; never stored

@@ -52,8 +52,8 @@ def _get_pipeline() -> Pipeline:
     global _pipeline
     if _pipeline is None:
         config = settings()
-        _pipeline = Pipeline(get_engine(config.handler_engine), load_version(),
-                             open_store(config.table, create=False, check=False))
+        engine = get_engine(config.handler_engine, **config.engine_defaults(config.handler_engine))
+        _pipeline = Pipeline(engine, load_version(), open_store(config.table, create=False, check=False))
     return _pipeline
 
 

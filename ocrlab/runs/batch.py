@@ -32,6 +32,7 @@ from functools import partial
 from queue import Empty, SimpleQueue
 from typing import Any, Callable, Collection, Iterable, Iterator, Mapping, cast
 
+from ocrlab.config import settings
 from ocrlab.domain import LatestSummary, Record
 from ocrlab.errors import MissingDependency, OcrlabError, SpoolUnavailable, StoreUnavailable, UnknownName
 from ocrlab.files import check_writable, json_safe, write_json
@@ -470,8 +471,9 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
     """OCR every image of `source` (only those named in `keys`, if given) and account for each.
 
     The caller that has them passes the `version` stamp and the engine it built (`built_engine`, from
-    `engine_options_for`): nothing is loaded or built twice; else they come from `version_file` and
-    `engine`/`engine_options`.
+    `engine_options_for`, with its environment's defaults among `engine_options`): nothing is loaded or
+    built twice; else they come from `version_file` and `engine`/`engine_options` (under the defaults
+    of Settings.engine_defaults).
 
     `preprocess` turns on image preprocessing between preflight and the engine (off: None). `began`
     is when the run was asked for (default: now; a command passes its own start): an image another
@@ -491,6 +493,8 @@ def run_batch(source: str, store: SpoolingStore, *, engine: str = "rapidocr",
     if summary_json:
         check_writable(summary_json)
     version = version or load_version(version_file)
+    if built_engine is None:  # a caller with no edge of its own (a notebook): the environment's defaults apply
+        engine_options = {**settings().engine_defaults(engine), **(engine_options or {})}
     options = engine_options_for(engine, engine_options, concurrency)
     built = built_engine or check_engine(engine, options)  # before listing the source or touching the store
     job = Job(engine, json.dumps(options, sort_keys=True), version, store.table, new_owner(),

@@ -1,4 +1,4 @@
-"""The table's layout, described once: `Store.ensure_table` and the deployment template both derive from it.
+"""The table's layout, described once: ocrlab.store.admin and the deployment template both derive from it.
 
 A change here (an index, a projection, a TTL attribute) reaches a table created locally or by the
 CLI through `create_table_request`, and the AWS stack through `cloudformation_properties`

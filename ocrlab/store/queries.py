@@ -56,6 +56,23 @@ class FailurePage:
     query: FailureQuery = field(default_factory=FailureQuery)
 
 
+def time_range(names: dict[str, str], values: dict[str, Any], since: str | None, until: str | None, *,
+               until_included: bool) -> str:
+    """The time part of a key condition on FailureTimestamp ("" for none), its names and values added;
+    `until_included` decides an upper bound given alone (with both, BETWEEN includes both)."""
+    if not since and not until:
+        return ""
+    names["#t"] = "FailureTimestamp"
+    if since and until:
+        values.update({":a": {"S": since}, ":b": {"S": until}})
+        return " AND #t BETWEEN :a AND :b"
+    if since:
+        values[":a"] = {"S": since}
+        return " AND #t >= :a"
+    values[":b"] = {"S": until}
+    return f" AND #t {'<=' if until_included else '<'} :b"
+
+
 def query_plan(query: FailureQuery, shard: str | None = None) -> tuple[str, tuple[str, ...], dict[str, Any]]:
     """(index, the index's key attributes, Query arguments) for the failures `query` selects: all of
     them (ByRecordType), or those of one `shard` (its TypeShard value, on ByTypeShard)."""
@@ -63,19 +80,8 @@ def query_plan(query: FailureQuery, shard: str | None = None) -> tuple[str, tupl
     index, keys = by.name, (by.hash_key, by.range_key)
     names: dict[str, str] = {"#p": by.hash_key}
     values: dict[str, Any] = {":p": {"S": shard or FAILED_IMAGE}}
-    condition = "#p = :p"
     since, until = utc_since(query.since), utc_since(query.until)  # moments, in the stored form
-    if since or until:
-        names["#t"] = "FailureTimestamp"
-    if since and until:
-        condition += " AND #t BETWEEN :a AND :b"
-        values.update({":a": {"S": since}, ":b": {"S": until}})
-    elif since:
-        condition += " AND #t >= :a"
-        values[":a"] = {"S": since}
-    elif until:
-        condition += " AND #t <= :b"
-        values[":b"] = {"S": until}
+    condition = "#p = :p" + time_range(names, values, since, until, until_included=True)
     terms = []
     equal = {"OCRFullVersion": query.ocr_version, "FailureType": query.failure_type,
              "ErrorCode": query.error_code, "FailureFingerprint": query.fingerprint}

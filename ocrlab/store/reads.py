@@ -24,6 +24,7 @@ from ocrlab.store.queries import (
     FailureQuery,
     cursor_after,
     query_plan,
+    time_range,
 )
 from ocrlab.store.shard_reads import merged_records, sharded_page
 from ocrlab.store.table import (
@@ -89,18 +90,7 @@ class Queries:
         `attributes`, only those (and the keys) are read."""
         names = {"#p": "RecordType"}
         values: dict[str, Any] = {":p": {"S": record_type}}
-        cond = "#p = :p"
-        if since or until:
-            names["#s"] = "FailureTimestamp"
-        if since and until:
-            cond += " AND #s BETWEEN :a AND :b"
-            values.update({":a": {"S": since}, ":b": {"S": until}})
-        elif since:
-            cond += " AND #s >= :a"
-            values[":a"] = {"S": since}
-        elif until:
-            cond += " AND #s < :b"
-            values[":b"] = {"S": until}
+        cond = "#p = :p" + time_range(names, values, since, until, until_included=False)
         selected = projection(attributes, names)
         arguments = dict(IndexName=BY_RECORD_TYPE.name, KeyConditionExpression=cond, ExpressionAttributeNames=names,
                          ExpressionAttributeValues=values, ScanIndexForward=not newest_first, **selected)
@@ -125,9 +115,10 @@ class Queries:
         names, values, extra = filters(record_type=record_type, OCRFullVersion=ocr_version)
         names.update({"#k": "ImageKey", "#s": "FailureTimestamp"})
         values.update({":k": {"S": image_key}, ":z": {"S": RECORDS_FROM}})
-        return sorted(as_records(self.db.query(KeyConditionExpression="#k = :k AND #s >= :z", ConsistentRead=True,
-                                  ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-                                  **extra, **projection(attributes, names))), key=order_key)
+        items = self.db.query(KeyConditionExpression="#k = :k AND #s >= :z", ConsistentRead=True,
+                              ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                              **extra, **projection(attributes, names))
+        return sorted(as_records(items), key=order_key)
 
     def version_summary(self, ocr_version: str, record_type: str | None = None) -> Iterator[Record]:
         """The records of a version as the ByVersionImage index holds them (keys, RecordType,

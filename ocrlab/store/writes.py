@@ -44,7 +44,7 @@ def _failure_names(version: str) -> dict[str, str]:
 
 def _fresh_terms(names: dict[str, str], values: dict[str, Any], used: dict[str, str], since: float | None,
                  began: Moment | None, seen: int | None) -> list[str]:
-    """Conditions that no other run finished the image after the caller's run began (see Store.claim)."""
+    """Conditions that no other run finished the image after the caller's run began (see Writer.claim)."""
     terms = []
     if since is not None:
         terms.append("(attribute_not_exists(#t) OR #t < :since)")

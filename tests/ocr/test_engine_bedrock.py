@@ -27,9 +27,10 @@ from support.converse_server import (
     tool_use,
 )
 
+from ocrlab.config import settings
 from ocrlab.errors import ImageFailure, ParsingError, ThrottlingError, UnknownName
 from ocrlab.ocr.engines import PreparedImage, get_engine
-from ocrlab.ocr.engines.bedrock import BedrockEngine, load_prompt, prompt_names
+from ocrlab.ocr.engines.bedrock import DEFAULT_MODEL_ID, BedrockEngine, load_prompt, prompt_names
 from ocrlab.taxonomy import FailureType, classify
 from ocrlab.timesheet.schema import TIMESHEET_SCHEMA, TOOL_NAME, digest
 
@@ -141,7 +142,8 @@ def test_endpoint_and_model_from_environment(converse_server: ConverseServer,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", converse_server.url)
     monkeypatch.setenv("OCRLAB_BEDROCK_MODEL_ID", "us.amazon.nova-lite-v1:0")
-    engine = BedrockEngine(max_attempts=1)
+    assert BedrockEngine(max_attempts=1).model_id == DEFAULT_MODEL_ID  # the engine reads no environment...
+    engine = get_engine("bedrock", **settings().engine_defaults("bedrock"), max_attempts=1)  # ...its edge does
     assert engine.client.meta.config.max_pool_connections == 10
     engine.run(png_image())
     assert converse_server.requests[0].model_id == "us.amazon.nova-lite-v1:0"
@@ -174,8 +176,10 @@ def test_answer_path_from_option_or_environment(converse_server: ConverseServer,
     engine = get_engine("bedrock", endpoint_url=converse_server.url, answer_path="text")  # -E answer_path=text
     assert (engine.answer_path, engine.prompt_name) == ("text", "timesheet_v1")
     monkeypatch.setenv("OCRLAB_BEDROCK_ANSWER_PATH", "text")
-    assert BedrockEngine(endpoint_url=converse_server.url).answer_path == "text"
-    assert BedrockEngine(endpoint_url=converse_server.url, answer_path="tool").answer_path == "tool"
+    assert BedrockEngine(endpoint_url=converse_server.url).answer_path == "tool"
+    defaults = settings().engine_defaults("bedrock")
+    assert BedrockEngine(endpoint_url=converse_server.url, **defaults).answer_path == "text"
+    assert BedrockEngine(endpoint_url=converse_server.url, **{**defaults, "answer_path": "tool"}).answer_path == "tool"
     with pytest.raises(UnknownName, match="tool, text|text, tool"):
         BedrockEngine(endpoint_url=converse_server.url, answer_path="json")
 

@@ -290,3 +290,13 @@ def test_rate_and_max_throttle_wait_on_the_command_line(tmp_path, store, convers
     assert bad_rate.value.code == 2 and "0 is not a number above 0" in capsys.readouterr().err
     assert main(["batch", str(root), "--rate", "3"]) == 2  # the local engine has no quota
     assert "--rate and --max-throttle-wait are for --engine bedrock" in capsys.readouterr().err
+
+
+def test_the_environments_engine_settings_reach_a_notebooks_batch_and_its_records(folder, store, bedrock,
+                                                                                  converse_server, monkeypatch):
+    """A notebook passes an engine name: run_batch, its edge, adds OCRLAB_BEDROCK_* under its options."""
+    monkeypatch.setenv("OCRLAB_BEDROCK_MODEL_ID", "us.amazon.nova-lite-v1:0")
+    batch(folder, store, bedrock)
+    assert {r.model_id for r in converse_server.requests} == {"us.amazon.nova-lite-v1:0"}
+    assert {r.get("ModelId") for r in store.latest_outcomes("2.0.0-2025-10-25")
+            if r["RecordType"] == "OCR_RESULT"} == {"us.amazon.nova-lite-v1:0"}

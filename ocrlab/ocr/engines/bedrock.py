@@ -31,7 +31,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from ocrlab.config import settings
 from ocrlab.errors import ImageFailure, OCRError, OcrlabError, ParsingError, ThrottlingError, UnknownName
 from ocrlab.ocr.engines import quota
 from ocrlab.ocr.engines.base import Engine, EngineResult, ImageLimits, PreparedImage
@@ -109,7 +108,7 @@ class BedrockEngine(Engine):
         session: boto3.session.Session | None = None,
         prompt_file: str | os.PathLike[str] | None = None,
         prompt_name: str | None = None,
-        answer_path: str | None = None,
+        answer_path: str = "tool",
         rate: float | None = None,
         max_throttle_wait: float = DEFAULT_MAX_THROTTLE_WAIT,
     ) -> None:
@@ -123,15 +122,15 @@ class BedrockEngine(Engine):
                                    ("temperature", temperature, 0)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
                 raise OcrlabError(f"engine 'bedrock': {option} must be a number of at least {low:g}, got {value!r}")
-        self.model_id = model_id or settings().bedrock_model_id or DEFAULT_MODEL_ID
-        self.answer_path = answer_path or settings().bedrock_answer_path
+        self.model_id = model_id or DEFAULT_MODEL_ID
+        self.answer_path = answer_path
         if self.answer_path not in PATH_PROMPTS:
             raise UnknownName("answer path", self.answer_path, list(PATH_PROMPTS))
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.model_retries = max(0, model_retries)
         self.model_retry_backoff = model_retry_backoff
-        prompt_name = prompt_name or settings().bedrock_prompt or PATH_PROMPTS[self.answer_path]
+        prompt_name = prompt_name or PATH_PROMPTS[self.answer_path]
         self.prompt_name = Path(prompt_file).stem if prompt_file is not None else prompt_name
         self.prompt = load_prompt(prompt_name, prompt_file)
         if client is None:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 from PIL import Image
 
-from ocrlab import config
 from ocrlab.errors import MissingDependency, OCRError
 from ocrlab.ocr.engines.base import Engine, EngineResult, ImageLimits, PreparedImage
 
@@ -101,10 +100,10 @@ class RapidOCREngine(Engine):
         if absent:  # never let rapidocr fall back to downloading them
             raise MissingDependency("rapidocr models (" + ", ".join(absent) + ")", "local")
         settings = {**DEFAULT_PARAMS, **(params or {})}
-        # Worker processes of a batch share the cores: each gets its slice (OCRLAB_ENGINE_THREADS),
-        # instead of every onnxruntime session spinning a thread per core.
-        threads = threads or config.settings().engine_threads
-        if threads > 0:
+        # Worker processes of a batch share the cores: each gets its slice (given by the batch, or
+        # OCRLAB_ENGINE_THREADS through its edge), instead of every onnxruntime session spinning a
+        # thread per core.
+        if threads:
             settings["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
             settings["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
         settings.update({f"{stage}.model_path": str(p) for stage, p in paths.items()})
