@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 import socket
@@ -271,7 +272,10 @@ def test_many_threads_under_a_tokens_a_minute_quota_lose_no_image(converse_serve
     """Twelve threads against a quota of about 15 answers a second, counted in tokens: every image
     is answered once, the throttled calls waited and went again, and the pace learned the tokens a call costs."""
     converse_server.default = ok(input_tokens=1200, output_tokens=180, delay=0.02)
-    converse_server.quota = Quota(tokens_per_minute=15 * 1380 * 60)
+    # The quota's clock moves 1/30 s a look, whatever the machine's speed: the calls always come twice
+    # as fast as it refills (a loaded machine sent them too slowly to be throttled by the wall clock).
+    looks = itertools.count()
+    converse_server.quota = Quota(tokens_per_minute=15 * 1380 * 60, clock=lambda: next(looks) / 30)
     engine = engine_for(converse_server, max_attempts=1, model_retries=0, concurrency=12)
     with ThreadPoolExecutor(12) as pool:
         results = list(pool.map(lambda _: engine.run(png_image()), range(36)))
