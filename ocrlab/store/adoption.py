@@ -32,15 +32,14 @@ from botocore.exceptions import ClientError
 from ocrlab.records import FAILED_IMAGE, OCR_RESULT, fingerprint, format_timestamp, output_digests, parse_timestamp
 from ocrlab.store import admin, shards
 from ocrlab.store.layout import BY_TYPE_SHARD, UNSHARDED_LAYOUT
-from ocrlab.store.table import ADOPTED_KEY
+from ocrlab.store.table import ADOPTED_KEY, COUNTER_KEY
 from ocrlab.text import clean_text
 
 if TYPE_CHECKING:
     from ocrlab.store.reads import Queries
     from ocrlab.store.table import Table
 
-MARK = {"ImageKey": {"S": "#TABLE"}, "FailureTimestamp": {"S": "#ADOPTED"}}
-COUNTER = "#COUNTER"
+MARK = {"ImageKey": {"S": ADOPTED_KEY[0]}, "FailureTimestamp": {"S": ADOPTED_KEY[1]}}
 OVERLAP_SECONDS = 3600.0  # a catch-up reads this far back: other writers' clocks and writes in flight
 WORKERS = 8
 
@@ -124,7 +123,7 @@ def adopt_image(store: Queries, image_key: str) -> AdoptionReport:
 def _take_sequences(store: Queries, image_key: str, count: int) -> int:
     """Reserve `count` sequence numbers on the image's counter; the highest of them."""
     out = store.db.call("update_item", TableName=store.table,
-                      Key={"ImageKey": {"S": image_key}, "FailureTimestamp": {"S": COUNTER}},
+                      Key={"ImageKey": {"S": image_key}, "FailureTimestamp": {"S": COUNTER_KEY}},
                       UpdateExpression="SET #q = if_not_exists(#q, :zero) + :n", ExpressionAttributeNames={"#q": "Sequence"},
                       ExpressionAttributeValues={":zero": {"N": "0"}, ":n": {"N": str(count)}},
                       ReturnValues="UPDATED_NEW")
@@ -181,7 +180,7 @@ def follow_attempts(store: Queries, image_key: str, records: Iterable[Mapping[st
         return False
     try:
         store.db.call("update_item", TableName=store.table,
-                    Key={"ImageKey": {"S": image_key}, "FailureTimestamp": {"S": COUNTER}},
+                    Key={"ImageKey": {"S": image_key}, "FailureTimestamp": {"S": COUNTER_KEY}},
                     UpdateExpression="SET #c = :n", ConditionExpression="attribute_not_exists(#c) OR #c < :n",
                     ExpressionAttributeNames={"#c": "FailureCount"}, ExpressionAttributeValues={":n": {"N": str(held)}})
         return True
