@@ -270,6 +270,8 @@ def test_failure_browser_selection_across_pages_export_and_rerun(chromium, lab):
 
         page.get_by_role("button", name="Previous").click()  # the selection is still there on the first page
         page.wait_for_function(f"{_options(page)}.length === 3")
+        # The selection comes in an update of its own, after the list's: waited for, then checked.
+        page.wait_for_function("document.querySelector('.ocrlab-failure-list select option:checked') !== null")
         assert page.locator(".ocrlab-failure-list select option:checked").all_inner_texts() == [first_page[2]]
         # The export belonged to the other page: its link goes (an update of its own, after the list's).
         browser.locator("a.ocrlab-download").wait_for(state="hidden", timeout=15_000)
