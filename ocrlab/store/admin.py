@@ -2,8 +2,6 @@
 lacks (in place). Plain functions over a Table: no record is read or written here."""
 from __future__ import annotations
 
-import time
-
 from ocrlab.errors import StoreUnavailable, TableMissing
 from ocrlab.store.layout import LAYOUT, TableLayout
 from ocrlab.store.shards import DEFAULT_SHARDS, write_count
@@ -61,23 +59,10 @@ def migrate(db: Table, layout: TableLayout = LAYOUT) -> list[str]:
     for index in narrow:
         db.call("update_table", TableName=db.table, GlobalSecondaryIndexUpdates=[{"Delete": {
             "IndexName": index.name}}])
-        _wait_for_indexes(db, gone=index.name)
+        db.wait_for_indexes(gone=index.name)
     for index in remake:
         db.call("update_table", TableName=db.table, AttributeDefinitions=[
             {"AttributeName": a, "AttributeType": "S"} for a in (index.hash_key, index.range_key)],
             GlobalSecondaryIndexUpdates=[{"Create": index.request()}])
-        _wait_for_indexes(db, )
+        db.wait_for_indexes()
     return [i.name for i in remake]
-
-
-def _wait_for_indexes(db: Table, gone: str | None = None, seconds: float = 3600) -> None:
-    """Until no index is being made or dropped (and the index `gone` is no more): DynamoDB takes
-    one index change at a time, and a new index is backfilled before it answers."""
-    deadline, pause = time.monotonic() + seconds, 0.2
-    while time.monotonic() < deadline:
-        indexes = db.call("describe_table", TableName=db.table)["Table"].get("GlobalSecondaryIndexes") or []
-        if all(g.get("IndexStatus", "ACTIVE") == "ACTIVE" and g["IndexName"] != gone for g in indexes):
-            return
-        time.sleep(pause)  # a local index is ready in a moment; DynamoDB's takes minutes
-        pause = min(pause * 2, 5.0)
-    raise StoreUnavailable(f"the indexes of {db.table!r} did not settle within {seconds:.0f} s", "Timeout")

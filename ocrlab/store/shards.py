@@ -14,13 +14,11 @@ template) has the default count.
 from __future__ import annotations
 
 import hashlib
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from botocore.exceptions import ClientError
 
-from ocrlab.errors import StoreUnavailable
 from ocrlab.store.layout import BY_RECORD_TYPE, BY_TYPE_SHARD, SHARD_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -84,12 +82,12 @@ def shard_table(db: Table, progress: Callable[[int], None] | None = None, count:
     if BY_TYPE_SHARD.name not in _indexes(db):
         _change_indexes(db, {"Create": BY_TYPE_SHARD.request()},
                         [{"AttributeName": a, "AttributeType": "S"} for a in (SHARD_ATTRIBUTE, "FailureTimestamp")])
-    _settle(db)
+    db.wait_for_indexes()
     updated += backfill(db, count, progress, updated)  # records an older writer logged meanwhile
     write_count(db, count)
     if drop_unsharded and BY_RECORD_TYPE.name in _indexes(db):
         _change_indexes(db, {"Delete": {"IndexName": BY_RECORD_TYPE.name}})
-        _settle(db, gone=BY_RECORD_TYPE.name)
+        db.wait_for_indexes(gone=BY_RECORD_TYPE.name)
     db.forget_shards()
     return updated
 
@@ -143,7 +141,7 @@ def _indexes(db: Table) -> dict[str, str]:
 
 def _change_indexes(db: Table, update: dict[str, Any], definitions: list[dict[str, str]] | None = None) -> None:
     """One index change (DynamoDB takes one at a time): after any change under way has settled."""
-    _settle(db)
+    db.wait_for_indexes()
     table = db.call("describe_table", TableName=db.table)["Table"]
     if "Create" in update and (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED") == "PROVISIONED" \
             and table.get("ProvisionedThroughput", {}).get("WriteCapacityUnits"):
@@ -152,16 +150,3 @@ def _change_indexes(db: Table, update: dict[str, Any], definitions: list[dict[st
                                                                                 "WriteCapacityUnits")}
     db.call("update_table", TableName=db.table, GlobalSecondaryIndexUpdates=[update],
                 **({"AttributeDefinitions": definitions} if definitions else {}))
-
-
-def _settle(db: Table, gone: str | None = None, seconds: float = 3600) -> None:
-    """Until every index is ACTIVE (and `gone` is no more); polled often at first (the local
-    database backfills a small table at once), then every few seconds."""
-    deadline, pause = time.monotonic() + seconds, 0.05
-    while time.monotonic() < deadline:
-        indexes = _indexes(db)
-        if all(status == "ACTIVE" for status in indexes.values()) and gone not in indexes:
-            return
-        time.sleep(pause)
-        pause = min(pause * 2, 5.0)
-    raise StoreUnavailable(f"the indexes of {db.table!r} did not settle within {seconds:.0f} s", "Timeout")

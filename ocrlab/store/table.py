@@ -218,3 +218,15 @@ class Table:
                                       "Version": version}))
             self._known_versions.add(version)
 
+    def wait_for_indexes(self, gone: str | None = None, seconds: float = 3600) -> None:
+        """Until no index is being made or dropped (and the index `gone` is no more): DynamoDB takes
+        one index change at a time, and a new index is backfilled before it answers. Polled often at
+        first (the local database backfills a small table at once), then every few seconds."""
+        deadline, pause = time.monotonic() + seconds, 0.05
+        while time.monotonic() < deadline:
+            indexes = self.call("describe_table", TableName=self.table)["Table"].get("GlobalSecondaryIndexes") or []
+            if all(g.get("IndexStatus", "ACTIVE") == "ACTIVE" and g["IndexName"] != gone for g in indexes):
+                return
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+        raise StoreUnavailable(f"the indexes of {self.table!r} did not settle within {seconds:.0f} s", "Timeout")

@@ -177,7 +177,7 @@ def test_a_migrated_table_equals_one_made_sharded(store, table_name):
 
 def test_an_interrupted_migration_run_again_ends_the_same(store, table_name):
     from ocrlab.store import open_store
-    from ocrlab.store.shards import _change_indexes, _settle, backfill, shard_table
+    from ocrlab.store.shards import _change_indexes, backfill, shard_table
 
     class Killed(Exception):
         pass
@@ -192,7 +192,7 @@ def test_an_interrupted_migration_run_again_ends_the_same(store, table_name):
     backfill(old.db, 16)
     _change_indexes(old.db, {"Create": LAYOUT.index("ByTypeShard").request()},
                     [{"AttributeName": SHARD_ATTRIBUTE, "AttributeType": "S"}])
-    _settle(old.db)
+    old.db.wait_for_indexes()
     again = open_store(old.table, create=False)
     assert again.db.shards == 0 and _keys(again.records_by_type()) == _keys(fresh.records_by_type())
     shard_table(again.db)
