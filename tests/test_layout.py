@@ -50,7 +50,7 @@ def test_imports_go_one_way():
 
 def test_the_top_holds_only_the_edges_and_what_every_layer_shares():
     flat = sorted(p.stem for p in OCRLAB.glob("*.py"))
-    assert flat == ["__init__", "__main__", "_moved", "cli", "config", "demo", "domain", "errors", "files",
+    assert flat == ["__init__", "__main__", "_moved", "cli", "clients", "config", "demo", "domain", "errors", "files",
                     "image_lookup", "lab", "notebook_kernel", "project", "records", "table_choice", "taxonomy",
                     "text", "version", "worker"]
 

@@ -185,7 +185,9 @@ def list_folder(root: Path, follow_links: bool = False) -> Listing:
 def s3_client(region: str | None = None) -> Any:
     """One S3 client per region and process (clients are thread safe, not picklable)."""
     import boto3
-    return boto3.client("s3", region_name=region or settings().aws_region)
+
+    from ocrlab.clients import client_config
+    return boto3.client("s3", region_name=region or settings().aws_region, config=client_config())
 
 
 def list_s3(url: str, client: Any = None) -> Listing:

@@ -9,6 +9,7 @@ image's next `Sequence`, which orders its records whatever each writer's clock s
 """
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -74,6 +75,7 @@ def _process_start(pid: int) -> str:
         return "?"
 
 
+@functools.cache  # a process lives within one boot; read for every claim otherwise
 def _boot() -> str:
     """This boot of this machine's kernel (start times in ticks, and monotonic clocks, mean nothing
     across a reboot); "?" where it cannot be told."""
@@ -83,6 +85,7 @@ def _boot() -> str:
         return "?"
 
 
+@functools.cache
 def _pid_namespace() -> str:
     """The process namespace: a pid seen from another container is not a pid of ours."""
     try:

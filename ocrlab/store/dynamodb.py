@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from botocore.config import Config
 
+from ocrlab.clients import client_config
 from ocrlab.config import StoreTarget, settings
 from ocrlab.store import admin
 from ocrlab.store.layout import LAYOUT, TableLayout
@@ -37,10 +37,8 @@ class Store(Queries):
 
 def make_client(target: StoreTarget, max_attempts: int | None = None, pool: int = 32) -> Any:
     """A boto3 DynamoDB client for the target: standard retries, explicit timeouts."""
-    # No client-side parameter validation: the store builds every request itself, and the check costs
-    # a third of a millisecond of CPU a request (the server validates all the same).
-    cfg = Config(retries={"mode": "standard", "max_attempts": max_attempts or settings().store_max_attempts},
-                 connect_timeout=3, read_timeout=20, max_pool_connections=pool, parameter_validation=False)
+    cfg = client_config(retries={"mode": "standard", "max_attempts": max_attempts or settings().store_max_attempts},
+                        connect_timeout=3, read_timeout=20, max_pool_connections=pool)
     if target.kind == "local":
         return boto3.client("dynamodb", endpoint_url=target.endpoint_url, region_name=target.region,
                             aws_access_key_id="local", aws_secret_access_key="local", config=cfg)

@@ -95,8 +95,12 @@ class Queries:
         arguments = dict(IndexName=BY_RECORD_TYPE.name, KeyConditionExpression=cond, ExpressionAttributeNames=names,
                          ExpressionAttributeValues=values, ScanIndexForward=not newest_first, **selected)
         if self.db.shards:
-            return merged_records(self.db, record_type, self.db.shards, arguments, newest_first)
-        return as_records(self.db.query(ahead=True, **arguments))
+            records = merged_records(self.db, record_type, self.db.shards, arguments, newest_first)
+        else:
+            records = as_records(self.db.query(ahead=True, **arguments))
+        if since and until:  # a key condition has one bound each side only as BETWEEN, which includes `until`
+            return (r for r in records if r["FailureTimestamp"] != until)
+        return records
 
     def image_records(self, image_key: str, record_type: str | None = None,
                       ocr_version: str | None = None) -> Iterator[Record]:

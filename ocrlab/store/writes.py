@@ -219,13 +219,12 @@ class Writer:
         update = "SET #o = :me, #e = :exp, #r = :rid, #q = if_not_exists(#q, :zero) + :one"
         key = serialize({"ImageKey": image_key, "FailureTimestamp": COUNTER_KEY})
         for attempt, condition in enumerate(conditions, 1):
-            text = update + condition
+            placeholders = set(re.findall(r"[#:]\w+", update + condition))  # each expression names only its own
             try:
                 old = self.db.call("update_item", TableName=self.db.table, Key=key, ConditionExpression=condition,
                                  UpdateExpression=update,
-                                 ExpressionAttributeNames={k: v for k, v in used.items() if k in text},
-                                 ExpressionAttributeValues={k: v for k, v in values.items()
-                                                            if re.search(re.escape(k) + r"\b", text)},
+                                 ExpressionAttributeNames={k: v for k, v in used.items() if k in placeholders},
+                                 ExpressionAttributeValues={k: v for k, v in values.items() if k in placeholders},
                                  ReturnValues="ALL_OLD").get("Attributes", {})
                 break
             except ClientError:

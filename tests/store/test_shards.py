@@ -234,3 +234,13 @@ def test_a_table_not_yet_sharded_is_written_and_read_as_before(store, table_name
     # Written with their shard all the same: ready for the move, which then updates none of them.
     from ocrlab.store.shards import shard_table
     assert all(SHARD_ATTRIBUTE in r for r in get_all_failed_images(old)) and shard_table(old.db) == 0
+
+
+@pytest.mark.parametrize("since", [None, "2025-10-01T00:01:00.000000Z"])
+def test_records_by_type_end_before_until_whether_or_not_since_is_given(pair, since):
+    for store in pair:
+        every = list(store.records_by_type())
+        until = every[len(every) // 2]["FailureTimestamp"]  # a record stands exactly at the bound
+        got = list(store.records_by_type(since=since, until=until))
+        want = [r for r in every if (since is None or r["FailureTimestamp"] >= since) and r["FailureTimestamp"] < until]
+        assert got and _keys(got) == _keys(want)

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
+from ocrlab.clients import client_config
 from ocrlab.errors import ImageFailure, OCRError, OcrlabError, ParsingError, ThrottlingError, UnknownName
 from ocrlab.ocr.engines import quota
 from ocrlab.ocr.engines.base import Engine, EngineResult, ImageLimits, PreparedImage
@@ -134,7 +134,7 @@ class BedrockEngine(Engine):
         self.prompt_name = Path(prompt_file).stem if prompt_file is not None else prompt_name
         self.prompt = load_prompt(prompt_name, prompt_file)
         if client is None:
-            config = Config(
+            config = client_config(
                 # total_max_attempts counts the first call; botocore's "max_attempts" key counts
                 # retries only, so max_attempts=4 there would make 5 calls.
                 retries={"mode": "standard", "total_max_attempts": max(1, max_attempts)},
@@ -142,8 +142,6 @@ class BedrockEngine(Engine):
                 read_timeout=read_timeout,
                 # Every batch worker needs its own pooled connection, or threads queue on the pool.
                 max_pool_connections=max(concurrency, max_pool_connections),
-                # The engine builds every request itself; botocore's check would cost CPU on every call.
-                parameter_validation=False,
             )
             # A shared session saves reloading botocore's service data for every engine.
             session = session or boto3.session.Session()
