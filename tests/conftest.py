@@ -7,8 +7,9 @@ the rest, which need no database.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from support.helpers import free_port
@@ -113,3 +114,15 @@ def lambda_env(monkeypatch, converse_server, store, bucket):
     handler.reset()
     yield bucket
     handler.reset()
+
+
+@pytest.fixture
+def dummy_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No AWS account: fake keys, and no user config files that could change endpoints or retries."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+                 "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS", "OCRLAB_BEDROCK_MODEL_ID"):
+        monkeypatch.delenv(name, raising=False)

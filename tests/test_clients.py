@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
-import pytest
 from PIL import Image
 from support.converse_server import ConverseServer
 
@@ -18,15 +16,7 @@ from ocrlab.store import open_store
 AGENT = f"ocrlab/{metadata.version('ocrlab')} Botocore/"
 
 
-@pytest.fixture
-def credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-
-
-def test_every_model_call_names_ocrlab_and_is_signed(credentials: None, converse_server: ConverseServer) -> None:
+def test_every_model_call_names_ocrlab_and_is_signed(dummy_credentials: None, converse_server: ConverseServer) -> None:
     engine = BedrockEngine(endpoint_url=converse_server.url, region="us-east-1", max_attempts=1)
     buffer = io.BytesIO()
     Image.new("RGB", (40, 20), "white").save(buffer, format="PNG")

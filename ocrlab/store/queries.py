@@ -59,7 +59,8 @@ class FailurePage:
 def time_range(names: dict[str, str], values: dict[str, Any], since: str | None, until: str | None, *,
                until_included: bool) -> str:
     """The time part of a key condition on FailureTimestamp ("" for none), its names and values added;
-    `until_included` decides an upper bound given alone (with both, BETWEEN includes both)."""
+    `until_included` decides an upper bound given alone. With both bounds a key condition can only be
+    BETWEEN, which includes both: a caller that excludes `until` drops the records standing at it."""
     if not since and not until:
         return ""
     names["#t"] = "FailureTimestamp"

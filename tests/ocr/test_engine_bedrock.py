@@ -55,16 +55,7 @@ def engine_for(server: ConverseServer, *, max_attempts: int = 1, read_timeout: f
                          read_timeout=read_timeout, connect_timeout=2, session=SESSION, **options)
 
 
-@pytest.fixture(autouse=True)
-def dummy_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No AWS account: fake keys, and no user config files that could change endpoints or retries."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
-                 "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS", "OCRLAB_BEDROCK_MODEL_ID"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("dummy_credentials")  # tests/conftest.py
 
 
 def failure_of(engine: BedrockEngine) -> ImageFailure:
